@@ -1,0 +1,132 @@
+//! Every clap structure of the command line. Doc comments here are the `--help` text, the man
+//! page and the completions; nothing here touches the file system.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Lock, fetch, verify and carry everything an air-gapped Kubernetes install needs.
+///
+/// On a connected workstation, `airgap lock` pins every artifact of manifests/*.toml in
+/// airgap.lock and `airgap materialize --to DIR` writes a verified, signed mirror tree.
+/// Inside the enclave, `airgap verify DIR --key KEY` checks that tree offline.
+#[derive(Debug, Parser)]
+#[command(
+    name = "airgap",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run in DIR, the workspace (default: the current directory).
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// Print only errors and results.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (retries, skipped files, timings).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The download cache (default: the user cache directory, e.g. ~/.cache/airgap).
+    #[arg(long, global = true, value_name = "DIR", env = "AIRGAP_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// How many transfers run at once.
+    #[arg(short, long, global = true, value_name = "N", env = "AIRGAP_JOBS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+    /// A PEM bundle of extra CA certificates to trust (e.g. a TLS-inspecting proxy's).
+    #[arg(long, global = true, value_name = "FILE", env = "AIRGAP_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: manifests/ with a commented example of every kind.
+    Init(InitArgs),
+    /// Resolve manifests/*.toml into airgap.lock.
+    Lock(LockArgs),
+    /// Fetch what the lock pins, verify it, and write the media tree into DIR.
+    Materialize(MaterializeArgs),
+    /// Check a media tree offline against its SHA256SUMS, its lock and (with --key) its signature.
+    Verify(VerifyArgs),
+    /// Show what changed between two lockfiles, artifact by artifact.
+    Diff(DiffArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    #[command(name = "manpage")]
+    ManPage,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create the workspace (default: the workspace directory).
+    pub dir: Option<PathBuf>,
+}
+
+/// How the lock may change.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LockMode {
+    /// Fail instead of changing airgap.lock (for CI and reviews).
+    #[arg(long)]
+    pub locked: bool,
+    /// Never use the network: succeed only when every entry is already pinned.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Re-resolve the named entries (all entries when no name is given).
+    #[arg(long, value_name = "NAME", num_args = 0..)]
+    pub update: Option<Vec<String>>,
+    #[command(flatten)]
+    pub mode: LockMode,
+}
+
+#[derive(Debug, Args)]
+pub struct MaterializeArgs {
+    /// The media tree to write (e.g. a mounted USB disk).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// The OpenPGP secret key that signs the media (default: created on first use in the
+    /// user config directory, e.g. ~/.config/airgap/signing-key.asc).
+    #[arg(long, value_name = "FILE", env = "AIRGAP_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub mode: LockMode,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The media tree to check.
+    pub dir: PathBuf,
+    /// The public key the enclave trusts: also check that SHA256SUMS.asc was made with it.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old lockfile (or a workspace or media tree holding airgap.lock).
+    pub old: PathBuf,
+    /// The new lockfile (or a workspace or media tree holding airgap.lock).
+    pub new: PathBuf,
+    /// Print JSON for machines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,65 @@
+//! `airgap init [DIR]`: a workspace with commented example manifests.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::InitArgs;
+use crate::settings::Settings;
+
+const EXAMPLES: [(&str, &str); 3] = [
+    (
+        "00-enclave.toml",
+        include_str!("../../templates/init/00-enclave.toml"),
+    ),
+    (
+        "10-files.toml",
+        include_str!("../../templates/init/10-files.toml"),
+    ),
+    (
+        "90-other-kinds.toml",
+        include_str!("../../templates/init/90-other-kinds.toml"),
+    ),
+];
+
+pub fn run(settings: &Settings, args: &InitArgs) -> Result<()> {
+    let root = args.dir.as_deref().unwrap_or(&settings.workspace);
+    let manifests = root.join("manifests");
+    if has_manifests(&manifests) {
+        bail!(
+            "{} already has manifests; init writes nothing into an existing workspace\nhint: edit the manifests there, or pass another DIR",
+            manifests.display()
+        );
+    }
+    std::fs::create_dir_all(&manifests)
+        .with_context(|| format!("cannot create {}", manifests.display()))?;
+    for (name, text) in EXAMPLES {
+        let path = manifests.join(name);
+        crate::store::atomic_write(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    settings.printer.status(
+        "Created",
+        format!(
+            "workspace {} with {} example manifests",
+            root.display(),
+            EXAMPLES.len()
+        ),
+    );
+    settings.printer.status(
+        "Next",
+        "edit manifests/*.toml, then `airgap lock` and `airgap materialize --to DIR`",
+    );
+    Ok(())
+}
+
+fn has_manifests(directory: &Path) -> bool {
+    std::fs::read_dir(directory).is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            entry
+                .path()
+                .extension()
+                .is_some_and(|extension| extension == "toml")
+        })
+    })
+}

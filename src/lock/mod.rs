@@ -1,0 +1,213 @@
+//! The lockfile `airgap.lock`: its model, the deterministic writer, the reader that rejects
+//! unknown versions, and staleness against the manifests.
+//!
+//! Depends on `manifest` and `digest` only; it never touches the network.
+
+pub mod diff;
+mod plan;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::manifest::{FileKey, PinSource};
+pub use plan::{Plan, Reason, plan};
+
+/// The only lockfile format this version reads and writes.
+pub const VERSION: u32 = 1;
+
+const HEADER: &str = "# This file is written by airgap. Do not edit it by hand.\n\
+# It pins every artifact of manifests/ to exact, content-addressed bytes.\n\
+# Regenerate it with `airgap lock`; review changes with `airgap diff`.\n";
+
+/// The whole lockfile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lockfile {
+    pub version: u32,
+    /// Digest of the normalized manifest inputs this lock was made from.
+    pub manifest: Digest,
+    #[serde(default, rename = "file", skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<LockedFile>,
+}
+
+/// One pinned static file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedFile {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    pub url: String,
+    /// Path below `files/` on the media.
+    pub path: String,
+    pub digest: Digest,
+    pub size: u64,
+    /// How the digest was established.
+    pub pinned_by: PinSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_url: Option<String>,
+}
+
+impl LockedFile {
+    pub fn key(&self) -> FileKey {
+        FileKey {
+            name: self.name.clone(),
+            arch: self.arch.clone(),
+        }
+    }
+}
+
+/// Why a lockfile could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a valid lockfile: {message}\nhint: it is written by airgap only; restore it from version control, or delete it and run `airgap lock`"
+    )]
+    Malformed { path: PathBuf, message: String },
+    #[error(
+        "{path} has lockfile version {found}, but this airgap reads version {VERSION}\nhint: use the airgap release that wrote it, or delete it and run `airgap lock` to re-resolve"
+    )]
+    UnknownVersion { path: PathBuf, found: i64 },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Lockfile {
+    /// A lock with no entries, for inputs with the given digest.
+    pub fn empty(manifest: Digest) -> Self {
+        Lockfile {
+            version: VERSION,
+            manifest,
+            files: Vec::new(),
+        }
+    }
+
+    /// Reads `path`; `Ok(None)` when it does not exist.
+    pub fn read(path: &Path) -> Result<Option<Self>, LockError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(LockError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        Self::parse(path, &text).map(Some)
+    }
+
+    /// Parses lockfile text; `path` is only for messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, LockError> {
+        let malformed = |error: toml::de::Error| LockError::Malformed {
+            path: path.to_path_buf(),
+            message: error.to_string().trim().to_string(),
+        };
+        // The version is checked first, so that a newer format gets the right message.
+        let table: toml::Table = toml::from_str(text).map_err(malformed)?;
+        match table.get("version") {
+            Some(toml::Value::Integer(version)) if *version == i64::from(VERSION) => {}
+            Some(toml::Value::Integer(found)) => {
+                return Err(LockError::UnknownVersion {
+                    path: path.to_path_buf(),
+                    found: *found,
+                });
+            }
+            _ => {
+                return Err(LockError::Malformed {
+                    path: path.to_path_buf(),
+                    message: "`version` is missing or not an integer".to_string(),
+                });
+            }
+        }
+        let lock: Lockfile = toml::from_str(text).map_err(malformed)?;
+        Ok(lock)
+    }
+
+    /// The canonical bytes: header, sorted entries, fixed field order.
+    pub fn render(&self) -> String {
+        let mut sorted = self.clone();
+        sorted.files.sort_by_key(LockedFile::key);
+        let body = toml::to_string(&sorted).unwrap_or_default();
+        format!("{HEADER}{body}")
+    }
+
+    /// Writes the lock atomically when its bytes differ from what is on disk.
+    /// Returns whether anything was written.
+    pub fn write_if_changed(&self, path: &Path) -> Result<bool, LockError> {
+        let rendered = self.render();
+        if std::fs::read(path).is_ok_and(|existing| existing == rendered.as_bytes()) {
+            return Ok(false);
+        }
+        crate::store::atomic_write(path, rendered.as_bytes()).map_err(|source| {
+            LockError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        Ok(true)
+    }
+
+    pub fn file(&self, key: &FileKey) -> Option<&LockedFile> {
+        self.files.iter().find(|file| &file.key() == key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Lockfile {
+        let mut lock = Lockfile::empty(Digest::of_bytes(b"inputs"));
+        for (name, arch) in [
+            ("zeta", None),
+            ("alpha", Some("arm64")),
+            ("alpha", Some("amd64")),
+        ] {
+            lock.files.push(LockedFile {
+                name: name.to_string(),
+                arch: arch.map(str::to_string),
+                url: format!("https://example.org/{name}"),
+                path: format!("example.org/{name}/{}", arch.unwrap_or("any")),
+                digest: Digest::of_bytes(name.as_bytes()),
+                size: 3,
+                pinned_by: PinSource::Manifest,
+                checksum_url: None,
+            });
+        }
+        lock
+    }
+
+    #[test]
+    fn renders_sorted_and_round_trips() {
+        let lock = sample();
+        let text = lock.render();
+        assert!(text.starts_with("# This file is written by airgap"));
+        let alpha_amd64 = text.find("arch = \"amd64\"").unwrap();
+        let alpha_arm64 = text.find("arch = \"arm64\"").unwrap();
+        let zeta = text.find("name = \"zeta\"").unwrap();
+        assert!(alpha_amd64 < alpha_arm64 && alpha_arm64 < zeta, "{text}");
+        let parsed = Lockfile::parse(Path::new("airgap.lock"), &text).unwrap();
+        assert_eq!(parsed.render(), text);
+    }
+
+    #[test]
+    fn unknown_version_is_a_clear_error() {
+        let text = sample().render().replace("version = 1", "version = 7");
+        let error = Lockfile::parse(Path::new("airgap.lock"), &text).unwrap_err();
+        assert!(
+            matches!(error, LockError::UnknownVersion { found: 7, .. }),
+            "{error}"
+        );
+    }
+}

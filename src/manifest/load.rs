@@ -1,0 +1,579 @@
+//! Reading `manifests/*.toml`: parse each file with spans, merge in name order, validate, and
+//! expand `{arch}`. Problems from every file are collected and reported together.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use toml::Spanned;
+
+use super::model::{RawFile, RawManifest, RawSha256};
+use super::{
+    Diagnostic, Enclave, FileArtifact, FileKey, Location, Manifest, ManifestError, Origin,
+};
+use crate::digest::Digest;
+
+/// Loads and validates every `*.toml` in `workspace/manifests`, in name order.
+pub fn load(workspace: &Path) -> Result<Manifest, ManifestError> {
+    let directory = workspace.join("manifests");
+    let mut paths = Vec::new();
+    let entries = std::fs::read_dir(&directory).map_err(|source| ManifestError::Read {
+        path: directory.clone(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| ManifestError::Read {
+            path: directory.clone(),
+            source,
+        })?;
+        let path = entry.path();
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "toml")
+            && path.is_file()
+        {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        return Err(ManifestError::Empty { dir: directory });
+    }
+    let mut sources = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        // Messages name the file relative to the workspace, as the user wrote it.
+        let shown = path
+            .strip_prefix(workspace)
+            .map(Path::to_path_buf)
+            .unwrap_or(path);
+        sources.push((shown, text));
+    }
+    let mut merger = Merger::default();
+    for (path, text) in &sources {
+        merger.add(path, text);
+    }
+    merger.finish()
+}
+
+/// A span in one of the loaded files.
+#[derive(Clone)]
+struct Place {
+    file: PathBuf,
+    line: usize,
+    column: usize,
+}
+
+#[derive(Default)]
+struct Merger {
+    diagnostics: Vec<Diagnostic>,
+    enclave: Option<(Enclave, Place)>,
+    files: Vec<FileArtifact>,
+    names: BTreeMap<String, Place>,
+    paths: BTreeMap<String, (FileKey, Place)>,
+}
+
+impl Merger {
+    fn add(&mut self, file: &Path, text: &str) {
+        let raw: RawManifest = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(error) => {
+                let span = error.span().unwrap_or(0..0);
+                let message = error.message().trim().to_string();
+                let hint = if message.starts_with("unknown field") {
+                    "check the spelling; the manifest reference is in the README, and `airgap init` writes a commented example of every kind"
+                } else if message.starts_with("missing field") {
+                    "add the missing key to this entry"
+                } else {
+                    "fix the TOML at this position"
+                };
+                self.diagnostics
+                    .push(Diagnostic::new(file, text, span, message).with_hint(hint));
+                return;
+            }
+        };
+        let context = Context { file, text };
+
+        if let Some(enclave) = raw.enclave {
+            let place = context.place(enclave.span());
+            if let Some((_, first)) = &self.enclave {
+                let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
+                self.diagnostics.push(
+                    context
+                        .error(enclave.span(), "`[enclave]` is defined twice")
+                        .with_hint(format!("it is first defined at {first}; keep one `[enclave]` across all manifests")),
+                );
+            } else {
+                let enclave = enclave.into_inner();
+                let mut resolved = Enclave::default();
+                if let Some(url) = enclave.url {
+                    match url::Url::parse(url.get_ref()) {
+                        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some() => {
+                            resolved.url = Some(url.get_ref().trim_end_matches('/').to_string())
+                        }
+                        _ => self.diagnostics.push(
+                            context
+                                .error(url.span(), format!("`{}` is not an http(s) URL", url.get_ref()))
+                                .with_hint("write where the nodes reach `airgap serve`, e.g. \"https://mirror.enclave.internal:8443\""),
+                        ),
+                    }
+                }
+                if let Some(platforms) = enclave.platforms {
+                    let span = platforms.span();
+                    let platforms = platforms.into_inner();
+                    if platforms.is_empty() {
+                        self.diagnostics.push(
+                            context
+                                .error(span, "`platforms` is empty")
+                                .with_hint("list at least one platform, e.g. [\"linux/amd64\"]"),
+                        );
+                    }
+                    let mut list = Vec::new();
+                    for platform in platforms {
+                        let parts: Vec<&str> = platform.get_ref().split('/').collect();
+                        if !(2..=3).contains(&parts.len())
+                            || parts.iter().any(|part| !is_identifier(part))
+                        {
+                            self.diagnostics.push(
+                                context
+                                    .error(platform.span(), format!("`{}` is not a platform", platform.get_ref()))
+                                    .with_hint("write os/arch[/variant], e.g. \"linux/amd64\" or \"linux/arm64\""),
+                            );
+                        } else {
+                            list.push(platform.into_inner());
+                        }
+                    }
+                    if !list.is_empty() {
+                        resolved.platforms = list;
+                    }
+                }
+                self.enclave = Some((resolved, place));
+            }
+        }
+
+        let unsupported = [
+            (
+                "[[image]]",
+                raw.image
+                    .iter()
+                    .map(|entry| entry.span())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "[[chart]]",
+                raw.chart.iter().map(|entry| entry.span()).collect(),
+            ),
+            (
+                "[[apt]]",
+                raw.apt.iter().map(|entry| entry.span()).collect(),
+            ),
+            (
+                "[[yum]]",
+                raw.yum.iter().map(|entry| entry.span()).collect(),
+            ),
+            (
+                "[[git]]",
+                raw.git.iter().map(|entry| entry.span()).collect(),
+            ),
+            (
+                "[kubespray]",
+                raw.kubespray.iter().map(|entry| entry.span()).collect(),
+            ),
+        ];
+        for (kind, spans) in unsupported {
+            for span in spans {
+                self.diagnostics.push(
+                    context
+                        .error(span, format!("`{kind}` entries are not supported yet by this version of airgap"))
+                        .with_hint("remove the entry or move it to a manifest that is not in manifests/; `[[file]]` works today"),
+                );
+            }
+        }
+
+        for file_entry in raw.file {
+            self.add_file(&context, file_entry);
+        }
+    }
+
+    fn add_file(&mut self, context: &Context, entry: Spanned<RawFile>) {
+        let entry_span = entry.span();
+        let entry = entry.into_inner();
+        let name_span = entry.name.span();
+        let name = entry.name.get_ref().clone();
+
+        if !is_name(&name) {
+            self.diagnostics.push(
+                context
+                    .error(name_span.clone(), format!("`{name}` is not a valid name"))
+                    .with_hint("use letters, digits, `.`, `_`, `+` and `-`"),
+            );
+        } else if let Some(first) = self.names.get(&name) {
+            let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
+            self.diagnostics.push(
+                context
+                    .error(name_span.clone(), format!("duplicate name `{name}`"))
+                    .with_hint(format!("`{name}` is first defined at {first}; names must be unique across all manifests")),
+            );
+        } else {
+            self.names
+                .insert(name.clone(), context.place(name_span.clone()));
+        }
+
+        // Placeholders: only {arch} exists.
+        let mut templates = vec![&entry.url];
+        templates.extend(entry.checksum_url.as_ref());
+        templates.extend(entry.path.as_ref());
+        for template in &templates {
+            if let Some(unknown) = unknown_placeholder(template.get_ref()) {
+                self.diagnostics.push(
+                    context
+                        .error(
+                            template.span(),
+                            format!("unknown placeholder `{{{unknown}}}`"),
+                        )
+                        .with_hint("the only placeholder is `{arch}`"),
+                );
+            }
+        }
+        let templated = templates
+            .iter()
+            .any(|template| template.get_ref().contains("{arch}"));
+
+        let default_arches = || -> Vec<String> {
+            let platforms = self
+                .enclave
+                .as_ref()
+                .map(|(enclave, _)| enclave.platforms.clone())
+                .unwrap_or_else(|| Enclave::default().platforms);
+            let mut arches: Vec<String> = platforms
+                .iter()
+                .filter_map(|platform| platform.split('/').nth(1).map(str::to_string))
+                .collect();
+            arches.dedup();
+            arches
+        };
+        let arches: Vec<Option<String>> = match &entry.arch {
+            Some(list) => {
+                if !templated {
+                    self.diagnostics.push(
+                        context
+                            .error(list.span(), "`arch` is set but neither `url`, `checksum_url` nor `path` contains `{arch}`")
+                            .with_hint("put `{arch}` where the architecture goes in the URL, or remove `arch`"),
+                    );
+                }
+                if list.get_ref().is_empty() {
+                    self.diagnostics.push(
+                        context
+                            .error(list.span(), "`arch` is empty")
+                            .with_hint("list the architectures, e.g. [\"amd64\", \"arm64\"], or remove `arch` to use `[enclave].platforms`"),
+                    );
+                }
+                let mut seen = BTreeSet::new();
+                for arch in list.get_ref() {
+                    if !is_identifier(arch.get_ref()) {
+                        self.diagnostics.push(
+                            context
+                                .error(
+                                    arch.span(),
+                                    format!("`{}` is not an architecture name", arch.get_ref()),
+                                )
+                                .with_hint("use Kubernetes' names, e.g. \"amd64\", \"arm64\""),
+                        );
+                    } else if !seen.insert(arch.get_ref().clone()) {
+                        self.diagnostics.push(
+                            context.error(
+                                arch.span(),
+                                format!("`{}` is listed twice", arch.get_ref()),
+                            ),
+                        );
+                    }
+                }
+                seen.into_iter().map(Some).collect()
+            }
+            None if templated => default_arches().into_iter().map(Some).collect(),
+            None => vec![None],
+        };
+
+        // The sha256 pin, per architecture.
+        let mut pins: BTreeMap<Option<String>, Digest> = BTreeMap::new();
+        if let Some(sha256) = &entry.sha256 {
+            let span = sha256.span();
+            match sha256.get_ref() {
+                RawSha256::One(text) => {
+                    if arches.len() > 1 {
+                        self.diagnostics.push(
+                            context
+                                .error(span.clone(), format!("one `sha256` for {} architectures", arches.len()))
+                                .with_hint("give one digest per architecture: sha256 = { amd64 = \"…\", arm64 = \"…\" }"),
+                        );
+                    } else {
+                        match Digest::parse(text) {
+                            Ok(digest) => {
+                                pins.insert(arches[0].clone(), digest);
+                            }
+                            Err(error) => self.diagnostics.push(
+                                context
+                                    .error(span.clone(), error.to_string())
+                                    .with_hint("copy the digest from the upstream's release page or checksum file"),
+                            ),
+                        }
+                    }
+                }
+                RawSha256::PerArch(map) => {
+                    for (arch, text) in map {
+                        if !arches.contains(&Some(arch.clone())) {
+                            self.diagnostics.push(
+                                context
+                                    .error(span.clone(), format!("`sha256` names architecture `{arch}`, which this entry does not fetch"))
+                                    .with_hint(format!(
+                                        "this entry fetches: {}",
+                                        arches.iter().flatten().cloned().collect::<Vec<_>>().join(", ")
+                                    )),
+                            );
+                            continue;
+                        }
+                        match Digest::parse(text) {
+                            Ok(digest) => {
+                                pins.insert(Some(arch.clone()), digest);
+                            }
+                            Err(error) => self.diagnostics.push(
+                                context
+                                    .error(span.clone(), format!("sha256 for `{arch}`: {error}"))
+                                    .with_hint("copy the digest from the upstream's release page or checksum file"),
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+
+        let origin = Origin {
+            file: context.file.to_path_buf(),
+            line: context.place(entry_span).line,
+        };
+        for arch in arches {
+            let expand = |template: &str| match &arch {
+                Some(arch) => template.replace("{arch}", arch),
+                None => template.to_string(),
+            };
+            let url = expand(entry.url.get_ref());
+            if let Err(message) = Location::parse(&url, Path::new(".")) {
+                self.diagnostics.push(
+                    context.error(entry.url.span(), message).with_hint(
+                        "use http(s)://…, file:///…, or a path relative to the workspace",
+                    ),
+                );
+                continue;
+            }
+            let checksum_url = entry
+                .checksum_url
+                .as_ref()
+                .map(|template| expand(template.get_ref()));
+            if let Some(checksum_url) = &checksum_url
+                && let Err(message) = Location::parse(checksum_url, Path::new("."))
+            {
+                self.diagnostics.push(
+                    context
+                        .error(
+                            entry.checksum_url.as_ref().map_or(0..0, Spanned::span),
+                            message,
+                        )
+                        .with_hint(
+                            "use http(s)://…, file:///…, or a path relative to the workspace",
+                        ),
+                );
+            }
+            let (path, path_span) = match &entry.path {
+                Some(path) => (expand(path.get_ref()), path.span()),
+                None => (default_path(&url), entry.url.span()),
+            };
+            if let Err(message) = check_media_path(&path) {
+                self.diagnostics
+                    .push(context.error(path_span.clone(), message).with_hint(
+                        "set `path` to a relative path without `..`, e.g. \"tools/{arch}/tool\"",
+                    ));
+                continue;
+            }
+            let key = FileKey {
+                name: name.clone(),
+                arch: arch.clone(),
+            };
+            if let Some((other, place)) = self.paths.get(&path) {
+                let first = format!("{}:{}:{}", place.file.display(), place.line, place.column);
+                self.diagnostics.push(
+                    context
+                        .error(
+                            path_span,
+                            format!("`{key}` and `{other}` would both be written to files/{path}"),
+                        )
+                        .with_hint(format!(
+                            "`{other}` is defined at {first}; give one of them a different `path`"
+                        )),
+                );
+                continue;
+            }
+            self.paths
+                .insert(path.clone(), (key.clone(), context.place(path_span)));
+            self.files.push(FileArtifact {
+                sha256: pins.get(&arch).copied(),
+                key,
+                url,
+                path,
+                checksum_url,
+                origin: origin.clone(),
+            });
+        }
+    }
+
+    fn finish(mut self) -> Result<Manifest, ManifestError> {
+        if !self.diagnostics.is_empty() {
+            return Err(ManifestError::Invalid(self.diagnostics));
+        }
+        self.files.sort_by(|left, right| left.key.cmp(&right.key));
+        let enclave = self.enclave.map(|(enclave, _)| enclave).unwrap_or_default();
+        #[derive(Serialize)]
+        struct Inputs<'a> {
+            format: &'static str,
+            files: &'a [FileArtifact],
+        }
+        // Only what the pins depend on: `[enclave].url` is rendering, not locking, and the
+        // platforms are already expanded into the file entries.
+        let inputs = Inputs {
+            format: "airgap-inputs-1",
+            files: &self.files,
+        };
+        let canonical = serde_json::to_vec(&inputs).unwrap_or_default();
+        Ok(Manifest {
+            enclave,
+            files: self.files,
+            inputs_digest: Digest::of_bytes(&canonical),
+        })
+    }
+}
+
+struct Context<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Context<'_> {
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(self.file, self.text, span, message)
+    }
+
+    fn place(&self, span: Range<usize>) -> Place {
+        let diagnostic = Diagnostic::new(self.file, self.text, span, "");
+        Place {
+            file: self.file.to_path_buf(),
+            line: diagnostic.line,
+            column: diagnostic.column,
+        }
+    }
+}
+
+fn is_identifier(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || character == '_')
+}
+
+fn is_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.chars().all(|character| {
+            character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '+' | '-')
+        })
+}
+
+fn unknown_placeholder(template: &str) -> Option<String> {
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let end = after.find('}')?;
+        let name = &after[..end];
+        if name != "arch" {
+            return Some(name.to_string());
+        }
+        rest = &after[end + 1..];
+    }
+    None
+}
+
+/// Kubespray's `files_repo` layout: `<host>/<url path>`; local files go below `local/`.
+fn default_path(url: &str) -> String {
+    match Location::parse(url, Path::new("")) {
+        Ok(Location::Http(parsed)) => {
+            let decoded = percent_encoding::percent_decode_str(parsed.path()).decode_utf8_lossy();
+            format!("{}{}", parsed.host_str().unwrap_or("unknown-host"), decoded)
+        }
+        Ok(Location::Local(path)) if url.contains("://") => format!(
+            "local/{}",
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
+        _ => format!("local/{url}"),
+    }
+}
+
+/// A media path must stay inside `files/` and be writable on any file system.
+fn check_media_path(path: &str) -> Result<(), String> {
+    if path.starts_with('/') {
+        return Err(format!("the media path `{path}` is absolute"));
+    }
+    if path.ends_with('/') {
+        return Err(format!(
+            "the media path `{path}` names a directory, not a file"
+        ));
+    }
+    if path.contains(['\\', '\n', '\r', '\0']) {
+        return Err(format!(
+            "the media path `{path}` contains a backslash or control character"
+        ));
+    }
+    for component in path.split('/') {
+        if component.is_empty() || component == "." || component == ".." {
+            return Err(format!(
+                "the media path `{path}` has an empty, `.` or `..` component"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_paths_follow_kubespray_layout() {
+        assert_eq!(
+            default_path("https://dl.k8s.io/release/v1.33.4/bin/linux/amd64/kubeadm"),
+            "dl.k8s.io/release/v1.33.4/bin/linux/amd64/kubeadm"
+        );
+        assert_eq!(
+            default_path("artifacts/tool.tar.gz"),
+            "local/artifacts/tool.tar.gz"
+        );
+        assert_eq!(default_path("file:///srv/build/tool"), "local/tool");
+        assert_eq!(default_path("http://h:8080/a%20b"), "h/a b");
+    }
+
+    #[test]
+    fn media_paths_stay_inside() {
+        assert!(check_media_path("a/b").is_ok());
+        assert!(check_media_path("../b").is_err());
+        assert!(check_media_path("/b").is_err());
+        assert!(check_media_path("a//b").is_err());
+    }
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(unknown_placeholder("x/{arch}/y"), None);
+        assert_eq!(unknown_placeholder("x/{os}/y"), Some("os".to_string()));
+    }
+}

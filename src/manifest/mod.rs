@@ -1,0 +1,148 @@
+//! The manifests of a workspace: `manifests/*.toml` read in name order, merged and validated
+//! into [`Manifest`]. Every problem is reported with `file:line:col` and a hint.
+//!
+//! Depends only on `digest`; nothing in the manifest stage touches the network.
+
+pub mod diagnostic;
+mod load;
+pub mod model;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+pub use diagnostic::{Diagnostic, ManifestError};
+pub use load::load;
+
+/// The merged, validated manifests of a workspace.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub enclave: Enclave,
+    /// One entry per `[[file]]` and architecture, sorted by key.
+    pub files: Vec<FileArtifact>,
+    /// Digest of the normalized inputs, recorded in the lock to detect staleness offline.
+    pub inputs_digest: Digest,
+}
+
+/// `[enclave]`, with defaults applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct Enclave {
+    pub url: Option<String>,
+    pub platforms: Vec<String>,
+}
+
+impl Default for Enclave {
+    fn default() -> Self {
+        Enclave {
+            url: None,
+            platforms: vec!["linux/amd64".to_string()],
+        }
+    }
+}
+
+/// The identity of a file artifact: its manifest name and, for `{arch}` files, the architecture.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct FileKey {
+    pub name: String,
+    pub arch: Option<String>,
+}
+
+impl fmt::Display for FileKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.arch {
+            Some(arch) => write!(formatter, "{} ({arch})", self.name),
+            None => write!(formatter, "{}", self.name),
+        }
+    }
+}
+
+/// One `[[file]]` entry expanded for one architecture.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileArtifact {
+    #[serde(flatten)]
+    pub key: FileKey,
+    /// `http(s)://…`, `file://…`, or a path relative to the workspace.
+    pub url: String,
+    /// Path below `files/` on the media.
+    pub path: String,
+    /// The pin written in the manifest, if any.
+    pub sha256: Option<Digest>,
+    pub checksum_url: Option<String>,
+    /// Where the entry was written, for messages (`manifests/files.toml:12`).
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// A manifest location.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+impl FileArtifact {
+    /// How this artifact's bytes are checked before they are trusted.
+    pub fn pin_source(&self) -> PinSource {
+        if self.sha256.is_some() {
+            PinSource::Manifest
+        } else if self.checksum_url.is_some() {
+            PinSource::ChecksumUrl
+        } else {
+            PinSource::FirstUse
+        }
+    }
+}
+
+/// Where a file's digest came from; recorded in the lock so reviews see trust-on-first-use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PinSource {
+    /// `sha256` in the manifest.
+    Manifest,
+    /// The upstream's published checksum file.
+    ChecksumUrl,
+    /// Trust on first use: the digest of the bytes seen when the lock was made.
+    FirstUse,
+}
+
+/// Where a URL in the manifest points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Http(url::Url),
+    Local(PathBuf),
+}
+
+impl Location {
+    /// Interprets a manifest URL; relative paths are taken against `workspace`.
+    pub fn parse(text: &str, workspace: &std::path::Path) -> Result<Location, String> {
+        if text.contains("://") {
+            let url = url::Url::parse(text)
+                .map_err(|error| format!("`{text}` is not a valid URL: {error}"))?;
+            match url.scheme() {
+                "http" | "https" if url.host_str().is_some() => Ok(Location::Http(url)),
+                "http" | "https" => Err(format!("`{text}` has no host")),
+                "file" => url
+                    .to_file_path()
+                    .map(Location::Local)
+                    .map_err(|_| format!("`{text}` is not a usable file:// URL")),
+                scheme => Err(format!("`{text}` uses the unsupported scheme `{scheme}`")),
+            }
+        } else if text.is_empty() {
+            Err("the URL is empty".to_string())
+        } else if text.starts_with('/') {
+            Err(format!(
+                "`{text}` is an absolute path; write file://{text} to fetch from it"
+            ))
+        } else {
+            Ok(Location::Local(workspace.join(text)))
+        }
+    }
+}

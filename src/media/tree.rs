@@ -1,0 +1,251 @@
+//! Writing a media tree: files placed from the store (hard link when the tree is on the same
+//! file system, a verified copy otherwise), stale files pruned, then `airgap.lock`,
+//! `keys/airgap.asc`, `SHA256SUMS` and its signature, each written atomically and last, so an
+//! interrupted run never leaves a list that vouches for missing bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Digest, Hasher};
+use crate::media::signing::Signer;
+use crate::media::sums;
+use crate::store::{self, Store};
+
+/// The lock copy at the top of the tree.
+pub const LOCK: &str = "airgap.lock";
+/// The public half of the signing key.
+pub const PUBLIC_KEY: &str = "keys/airgap.asc";
+
+/// Why the tree could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error(
+        "{path} exists and is not an airgap media tree (it has files but no airgap.lock)\nhint: choose an empty or new directory for --to, so that nothing of yours is overwritten"
+    )]
+    Foreign { path: PathBuf },
+    #[error("cannot write {path}: {source}\nhint: check free space and permissions on the media")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Signing(#[from] crate::media::signing::SigningError),
+}
+
+/// How a file got onto the media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Already there with the right bytes.
+    Present,
+    /// Linked or copied from the store.
+    Written,
+    /// The store's blob is damaged; it was evicted and must be fetched again.
+    StoreDamaged,
+}
+
+/// A media tree being written.
+#[derive(Clone)]
+pub struct Tree {
+    root: PathBuf,
+}
+
+impl Tree {
+    /// Opens `root` for writing: it must be missing, empty, or an earlier airgap tree.
+    pub fn open(root: &Path) -> Result<Tree, MediaError> {
+        let write_error = |source| MediaError::Write {
+            path: root.to_path_buf(),
+            source,
+        };
+        if root.exists() {
+            let mut entries = fs::read_dir(root).map_err(write_error)?;
+            let empty = entries.next().is_none();
+            if !empty && !root.join(LOCK).exists() && !root.join(sums::SUMS).exists() {
+                return Err(MediaError::Foreign {
+                    path: root.to_path_buf(),
+                });
+            }
+        } else {
+            fs::create_dir_all(root).map_err(write_error)?;
+        }
+        Ok(Tree {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether `relative` is already on the media with `digest`.
+    pub fn has(&self, relative: &str, digest: &Digest) -> bool {
+        let path = self.root.join(relative);
+        path.is_file() && Digest::of_file(&path).is_ok_and(|(found, _)| found == *digest)
+    }
+
+    /// Puts the store's blob `digest` at `relative`. A blob that was not fetched by this
+    /// process (`fresh`) is hashed again on the way, so a damaged cache never reaches the media.
+    pub fn place(
+        &self,
+        store: &Store,
+        relative: &str,
+        digest: &Digest,
+        fresh: bool,
+    ) -> Result<Placement, MediaError> {
+        let target = self.root.join(relative);
+        let directory = target.parent().unwrap_or(&self.root).to_path_buf();
+        let write_error = |source| MediaError::Write {
+            path: target.clone(),
+            source,
+        };
+        fs::create_dir_all(&directory).map_err(write_error)?;
+        let blob = store.blob_path(digest);
+        let temporary = temporary_name(&target);
+        let linked = fs::hard_link(&blob, &temporary).is_ok();
+        let verified = if linked {
+            fresh || Digest::of_file(&temporary).is_ok_and(|(found, _)| found == *digest)
+        } else {
+            copy_hashing(&blob, &temporary).map_err(|source| MediaError::Read {
+                path: blob.clone(),
+                source,
+            })? == *digest
+        };
+        if !verified {
+            let _ = fs::remove_file(&temporary);
+            store.evict(digest);
+            return Ok(Placement::StoreDamaged);
+        }
+        fs::rename(&temporary, &target).map_err(write_error)?;
+        Ok(Placement::Written)
+    }
+
+    /// Removes files below `subtree` that are not in `keep` (paths relative to the root), and
+    /// directories left empty. Returns what was removed.
+    pub fn prune(&self, subtree: &str, keep: &BTreeSet<String>) -> Result<Vec<String>, MediaError> {
+        let base = self.root.join(subtree);
+        let mut removed = Vec::new();
+        if !base.exists() {
+            return Ok(removed);
+        }
+        let mut directories = Vec::new();
+        for entry in walkdir::WalkDir::new(&base).follow_links(false) {
+            let entry = entry.map_err(|error| MediaError::Read {
+                path: base.clone(),
+                source: error.into(),
+            })?;
+            let relative = self.relative(entry.path());
+            if entry.file_type().is_dir() {
+                directories.push(entry.path().to_path_buf());
+            } else if !keep.contains(&relative) {
+                fs::remove_file(entry.path()).map_err(|source| MediaError::Write {
+                    path: entry.path().to_path_buf(),
+                    source,
+                })?;
+                removed.push(relative);
+            }
+        }
+        directories.sort_by_key(|directory| std::cmp::Reverse(directory.components().count()));
+        for directory in directories {
+            let _ = fs::remove_dir(&directory); // only succeeds when empty
+        }
+        Ok(removed)
+    }
+
+    /// Writes the lock copy, the public key, `SHA256SUMS` over `entries` plus those two, and
+    /// the signature (kept when it already signs the same list with the same key).
+    /// Returns files at the top of the tree that airgap did not write.
+    pub fn finish(
+        &self,
+        lock_text: &str,
+        mut entries: BTreeMap<String, Digest>,
+        signer: &Signer,
+    ) -> Result<Vec<String>, MediaError> {
+        let public_key = signer.public_key_armored()?;
+        for (relative, bytes) in [
+            (LOCK, lock_text.as_bytes()),
+            (PUBLIC_KEY, public_key.as_bytes()),
+        ] {
+            self.write_if_changed(relative, bytes)?;
+            entries.insert(relative.to_string(), Digest::of_bytes(bytes));
+        }
+        let list = sums::render(&entries);
+        let list_changed = self.write_if_changed(sums::SUMS, list.as_bytes())?;
+        let signature_path = self.root.join(sums::SIGNATURE);
+        let current = fs::read(&signature_path).ok();
+        let still_valid = !list_changed
+            && current.is_some_and(|signature| signer.signed(list.as_bytes(), &signature));
+        if !still_valid {
+            let signature = signer.sign_detached(list.as_bytes())?;
+            self.write_if_changed(sums::SIGNATURE, signature.as_bytes())?;
+        }
+        // Anything else in the tree was not written by airgap.
+        let mut strangers = Vec::new();
+        for entry in walkdir::WalkDir::new(&self.root)
+            .follow_links(false)
+            .into_iter()
+            .flatten()
+        {
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let relative = self.relative(entry.path());
+            if relative != sums::SUMS
+                && relative != sums::SIGNATURE
+                && !entries.contains_key(&relative)
+            {
+                strangers.push(relative);
+            }
+        }
+        Ok(strangers)
+    }
+
+    fn write_if_changed(&self, relative: &str, bytes: &[u8]) -> Result<bool, MediaError> {
+        let path = self.root.join(relative);
+        if fs::read(&path).is_ok_and(|existing| existing == bytes) {
+            return Ok(false);
+        }
+        store::atomic_write(&path, bytes).map_err(|source| MediaError::Write { path, source })?;
+        Ok(true)
+    }
+
+    fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .components()
+            .map(|component| component.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+fn temporary_name(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let unique: u64 = rand::random();
+    target.with_file_name(format!(".airgap-tmp-{unique:016x}-{name}"))
+}
+
+/// Copies `source` to `target` (created new) and returns the digest of the bytes copied.
+fn copy_hashing(source: &Path, target: &Path) -> io::Result<Digest> {
+    let mut input = fs::File::open(source)?;
+    let mut output = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(target)?;
+    let mut hasher = Hasher::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = match input.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        hasher.update(&buffer[..read]);
+        output.write_all(&buffer[..read])?;
+    }
+    output.sync_all()?;
+    Ok(hasher.finish().0)
+}

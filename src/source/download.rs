@@ -1,0 +1,400 @@
+//! Streaming, verified, resumable transfers into the store. Bytes are hashed while they
+//! stream to a partial file; a dropped connection resumes with `Range`; only bytes whose
+//! digest matches reach a blob name. Memory use is one buffer per transfer, whatever the size.
+
+// Fetch errors are rare and carry what the user needs (artifact, URL, both digests); boxing
+// them would only add noise at every call site.
+#![allow(clippy::result_large_err)]
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+
+use crate::digest::{Digest, Hasher};
+use crate::http::{self, RetryPolicy};
+use crate::manifest::Location;
+use crate::printer::Printer;
+use crate::store::Store;
+
+/// Why bytes could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(
+        "{artifact}: the bytes from {url} do not match the pin\n  expected: {expected}\n  actual:   {actual}\nhint: if the upstream really published new bytes, review that and update the pin (`sha256` in the manifest, or `airgap lock --update {name}`); otherwise the download was tampered with or corrupted"
+    )]
+    DigestMismatch {
+        artifact: String,
+        name: String,
+        url: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{artifact}: {url} answered {status}\nhint: {hint}")]
+    Status {
+        artifact: String,
+        url: String,
+        status: reqwest::StatusCode,
+        hint: &'static str,
+    },
+    #[error(
+        "{artifact}: cannot fetch {url} after {attempts} attempts: {message}\nhint: check the network path to the upstream (HTTPS_PROXY, NO_PROXY, --ca-cert for a TLS-inspecting proxy); a rerun resumes where this one stopped"
+    )]
+    Network {
+        artifact: String,
+        url: String,
+        attempts: u32,
+        message: String,
+    },
+    #[error(
+        "{artifact}: cannot read {path}: {source}\nhint: local sources are paths relative to the workspace, or file:// URLs"
+    )]
+    Local {
+        artifact: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{artifact}: the checksum file {url} {message}\nhint: check `checksum_url`, or pin the digest with `sha256` in the manifest"
+    )]
+    Checksum {
+        artifact: String,
+        url: String,
+        message: String,
+    },
+    #[error(
+        "cannot write to the cache at {path}: {source}\nhint: check free space and permissions, or choose another cache with --cache DIR"
+    )]
+    Cache {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The result of a fetch.
+#[derive(Debug, Clone, Copy)]
+pub struct Fetched {
+    pub digest: Digest,
+    pub size: u64,
+    /// The bytes were downloaded and verified by this process (not found in the cache).
+    pub fresh: bool,
+}
+
+/// Fetches artifacts into the store.
+#[derive(Clone)]
+pub struct Downloader {
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub printer: Printer,
+    pub retry: RetryPolicy,
+    pub workspace: PathBuf,
+}
+
+impl Downloader {
+    /// Makes the bytes at `url` available in the store and returns their digest. With
+    /// `expected`, a blob already in the store is used as is, and other bytes are refused.
+    pub async fn fetch(
+        &self,
+        artifact: &str,
+        name: &str,
+        url: &str,
+        expected: Option<Digest>,
+    ) -> Result<Fetched, FetchError> {
+        if let Some(expected) = expected
+            && let Some(size) = self.store.size_of(&expected)
+        {
+            return Ok(Fetched {
+                digest: expected,
+                size,
+                fresh: false,
+            });
+        }
+        let location =
+            Location::parse(url, &self.workspace).map_err(|message| FetchError::Network {
+                artifact: artifact.to_string(),
+                url: url.to_string(),
+                attempts: 0,
+                message,
+            })?;
+        let (digest, size, resumed) = match location {
+            Location::Local(path) => {
+                let (digest, size) = self.fetch_local(artifact, &path, expected.as_ref()).await?;
+                (digest, size, false)
+            }
+            Location::Http(_) => {
+                let outcome = self.fetch_http(artifact, url, expected.as_ref()).await?;
+                (outcome.0, outcome.1, outcome.2)
+            }
+        };
+        match expected {
+            Some(expected) if expected != digest => {
+                if resumed {
+                    // The partial bytes may predate an upstream change: start over once.
+                    self.printer.warn(format!(
+                        "{artifact}: resumed download of {url} did not verify; downloading it again from the start"
+                    ));
+                    let (digest, size, _) = self.fetch_http(artifact, url, Some(&expected)).await?;
+                    if digest == expected {
+                        return Ok(Fetched {
+                            digest,
+                            size,
+                            fresh: true,
+                        });
+                    }
+                    return Err(mismatch(artifact, name, url, expected, digest));
+                }
+                Err(mismatch(artifact, name, url, expected, digest))
+            }
+            _ => Ok(Fetched {
+                digest,
+                size,
+                fresh: true,
+            }),
+        }
+    }
+
+    async fn fetch_local(
+        &self,
+        artifact: &str,
+        path: &Path,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64), FetchError> {
+        let store = self.store.clone();
+        let path_owned = path.to_path_buf();
+        let expected = expected.copied();
+        let artifact_owned = artifact.to_string();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path_owned).map_err(|source| FetchError::Local {
+                artifact: artifact_owned.clone(),
+                path: path_owned.clone(),
+                source,
+            })?;
+            store
+                .insert_reader(file, expected.as_ref())
+                .map_err(|source| FetchError::Local {
+                    artifact: artifact_owned,
+                    path: path_owned,
+                    source,
+                })
+        })
+        .await
+        .map_err(|error| FetchError::Cache {
+            path: self.store.root().to_path_buf(),
+            source: std::io::Error::other(error),
+        })??;
+        // A mismatch is reported by the caller, which knows the name and the URL.
+        Ok(match outcome {
+            Ok(found) => found,
+            Err(actual) => (actual, 0),
+        })
+    }
+
+    /// Downloads into the partial file, resuming and retrying; commits to the store when
+    /// the digest is right. Returns (digest, size, whether earlier partial bytes were reused).
+    async fn fetch_http(
+        &self,
+        artifact: &str,
+        url: &str,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64, bool), FetchError> {
+        let partial_path = self.store.partial_path(url);
+        let cache_error = |source: std::io::Error| FetchError::Cache {
+            path: partial_path.clone(),
+            source,
+        };
+        let mut file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&partial_path)
+            .await
+            .map_err(cache_error)?;
+        // Bytes left by an earlier, interrupted run are hashed again to resume the digest.
+        let mut hasher = Hasher::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let read = file.read(&mut buffer).await.map_err(cache_error)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        drop(buffer);
+        let reused_partial = hasher.length() > 0;
+        let mut resumed = reused_partial;
+        let mut failures = 0u32;
+        let mut last_error = String::new();
+        let bar = self.printer.transfer_bar(artifact, None);
+        loop {
+            if failures >= self.retry.attempts {
+                bar.finish_and_clear();
+                return Err(FetchError::Network {
+                    artifact: artifact.to_string(),
+                    url: url.to_string(),
+                    attempts: failures,
+                    message: last_error,
+                });
+            }
+            let offset = hasher.length();
+            let mut request = self.client.get(url);
+            if offset > 0 {
+                request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+            }
+            let mut response = match request.send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    failures += 1;
+                    last_error = http::error_chain(&error);
+                    self.pause(artifact, url, failures, None, &last_error).await;
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 {
+                // The partial bytes are no prefix of what is served now: start over.
+                restart(&mut file, &mut hasher).await.map_err(cache_error)?;
+                resumed = false;
+                continue;
+            }
+            if http::is_transient(status) {
+                failures += 1;
+                last_error = format!("the server answered {status}");
+                let wait = http::retry_after(&response);
+                self.pause(artifact, url, failures, wait, &last_error).await;
+                continue;
+            }
+            if !status.is_success() {
+                bar.finish_and_clear();
+                return Err(FetchError::Status {
+                    artifact: artifact.to_string(),
+                    url: url.to_string(),
+                    status,
+                    hint: match status.as_u16() {
+                        401 | 403 => {
+                            "the upstream refuses access; check credentials or whether the URL is public"
+                        }
+                        404 | 410 => {
+                            "check the URL and version in the manifest; the upstream does not have this file"
+                        }
+                        _ => "check the URL in the manifest",
+                    },
+                });
+            }
+            let ranged = status == reqwest::StatusCode::PARTIAL_CONTENT
+                && content_range_start(&response) == Some(offset);
+            if offset > 0 && !ranged {
+                // The server ignored the Range header and sends everything.
+                restart(&mut file, &mut hasher).await.map_err(cache_error)?;
+                resumed = false;
+            }
+            let total = response
+                .content_length()
+                .map(|length| length + hasher.length());
+            if let Some(total) = total {
+                bar.set_length(total);
+            }
+            bar.set_position(hasher.length());
+            file.seek(SeekFrom::Start(hasher.length()))
+                .await
+                .map_err(cache_error)?;
+            let mut writer = BufWriter::with_capacity(1 << 20, &mut file);
+            let mut progressed = false;
+            let mut broken = None;
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        writer.write_all(&chunk).await.map_err(cache_error)?;
+                        hasher.update(&chunk);
+                        bar.set_position(hasher.length());
+                        progressed = true;
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        broken = Some(http::error_chain(&error));
+                        break;
+                    }
+                }
+            }
+            writer.flush().await.map_err(cache_error)?;
+            drop(writer);
+            if progressed {
+                failures = 0;
+            }
+            let short = total.is_some_and(|total| hasher.length() < total);
+            if broken.is_some() || short {
+                failures += 1;
+                last_error = broken.unwrap_or_else(|| {
+                    "the connection closed before the end of the body".to_string()
+                });
+                resumed = true;
+                self.printer.detail(format!(
+                    "{artifact}: transfer interrupted at {} bytes ({last_error}); resuming",
+                    hasher.length()
+                ));
+                self.pause(artifact, url, failures, None, &last_error).await;
+                continue;
+            }
+            break;
+        }
+        bar.finish_and_clear();
+        file.sync_all().await.map_err(cache_error)?;
+        drop(file);
+        let (digest, size) = hasher.finish();
+        if expected.is_some_and(|expected| *expected != digest) {
+            let _ = std::fs::remove_file(&partial_path);
+            return Ok((digest, size, resumed));
+        }
+        self.store
+            .commit(&partial_path, &digest)
+            .map_err(cache_error)?;
+        Ok((digest, size, resumed))
+    }
+
+    async fn pause(
+        &self,
+        artifact: &str,
+        url: &str,
+        failures: u32,
+        retry_after: Option<std::time::Duration>,
+        reason: &str,
+    ) {
+        if failures >= self.retry.attempts {
+            return;
+        }
+        let delay = self.retry.delay(failures, retry_after);
+        self.printer.detail(format!(
+            "{artifact}: {url}: {reason}; retrying in {:.1}s",
+            delay.as_secs_f64()
+        ));
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn mismatch(artifact: &str, name: &str, url: &str, expected: Digest, actual: Digest) -> FetchError {
+    FetchError::DigestMismatch {
+        artifact: artifact.to_string(),
+        name: name.to_string(),
+        url: url.to_string(),
+        expected,
+        actual,
+    }
+}
+
+async fn restart(file: &mut tokio::fs::File, hasher: &mut Hasher) -> std::io::Result<()> {
+    file.set_len(0).await?;
+    file.seek(SeekFrom::Start(0)).await?;
+    *hasher = Hasher::new();
+    Ok(())
+}
+
+/// The first byte position of a `Content-Range: bytes START-END/TOTAL` header.
+fn content_range_start(response: &reqwest::Response) -> Option<u64> {
+    let value = response
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    let range = value.trim().strip_prefix("bytes ")?;
+    range.split('-').next()?.trim().parse().ok()
+}
