@@ -1,0 +1,59 @@
+//! The command line itself: init, completions, man page, exit codes, the quickstart example.
+
+use crate::support::{BINARY, Env, output, tool};
+
+#[test]
+fn init_writes_a_workspace_whose_manifests_parse() {
+    let env = Env::new();
+    let target = env.temp.path().join("new-workspace");
+    env.run(&["init", target.to_str().unwrap()]).success();
+    assert!(target.join("manifests/10-files.toml").exists());
+    // The examples parse: the only complaint offline is that nothing is pinned yet.
+    let mut command = std::process::Command::new(BINARY);
+    command.args(["-C", target.to_str().unwrap(), "lock", "--offline"]);
+    let run = output(command);
+    run.failure()
+        .stderr_has("--offline forbids the network")
+        .stderr_has("file kubeadm (amd64)");
+    env.run(&["init", target.to_str().unwrap()])
+        .failure()
+        .stderr_has("already has manifests");
+}
+
+#[test]
+fn completions_and_man_page() {
+    let env = Env::new();
+    env.run(&["completions", "bash"])
+        .success()
+        .stdout_has("_airgap()");
+    env.run(&["completions", "zsh"])
+        .success()
+        .stdout_has("#compdef airgap");
+    env.run(&["manpage"]).success().stdout_has(".TH airgap");
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let env = Env::new();
+    assert_eq!(env.run(&["materialize"]).code, 1);
+    assert_eq!(env.run(&["--help"]).code, 0);
+}
+
+#[test]
+fn the_quickstart_example_runs_offline_with_its_committed_lock() {
+    let env = Env::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let media = env.media();
+    let mut command = env.command_in(&example);
+    command.args(["materialize", "--locked", "--to", media.to_str().unwrap()]);
+    output(command).success();
+    tool("sha256sum", &["-c", "--strict", "SHA256SUMS"], &media).success();
+    let key = media.join("keys/airgap.asc");
+    env.run(&[
+        "verify",
+        media.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ])
+    .success();
+}

@@ -1,0 +1,10 @@
+//! One integration test binary: it drives the real `airgap` binary against local upstreams.
+
+mod support;
+mod upstream;
+
+mod cli;
+mod files;
+mod lock;
+mod manifest_errors;
+mod verify;

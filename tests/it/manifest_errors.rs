@@ -1,0 +1,185 @@
+//! Every malformed manifest gets a located error (`file:line:col`), a hint, exit status 1,
+//! and never a panic.
+
+use crate::support::Env;
+
+const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+fn check(text: &str, location: &str, message: &str) {
+    let env = Env::new();
+    env.manifest("10-files.toml", text);
+    let run = env.run(&["lock", "--offline"]);
+    run.failure()
+        .stderr_has(&format!("manifests/10-files.toml:{location}:"))
+        .stderr_has(message)
+        .stderr_has("hint:");
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(!env.workspace().join("airgap.lock").exists());
+}
+
+#[test]
+fn unknown_key() {
+    check(
+        "[[file]]\nname = \"a\"\nurl = \"x\"\nsh256 = \"abc\"\n",
+        "4:1",
+        "unknown field `sh256`",
+    );
+}
+
+#[test]
+fn bad_toml_syntax() {
+    check(
+        "[[file]]\nname = \"a\nurl = \"x\"\n",
+        "2:10",
+        "invalid basic string",
+    );
+}
+
+#[test]
+fn missing_url() {
+    check("[[file]]\nname = \"a\"\n", "1:1", "missing field `url`");
+}
+
+#[test]
+fn malformed_digest() {
+    check(
+        "[[file]]\nname = \"a\"\nurl = \"x\"\nsha256 = \"abc123\"\n",
+        "4:10",
+        "not a sha256 digest",
+    );
+}
+
+#[test]
+fn other_digest_algorithm() {
+    check(
+        &format!("[[file]]\nname = \"a\"\nurl = \"x\"\nsha256 = \"sha512:{HEX}\"\n"),
+        "4:10",
+        "unsupported digest algorithm",
+    );
+}
+
+#[test]
+fn unsupported_url_scheme() {
+    check(
+        "[[file]]\nname = \"a\"\nurl = \"ftp://example.org/a\"\n",
+        "3:7",
+        "unsupported scheme `ftp`",
+    );
+}
+
+#[test]
+fn unparsable_url() {
+    check(
+        "[[file]]\nname = \"a\"\nurl = \"http://exa mple.org/a\"\n",
+        "3:7",
+        "not a valid URL",
+    );
+}
+
+#[test]
+fn one_digest_for_two_architectures() {
+    check(
+        &format!(
+            "[[file]]\nname = \"a\"\nurl = \"https://h/{{arch}}/a\"\narch = [\"amd64\", \"arm64\"]\nsha256 = \"{HEX}\"\n"
+        ),
+        "5:10",
+        "one `sha256` for 2 architectures",
+    );
+}
+
+#[test]
+fn digest_for_an_architecture_not_fetched() {
+    check(
+        &format!(
+            "[[file]]\nname = \"a\"\nurl = \"https://h/{{arch}}/a\"\narch = [\"amd64\"]\nsha256 = {{ s390x = \"{HEX}\" }}\n"
+        ),
+        "5:10",
+        "`s390x`",
+    );
+}
+
+#[test]
+fn arch_without_placeholder() {
+    check(
+        "[[file]]\nname = \"a\"\nurl = \"https://h/a\"\narch = [\"amd64\"]\n",
+        "4:8",
+        "`arch` is set",
+    );
+}
+
+#[test]
+fn unknown_placeholder() {
+    check(
+        "[[file]]\nname = \"a\"\nurl = \"https://h/{os}/a\"\n",
+        "3:7",
+        "unknown placeholder `{os}`",
+    );
+}
+
+#[test]
+fn path_escaping_the_tree() {
+    check(
+        "[[file]]\nname = \"a\"\nurl = \"https://h/a\"\npath = \"../../etc/passwd\"\n",
+        "4:8",
+        "`..`",
+    );
+}
+
+#[test]
+fn not_yet_supported_kind() {
+    check(
+        "[[image]]\nref = \"registry.k8s.io/pause:3.10\"\n",
+        "1:1",
+        "`[[image]]` entries are not supported yet",
+    );
+}
+
+#[test]
+fn bad_platform() {
+    check(
+        "[enclave]\nplatforms = [\"amd64\"]\n",
+        "2:14",
+        "not a platform",
+    );
+}
+
+#[test]
+fn duplicate_names_across_files() {
+    let env = Env::new();
+    env.manifest(
+        "a.toml",
+        "[[file]]\nname = \"kubeadm\"\nurl = \"https://h/a\"\n",
+    );
+    env.manifest(
+        "b.toml",
+        "\n[[file]]\nname = \"kubeadm\"\nurl = \"https://h/b\"\n",
+    );
+    env.run(&["lock", "--offline"])
+        .failure()
+        .stderr_has("manifests/b.toml:3:8: duplicate name `kubeadm`")
+        .stderr_has("first defined at manifests/a.toml:2:8");
+}
+
+#[test]
+fn two_enclaves_and_several_problems_at_once() {
+    let env = Env::new();
+    env.manifest("a.toml", "[enclave]\nurl = \"https://m:8443\"\n");
+    env.manifest(
+        "b.toml",
+        "[enclave]\nurl = \"https://n\"\n\n[[file]]\nname = \"bad name\"\nurl = \"x\"\n",
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("manifests/b.toml:1:1: `[enclave]` is defined twice")
+        .stderr_has("manifests/b.toml:5:8: `bad name` is not a valid name")
+        .stderr_has("2 problems");
+}
+
+#[test]
+fn no_manifests_at_all() {
+    let env = Env::new();
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("no manifests found")
+        .stderr_has("airgap init");
+}

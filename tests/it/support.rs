@@ -1,0 +1,200 @@
+//! Test helpers: each test gets its own temp dir with a workspace, home, config and cache,
+//! and runs the real `airgap` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_airgap");
+
+/// What a run of the binary produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn failure(&self) -> &Self {
+        assert_eq!(
+            self.code, 1,
+            "expected exit 1\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+}
+
+/// An isolated environment: workspace, media target, home, config and cache.
+pub struct Env {
+    pub temp: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let temp = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(temp.path().join("workspace/manifests")).unwrap();
+        Env { temp }
+    }
+
+    pub fn workspace(&self) -> PathBuf {
+        self.temp.path().join("workspace")
+    }
+
+    pub fn media(&self) -> PathBuf {
+        self.temp.path().join("media")
+    }
+
+    pub fn cache(&self) -> PathBuf {
+        self.temp.path().join("cache")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.temp.path().join("config")
+    }
+
+    pub fn lock_text(&self) -> String {
+        std::fs::read_to_string(self.workspace().join("airgap.lock")).expect("airgap.lock")
+    }
+
+    /// Writes `manifests/<name>`.
+    pub fn manifest(&self, name: &str, text: &str) {
+        std::fs::write(self.workspace().join("manifests").join(name), text).unwrap();
+    }
+
+    /// Writes a file inside the workspace (for local sources).
+    pub fn workspace_file(&self, relative: &str, bytes: &[u8]) {
+        let path = self.workspace().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.command_in(&self.workspace());
+        command.args(args);
+        command
+    }
+
+    /// The binary with this environment's home, config and cache, run on `workspace`.
+    pub fn command_in(&self, workspace: &Path) -> Command {
+        let mut command = Command::new(BINARY);
+        command
+            .arg("-C")
+            .arg(workspace)
+            .arg("--cache")
+            .arg(self.cache())
+            .env("HOME", self.temp.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.config())
+            .env("XDG_CACHE_HOME", self.temp.path().join("xdg-cache"))
+            .env("NO_COLOR", "1")
+            .env_remove("AIRGAP_CACHE")
+            .env_remove("AIRGAP_SIGNING_KEY")
+            .stdin(Stdio::null());
+        for variable in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+        ] {
+            command.env_remove(variable);
+        }
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        output(self.command(args))
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn airgap")
+    }
+
+    /// `materialize --to <media>`.
+    pub fn materialize(&self, extra: &[&str]) -> Run {
+        let media = self.media();
+        let mut args = vec!["materialize", "--to", media.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    pub fn verify(&self, extra: &[&str]) -> Run {
+        let media = self.media();
+        let mut args = vec!["verify", media.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+pub fn output(mut command: Command) -> Run {
+    let output = command.output().expect("run command");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so large test files need no fixtures.
+pub fn bytes(seed: u64, length: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(length);
+    while out.len() < length {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(length);
+    out
+}
+
+/// Runs a plain command (sha256sum, gpg) and returns its outcome.
+pub fn tool(program: &str, args: &[&str], directory: &Path) -> Run {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(directory);
+    output(command)
+}
