@@ -115,6 +115,12 @@ pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// Whether a transport error (as rendered by [`error_chain`]) is a TLS certificate problem,
+/// which no retry can fix.
+pub fn is_certificate_error(chain: &str) -> bool {
+    chain.contains("certificate")
+}
+
 /// The full chain of an error, which reqwest hides behind "error sending request".
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();

@@ -37,16 +37,19 @@ pub enum LockModeError {
 
 pub fn run(settings: &Settings, args: &LockArgs) -> Result<()> {
     let manifest = manifest::load(&settings.workspace)?;
-    ensure(settings, &manifest, &args.mode, args.update.as_deref())?;
+    ensure(settings, &manifest, &args.mode, args.update.as_deref(), None)?;
     Ok(())
 }
 
-/// Loads, checks and (unless forbidden) updates the lock; returns the lock to use.
+/// Loads, checks and (unless forbidden) updates the lock; returns the lock to use. The
+/// downloader, when given, is shared with the caller (so bytes verified here are not hashed
+/// again); otherwise one is made only if something must be resolved.
 pub fn ensure(
     settings: &Settings,
     manifest: &Manifest,
     mode: &LockMode,
     update: Option<&[String]>,
+    shared: Option<&Downloader>,
 ) -> Result<Lockfile> {
     let path = settings.lock_path();
     let old = Lockfile::read(&path)?;
@@ -112,13 +115,19 @@ pub fn ensure(
 
     let mut files = plan.keep.clone();
     if !plan.resolve.is_empty() {
-        let downloader = downloader(settings)?;
+        let owned;
+        let downloader = match shared {
+            Some(downloader) => downloader,
+            None => {
+                owned = downloader(settings)?;
+                &owned
+            }
+        };
         let runtime = runtime()?;
         let total = plan.resolve.len();
         let results: Vec<_> = runtime.block_on(async {
             futures_util::stream::iter(plan.resolve.iter())
                 .map(|(artifact, reason)| {
-                    let downloader = &downloader;
                     async move {
                         downloader
                             .printer
@@ -209,6 +218,7 @@ pub fn downloader(settings: &Settings) -> Result<Downloader> {
         printer: settings.printer.clone(),
         retry: settings.retry,
         workspace,
+        verified: Default::default(),
     })
 }
 

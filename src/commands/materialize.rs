@@ -30,7 +30,8 @@ struct Tally {
 pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let started = Instant::now();
     let manifest = manifest::load(&settings.workspace)?;
-    let lock = lock::ensure(settings, &manifest, &args.mode, None)?;
+    let downloader = lock::downloader(settings)?;
+    let lock = lock::ensure(settings, &manifest, &args.mode, None, Some(&downloader))?;
 
     let default_key = args.signing_key.is_none();
     let key_path = args
@@ -53,7 +54,6 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     }
 
     let tree = Tree::open(&args.to)?;
-    let downloader = lock::downloader(settings)?;
     let tally = Arc::new(Tally::default());
     let runtime = lock::runtime()?;
     let failures: Vec<String> = runtime.block_on(async {

@@ -6,8 +6,10 @@
 // them would only add noise at every call site.
 #![allow(clippy::result_large_err)]
 
+use std::collections::HashSet;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 
@@ -88,6 +90,8 @@ pub struct Downloader {
     pub printer: Printer,
     pub retry: RetryPolicy,
     pub workspace: PathBuf,
+    /// Blobs this process downloaded and verified; they need no second hashing pass.
+    pub verified: Arc<Mutex<HashSet<Digest>>>,
 }
 
 impl Downloader {
@@ -106,7 +110,7 @@ impl Downloader {
             return Ok(Fetched {
                 digest: expected,
                 size,
-                fresh: false,
+                fresh: self.was_verified(&expected),
             });
         }
         let location =
@@ -135,6 +139,7 @@ impl Downloader {
                     ));
                     let (digest, size, _) = self.fetch_http(artifact, url, Some(&expected)).await?;
                     if digest == expected {
+                        self.mark_verified(digest);
                         return Ok(Fetched {
                             digest,
                             size,
@@ -145,11 +150,26 @@ impl Downloader {
                 }
                 Err(mismatch(artifact, name, url, expected, digest))
             }
-            _ => Ok(Fetched {
-                digest,
-                size,
-                fresh: true,
-            }),
+            _ => {
+                self.mark_verified(digest);
+                Ok(Fetched {
+                    digest,
+                    size,
+                    fresh: true,
+                })
+            }
+        }
+    }
+
+    fn was_verified(&self, digest: &Digest) -> bool {
+        self.verified
+            .lock()
+            .is_ok_and(|verified| verified.contains(digest))
+    }
+
+    fn mark_verified(&self, digest: Digest) {
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.insert(digest);
         }
     }
 
@@ -202,14 +222,19 @@ impl Downloader {
             path: partial_path.clone(),
             source,
         };
-        let mut file = tokio::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&partial_path)
-            .await
-            .map_err(cache_error)?;
+        let mut file = {
+            let path = partial_path.clone();
+            tokio::task::spawn_blocking(move || open_locked(&path))
+                .await
+                .map_err(|error| cache_error(std::io::Error::other(error)))?
+                .map_err(cache_error)?
+        };
+        // Another process may have finished this very transfer while we waited for the lock.
+        if let Some(expected) = expected
+            && let Some(size) = self.store.size_of(expected)
+        {
+            return Ok((*expected, size, false));
+        }
         // Bytes left by an earlier, interrupted run are hashed again to resume the digest.
         let mut hasher = Hasher::new();
         let mut buffer = vec![0u8; 1 << 20];
@@ -246,6 +271,16 @@ impl Downloader {
                 Err(error) => {
                     failures += 1;
                     last_error = http::error_chain(&error);
+                    if http::is_certificate_error(&last_error) {
+                        // Retrying cannot fix a certificate the client does not trust.
+                        bar.finish_and_clear();
+                        return Err(FetchError::Network {
+                            artifact: artifact.to_string(),
+                            url: url.to_string(),
+                            attempts: failures,
+                            message: last_error,
+                        });
+                    }
                     self.pause(artifact, url, failures, None, &last_error).await;
                     continue;
                 }
@@ -368,6 +403,29 @@ impl Downloader {
             delay.as_secs_f64()
         ));
         tokio::time::sleep(delay).await;
+    }
+}
+
+/// Opens (creating) the partial file and takes an exclusive lock on it, so that two
+/// processes sharing a cache never append to the same partial file. If the file was renamed
+/// into the store while we waited, the lock is on a stale inode: open again.
+fn open_locked(path: &Path) -> std::io::Result<tokio::fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    loop {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        file.lock()?;
+        let still_there = std::fs::metadata(path).is_ok_and(|on_disk| {
+            file.metadata()
+                .is_ok_and(|held| held.ino() == on_disk.ino() && held.dev() == on_disk.dev())
+        });
+        if still_there {
+            return Ok(tokio::fs::File::from_std(file));
+        }
     }
 }
 
