@@ -37,7 +37,13 @@ pub enum LockModeError {
 
 pub fn run(settings: &Settings, args: &LockArgs) -> Result<()> {
     let manifest = manifest::load(&settings.workspace)?;
-    ensure(settings, &manifest, &args.mode, args.update.as_deref(), None)?;
+    ensure(
+        settings,
+        &manifest,
+        &args.mode,
+        args.update.as_deref(),
+        None,
+    )?;
     Ok(())
 }
 
@@ -127,13 +133,11 @@ pub fn ensure(
         let total = plan.resolve.len();
         let results: Vec<_> = runtime.block_on(async {
             futures_util::stream::iter(plan.resolve.iter())
-                .map(|(artifact, reason)| {
-                    async move {
-                        downloader
-                            .printer
-                            .detail(format!("resolving file {} ({reason})", artifact.key));
-                        source::files::resolve(downloader, artifact).await
-                    }
+                .map(|(artifact, reason)| async move {
+                    downloader
+                        .printer
+                        .detail(format!("resolving file {} ({reason})", artifact.key));
+                    source::files::resolve(downloader, artifact).await
                 })
                 .buffer_unordered(settings.jobs)
                 .collect()

@@ -6,6 +6,6 @@ mod upstream;
 mod cli;
 mod files;
 mod lock;
-mod tls;
 mod manifest_errors;
+mod tls;
 mod verify;

@@ -19,7 +19,11 @@ impl Drop for Nginx {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -29,7 +33,12 @@ fn a_private_ca_is_trusted_only_when_given() {
     let root = env.temp.path().join("tls");
     std::fs::create_dir_all(root.join("www/pkg")).unwrap();
     // nginx workers run unprivileged: they must be able to read the tree.
-    for directory in [env.temp.path(), &root, &root.join("www"), &root.join("www/pkg")] {
+    for directory in [
+        env.temp.path(),
+        &root,
+        &root.join("www"),
+        &root.join("www/pkg"),
+    ] {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -61,7 +70,11 @@ fn a_private_ca_is_trusted_only_when_given() {
          root {dir}/www; }} }}\n"
     );
     std::fs::write(root.join("nginx.conf"), config).unwrap();
-    let status = Command::new("nginx").arg("-c").arg(root.join("nginx.conf")).status().expect("nginx is installed");
+    let status = Command::new("nginx")
+        .arg("-c")
+        .arg(root.join("nginx.conf"))
+        .status()
+        .expect("nginx is installed");
     assert!(status.success(), "nginx failed to start");
     let _nginx = Nginx {
         pid_file: root.join("nginx.pid"),
@@ -80,8 +93,14 @@ fn a_private_ca_is_trusted_only_when_given() {
         .stderr_has("file calicoctl")
         .stderr_has("--ca-cert");
     let ca_path = root.join("ca.pem");
-    env.run(&["--ca-cert", ca_path.to_str().unwrap(), "lock"]).success();
-    env.run(&["--ca-cert", root.join("server.key").to_str().unwrap(), "lock", "--update"])
-        .failure()
-        .stderr_has("not a PEM bundle of certificates");
+    env.run(&["--ca-cert", ca_path.to_str().unwrap(), "lock"])
+        .success();
+    env.run(&[
+        "--ca-cert",
+        root.join("server.key").to_str().unwrap(),
+        "lock",
+        "--update",
+    ])
+    .failure()
+    .stderr_has("not a PEM bundle of certificates");
 }
