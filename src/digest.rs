@@ -2,7 +2,7 @@
 //! (manifests, lockfile, store, SHA256SUMS). Depends on nothing else in the crate.
 
 use std::fmt;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -46,19 +46,8 @@ impl Digest {
     }
 
     /// Streams a reader through SHA-256, returning the digest and the byte count.
-    pub fn of_reader(mut reader: impl Read) -> std::io::Result<(Self, u64)> {
-        let mut hasher = Hasher::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let read = match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(read) => read,
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(error),
-            };
-            hasher.update(&buffer[..read]);
-        }
-        Ok(hasher.finish())
+    pub fn of_reader(reader: impl Read) -> std::io::Result<(Self, u64)> {
+        copy_hashing(reader, std::io::sink())
     }
 
     /// Streams a file through SHA-256.
@@ -101,6 +90,28 @@ impl Hasher {
     pub fn finish(self) -> (Digest, u64) {
         (Digest(self.inner.finalize().into()), self.length)
     }
+}
+
+/// Copies `reader` to `writer` in 1 MiB steps, hashing every byte on the way: the one loop
+/// behind every streamed copy of the tool, so memory stays flat whatever the size.
+pub fn copy_hashing(
+    mut reader: impl Read,
+    mut writer: impl Write,
+) -> std::io::Result<(Digest, u64)> {
+    let mut hasher = Hasher::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        hasher.update(&buffer[..read]);
+        writer.write_all(&buffer[..read])?;
+    }
+    writer.flush()?;
+    Ok(hasher.finish())
 }
 
 impl fmt::Display for Digest {

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::{Digest, copy_hashing};
 use crate::media::signing::Signer;
 use crate::media::sums;
 use crate::store::{self, Store};
@@ -105,7 +105,7 @@ impl Tree {
         let verified = if linked {
             fresh || Digest::of_file(&temporary).is_ok_and(|(found, _)| found == *digest)
         } else {
-            copy_hashing(&blob, &temporary).map_err(|source| MediaError::Read {
+            copy_file_hashing(&blob, &temporary).map_err(|source| MediaError::Read {
                 path: blob.clone(),
                 source,
             })? == *digest
@@ -228,24 +228,13 @@ fn temporary_name(target: &Path) -> PathBuf {
 }
 
 /// Copies `source` to `target` (created new) and returns the digest of the bytes copied.
-fn copy_hashing(source: &Path, target: &Path) -> io::Result<Digest> {
-    let mut input = fs::File::open(source)?;
+fn copy_file_hashing(source: &Path, target: &Path) -> io::Result<Digest> {
+    let input = fs::File::open(source)?;
     let mut output = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(target)?;
-    let mut hasher = Hasher::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = match input.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        hasher.update(&buffer[..read]);
-        output.write_all(&buffer[..read])?;
-    }
+    let (digest, _) = copy_hashing(input, &mut output)?;
     output.sync_all()?;
-    Ok(hasher.finish().0)
+    Ok(digest)
 }

@@ -273,13 +273,8 @@ impl Downloader {
                     last_error = http::error_chain(&error);
                     if http::is_certificate_error(&last_error) {
                         // Retrying cannot fix a certificate the client does not trust.
-                        bar.finish_and_clear();
-                        return Err(FetchError::Network {
-                            artifact: artifact.to_string(),
-                            url: url.to_string(),
-                            attempts: failures,
-                            message: last_error,
-                        });
+                        failures = self.retry.attempts;
+                        continue;
                     }
                     self.pause(artifact, url, failures, None, &last_error).await;
                     continue;

@@ -8,7 +8,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::{Digest, copy_hashing};
 
 /// Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename,
 /// fsync of the directory. A crash leaves the old content or the new, never a mix.
@@ -116,23 +116,11 @@ impl Store {
     /// mismatch.
     pub fn insert_reader(
         &self,
-        mut reader: impl Read,
+        reader: impl Read,
         expected: Option<&Digest>,
     ) -> io::Result<Result<(Digest, u64), Digest>> {
         let mut temporary = self.temporary()?;
-        let mut hasher = Hasher::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let read = match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(read) => read,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(error),
-            };
-            hasher.update(&buffer[..read]);
-            temporary.write_all(&buffer[..read])?;
-        }
-        let (digest, size) = hasher.finish();
+        let (digest, size) = copy_hashing(reader, &mut temporary)?;
         if expected.is_some_and(|expected| *expected != digest) {
             return Ok(Err(digest));
         }
