@@ -11,6 +11,7 @@
 //!                diff)     download)  atomic)    signing)    subcommand)
 //! ```
 //!
+//! - `digest`, `reference`: leaf value types (sha256 digests, image references).
 //! - `manifest`: reads `manifests/*.toml` into a validated [`manifest::Manifest`].
 //! - `lock`: the lockfile model, its deterministic writer, staleness ([`lock::plan`]) and diff.
 //! - `source`: per-kind resolution and fetching over the one HTTP seam (`http`).
@@ -26,6 +27,7 @@ pub mod lock;
 pub mod manifest;
 pub mod media;
 pub mod printer;
+pub mod reference;
 pub mod settings;
 pub mod source;
 pub mod store;

@@ -7,7 +7,6 @@ use anyhow::{Result, anyhow};
 use crate::cli::DiffArgs;
 use crate::lock::Lockfile;
 use crate::lock::diff::{self, Change};
-use crate::printer::human_bytes;
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &DiffArgs) -> Result<()> {
@@ -23,15 +22,14 @@ pub fn run(settings: &Settings, args: &DiffArgs) -> Result<()> {
     for change in &changes {
         settings.printer.result(line(change));
     }
-    let count =
-        |wanted: fn(&Change) -> bool| changes.iter().filter(|change| wanted(change)).count();
+    let count = |kind: &str| changes.iter().filter(|change| change.change == kind).count();
     settings.printer.status(
         "Compared",
         format!(
             "{} added, {} removed, {} changed",
-            count(|change| matches!(change, Change::Added { .. })),
-            count(|change| matches!(change, Change::Removed { .. })),
-            count(|change| matches!(change, Change::Changed { .. })),
+            count("added"),
+            count("removed"),
+            count("changed"),
         ),
     );
     Ok(())
@@ -52,42 +50,20 @@ fn read(path: &Path) -> Result<Lockfile> {
 }
 
 fn line(change: &Change) -> String {
-    match change {
-        Change::Added { kind, artifact } => format!(
-            "+ {kind} {}  {}  {}  {}",
-            artifact.key(),
-            artifact.digest,
-            human_bytes(artifact.size),
-            artifact.url
-        ),
-        Change::Removed { kind, artifact } => format!(
-            "- {kind} {}  {}  {}",
-            artifact.key(),
-            artifact.digest,
-            artifact.url
-        ),
-        Change::Changed {
-            kind,
-            old,
-            new,
-            fields,
-        } => {
-            let mut parts = Vec::new();
-            for field in fields {
-                parts.push(match *field {
-                    "url" => format!("url {} -> {}", old.url, new.url),
-                    "path" => format!("path {} -> {}", old.path, new.path),
-                    "digest" => format!("digest {} -> {}", old.digest, new.digest),
-                    "size" => format!(
-                        "size {} -> {}",
-                        human_bytes(old.size),
-                        human_bytes(new.size)
-                    ),
-                    "pinned_by" => format!("pinned by {:?} -> {:?}", old.pinned_by, new.pinned_by),
-                    other => format!("{other} changed"),
-                });
-            }
-            format!("~ {kind} {}  {}", new.key(), parts.join("; "))
+    match change.change {
+        "added" => format!("+ {} {}  {}", change.kind, change.key, change.summary),
+        "removed" => format!("- {} {}  {}", change.kind, change.key, change.summary),
+        _ => {
+            let fields: Vec<String> = change
+                .fields
+                .iter()
+                .map(|field| format!("{} {} -> {}", field.field, show(&field.old), show(&field.new)))
+                .collect();
+            format!("~ {} {}  {}", change.kind, change.key, fields.join("; "))
         }
     }
+}
+
+fn show(value: &str) -> &str {
+    if value.is_empty() { "(none)" } else { value }
 }

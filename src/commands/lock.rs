@@ -10,6 +10,8 @@ use crate::cli::{LockArgs, LockMode};
 use crate::lock::{self, Lockfile, Reason};
 use crate::manifest::{self, Manifest};
 use crate::settings::Settings;
+use crate::source::oci::Images;
+use crate::source::oci::registry::Registry;
 use crate::source::{self, Downloader};
 
 /// Why the lock cannot be brought up to date under the given mode.
@@ -64,6 +66,7 @@ pub fn ensure(
             .files
             .iter()
             .map(|file| file.key.name.as_str())
+            .chain(manifest.images.iter().map(|image| image.reference.as_str()))
             .collect();
         for name in names {
             if !known.contains(name.as_str()) {
@@ -77,29 +80,26 @@ pub fn ensure(
     }
     let plan = lock::plan(manifest, old.as_ref(), update);
     if let Some(old) = &old
-        && plan.resolve.is_empty()
-        && plan.removed.is_empty()
+        && plan.is_settled()
         && old.manifest == manifest.inputs_digest
     {
         settings.printer.detail("airgap.lock is up to date");
         return Ok(old.clone());
     }
+    let indent = |lines: Vec<String>| {
+        lines
+            .into_iter()
+            .map(|line| format!("  {line}"))
+            .collect::<Vec<_>>()
+    };
 
     if mode.locked {
-        let mut changes: Vec<String> = plan
-            .resolve
-            .iter()
-            .filter(|(_, reason)| *reason != Reason::Update)
-            .map(|(artifact, reason)| format!("  file {}: {reason}", artifact.key))
-            .collect();
-        changes.extend(
-            plan.removed
-                .iter()
-                .map(|file| format!("  file {}: no longer in the manifests", file.key())),
-        );
+        let forced = update.is_some();
+        let mut changes = if forced { Vec::new() } else { indent(plan.pending()) };
+        changes.extend(indent(plan.dropped()));
         if old.is_none() {
             changes.insert(0, "  airgap.lock does not exist".to_string());
-        } else if changes.is_empty() && plan.resolve.is_empty() {
+        } else if changes.is_empty() && !forced {
             changes.push("  the manifests changed in a way that changes the lock".to_string());
         }
         if !changes.is_empty() {
@@ -109,18 +109,17 @@ pub fn ensure(
             .into());
         }
     }
-    if mode.offline && !plan.resolve.is_empty() {
-        let missing = plan
-            .resolve
-            .iter()
-            .map(|(artifact, reason)| format!("  file {}: {reason}", artifact.key))
-            .collect::<Vec<_>>()
-            .join("\n");
-        return Err(LockModeError::Offline { missing }.into());
+    let pending = plan.pending();
+    if mode.offline && !pending.is_empty() {
+        return Err(LockModeError::Offline {
+            missing: indent(pending).join("\n"),
+        }
+        .into());
     }
 
-    let mut files = plan.keep.clone();
-    if !plan.resolve.is_empty() {
+    let mut files = plan.files.keep.clone();
+    let mut images = plan.images.keep.clone();
+    if !pending.is_empty() {
         let owned;
         let downloader = match shared {
             Some(downloader) => downloader,
@@ -129,47 +128,57 @@ pub fn ensure(
                 &owned
             }
         };
+        let registry = Registry::new(downloader.client.clone(), settings.printer.clone());
+        let resolver = Images {
+            registry: &registry,
+            downloader,
+        };
         let runtime = runtime()?;
-        let total = plan.resolve.len();
-        let results: Vec<_> = runtime.block_on(async {
-            futures_util::stream::iter(plan.resolve.iter())
+        let (file_results, image_results) = runtime.block_on(async {
+            let files = futures_util::stream::iter(plan.files.resolve.iter())
                 .map(|(artifact, reason)| async move {
-                    downloader
+                    settings
                         .printer
                         .detail(format!("resolving file {} ({reason})", artifact.key));
-                    source::files::resolve(downloader, artifact).await
+                    source::files::resolve(downloader, artifact)
+                        .await
+                        .map_err(|error| error.to_string())
                 })
                 .buffer_unordered(settings.jobs)
-                .collect()
-                .await
+                .collect::<Vec<_>>();
+            let images = futures_util::stream::iter(plan.images.resolve.iter())
+                .map(|(artifact, reason)| {
+                    let resolver = &resolver;
+                    async move {
+                        settings
+                            .printer
+                            .detail(format!("resolving image {} ({reason})", artifact.reference));
+                        resolver.resolve(artifact).await.map_err(|error| error.to_string())
+                    }
+                })
+                .buffer_unordered(settings.jobs)
+                .collect::<Vec<_>>();
+            futures_util::join!(files, images)
         });
         let mut failures = Vec::new();
-        for result in results {
+        for result in file_results {
             match result {
                 Ok(pinned) => files.push(pinned),
-                Err(error) => failures.push(error.to_string()),
+                Err(error) => failures.push(error),
+            }
+        }
+        for result in image_results {
+            match result {
+                Ok(pinned) => images.push(pinned),
+                Err(error) => failures.push(error),
             }
         }
         if !failures.is_empty() {
             failures.sort();
             return Err(LockModeError::Failed {
                 count: failures.len(),
-                total,
+                total: pending.len(),
                 details: failures.join("\n\n"),
-            }
-            .into());
-        }
-    }
-
-    if mode.locked {
-        // Only `--update` entries were resolved: the lock must come out the same.
-        let candidate = Lockfile {
-            files: files.clone(),
-            ..Lockfile::empty(manifest.inputs_digest)
-        };
-        if old.as_ref().map(Lockfile::render) != Some(candidate.render()) {
-            return Err(LockModeError::Locked {
-                changes: "  --update resolved different pins".to_string(),
             }
             .into());
         }
@@ -177,29 +186,49 @@ pub fn ensure(
 
     let new = Lockfile {
         files,
+        images,
         ..Lockfile::empty(manifest.inputs_digest)
     };
+    if mode.locked && old.as_ref().map(Lockfile::render) != Some(new.render()) {
+        // Only `--update` entries were resolved: the lock must come out the same.
+        return Err(LockModeError::Locked {
+            changes: "  --update resolved different pins".to_string(),
+        }
+        .into());
+    }
     let written = new.write_if_changed(&path)?;
     let added = plan
+        .files
         .resolve
         .iter()
         .filter(|(_, reason)| *reason == Reason::New)
-        .count();
-    let changed = plan.resolve.len() - added;
+        .count()
+        + plan
+            .images
+            .resolve
+            .iter()
+            .filter(|(_, reason)| *reason == Reason::New)
+            .count();
+    let changed = pending.len() - added;
+    let removed = plan.files.removed.len() + plan.images.removed.len();
     if written {
         settings.printer.status(
             "Locked",
             format!(
-                "{} files ({added} new, {changed} re-resolved, {} removed) in {}",
+                "{} files, {} images ({added} new, {changed} re-resolved, {removed} removed) in {}",
                 new.files.len(),
-                plan.removed.len(),
+                new.images.len(),
                 path.display()
             ),
         );
     } else {
         settings.printer.status(
             "Locked",
-            format!("{} files; airgap.lock unchanged", new.files.len()),
+            format!(
+                "{} files, {} images; airgap.lock unchanged",
+                new.files.len(),
+                new.images.len()
+            ),
         );
     }
     Ok(new)

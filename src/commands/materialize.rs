@@ -1,9 +1,9 @@
 //! `airgap materialize --to DIR`: lock if needed, fetch what the lock pins into the cache,
-//! place it on the media, prune what the lock no longer pins, then write the lock copy, the
-//! public key, `SHA256SUMS` and its signature.
+//! place it on the media (files, and images as one OCI layout), prune what the lock no longer
+//! pins, then write the lock copy, the public key, `SHA256SUMS` and its signature.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -12,13 +12,18 @@ use futures_util::StreamExt;
 
 use crate::cli::MaterializeArgs;
 use crate::commands::lock;
-use crate::lock::LockedFile;
+use crate::digest::Digest;
+use crate::lock::{LockedImage, Lockfile};
 use crate::manifest;
+use crate::media::oci_layout;
 use crate::media::signing::Signer;
 use crate::media::tree::{Placement, Tree};
 use crate::printer::human_bytes;
 use crate::settings::Settings;
-use crate::source::{self, Downloader};
+use crate::source::oci::manifest::Descriptor;
+use crate::source::oci::registry::Registry;
+use crate::source::oci::{self, Images};
+use crate::source::{self, Fetched};
 
 #[derive(Default)]
 struct Tally {
@@ -34,19 +39,12 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let lock = lock::ensure(settings, &manifest, &args.mode, None, Some(&downloader))?;
 
     let default_key = args.signing_key.is_none();
-    let key_path = args
-        .signing_key
-        .clone()
-        .unwrap_or_else(Signer::default_path);
+    let key_path = args.signing_key.clone().unwrap_or_else(Signer::default_path);
     let (signer, created) = Signer::load_or_create(&key_path, default_key)?;
     if created {
         settings.printer.status(
             "Created",
-            format!(
-                "signing key {} at {}",
-                signer.fingerprint(),
-                key_path.display()
-            ),
+            format!("signing key {} at {}", signer.fingerprint(), key_path.display()),
         );
         settings.printer.warn(
             "give the enclave keys/airgap.asc from this media by a separate, trusted path; `airgap verify --key` checks against it",
@@ -54,46 +52,117 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     }
 
     let tree = Tree::open(&args.to)?;
-    let tally = Arc::new(Tally::default());
+    let registry = Registry::new(downloader.client.clone(), settings.printer.clone());
+    let images = Images {
+        registry: &registry,
+        downloader: &downloader,
+    };
+    let tally = Tally::default();
     let runtime = lock::runtime()?;
-    let failures: Vec<String> = runtime.block_on(async {
-        futures_util::stream::iter(lock.files.iter())
+    let downloader = &downloader;
+    let tree = &tree;
+    let tally = &tally;
+    let (entries, layout) = runtime.block_on(async {
+        let mut failures = Vec::new();
+        let mut entries: BTreeMap<String, Digest> = BTreeMap::new();
+
+        // Files.
+        let results: Vec<Result<()>> = futures_util::stream::iter(lock.files.iter())
             .map(|file| {
-                let downloader = &downloader;
-                let tree = tree.clone();
-                let tally = tally.clone();
-                async move { place(downloader, &tree, file, &tally).await }
+                let relative = format!("files/{}", file.path);
+                place(tree, downloader, tally, relative, file.digest, move || {
+                    source::files::fetch(downloader, file)
+                })
             })
             .buffer_unordered(settings.jobs)
-            .filter_map(|result| async move { result.err().map(|error| format!("{error:#}")) })
             .collect()
-            .await
-    });
-    if !failures.is_empty() {
-        return Err(anyhow!(
-            "{} of {} files could not be materialized; nothing wrong was written, and a rerun resumes:\n\n{}",
-            failures.len(),
-            lock.files.len(),
-            failures.join("\n\n")
-        ));
-    }
+            .await;
+        failures.extend(results.into_iter().filter_map(Result::err).map(|error| format!("{error:#}")));
+        for file in &lock.files {
+            entries.insert(format!("files/{}", file.path), file.digest);
+        }
 
-    let keep: BTreeSet<String> = lock
-        .files
-        .iter()
-        .map(|file| format!("files/{}", file.path))
-        .collect();
-    let removed = tree.prune("files", &keep)?;
-    for path in &removed {
-        settings
-            .printer
-            .detail(format!("removed {path} (no longer in the lock)"));
+        // Images: every manifest document first (small), then the unique blobs they name.
+        let documents: Vec<(&LockedImage, Result<Vec<oci::StoredManifest>, oci::ImageError>)> =
+            futures_util::stream::iter(lock.images.iter())
+                .map(|pin| {
+                    let images = &images;
+                    async move { (pin, images.manifests_of(pin).await) }
+                })
+                .buffer_unordered(settings.jobs)
+                .collect()
+                .await;
+        let mut blobs: BTreeMap<Digest, (&LockedImage, Descriptor)> = BTreeMap::new();
+        let mut manifest_digests = BTreeSet::new();
+        for (pin, result) in documents {
+            match result {
+                Ok(stored) => {
+                    for document in stored {
+                        manifest_digests.insert(document.digest);
+                        for blob in document.parsed.blobs {
+                            blobs.entry(blob.digest).or_insert((pin, blob));
+                        }
+                    }
+                }
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        for digest in &manifest_digests {
+            let size = downloader.store.size_of(digest).unwrap_or(0);
+            let fetched = Fetched {
+                digest: *digest,
+                size,
+                fresh: true,
+            };
+            if let Err(error) = place(tree, downloader, tally, oci_layout::blob_path(digest), *digest, || async move {
+                Ok::<_, oci::ImageError>(fetched)
+            })
+            .await
+            {
+                failures.push(format!("{error:#}"));
+            }
+            entries.insert(oci_layout::blob_path(digest), *digest);
+        }
+        let results: Vec<Result<()>> = futures_util::stream::iter(blobs.values())
+            .map(|(pin, descriptor)| {
+                let images = &images;
+                place(tree, downloader, tally, oci_layout::blob_path(&descriptor.digest), descriptor.digest, move || {
+                    images.fetch_blob(pin, descriptor)
+                })
+            })
+            .buffer_unordered(settings.jobs)
+            .collect()
+            .await;
+        failures.extend(results.into_iter().filter_map(Result::err).map(|error| format!("{error:#}")));
+        for digest in blobs.keys() {
+            entries.insert(oci_layout::blob_path(digest), *digest);
+        }
+        if !failures.is_empty() {
+            return Err(anyhow!(
+                "{} artifacts could not be materialized; nothing wrong was written, and a rerun resumes:\n\n{}",
+                failures.len(),
+                failures.join("\n\n")
+            ));
+        }
+        Ok((entries, layout_entries(&lock)))
+    })?;
+
+    let mut entries = entries;
+    if !lock.images.is_empty() {
+        for (relative, bytes) in [
+            (format!("{}/oci-layout", oci_layout::ROOT), oci_layout::LAYOUT_FILE.to_string()),
+            (format!("{}/index.json", oci_layout::ROOT), oci_layout::index_json(&layout)),
+        ] {
+            tree.write_if_changed(&relative, bytes.as_bytes())?;
+            entries.insert(relative, Digest::of_bytes(bytes.as_bytes()));
+        }
     }
-    let entries: BTreeMap<String, crate::digest::Digest> = lock
-        .files
-        .iter()
-        .map(|file| (format!("files/{}", file.path), file.digest))
-        .collect();
+    let keep: BTreeSet<String> = entries.keys().cloned().collect();
+    let mut removed = tree.prune("files", &keep)?;
+    removed.extend(tree.prune(oci_layout::ROOT, &keep)?);
+    for path in &removed {
+        settings.printer.detail(format!("removed {path} (no longer in the lock)"));
+    }
     let strangers = tree.finish(&lock.render(), entries, &signer)?;
     for path in strangers {
         settings.printer.warn(format!(
@@ -101,13 +170,12 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             args.to.display()
         ));
     }
-    let total: u64 = lock.files.iter().map(|file| file.size).sum();
     settings.printer.status(
         "Materialized",
         format!(
-            "{} files ({}) into {} in {:.1}s: {} written, {} already present, {} removed, {} downloaded",
+            "{} files and {} images into {} in {:.1}s: {} written, {} already present, {} removed, {} downloaded",
             lock.files.len(),
-            human_bytes(total),
+            lock.images.len(),
             args.to.display(),
             started.elapsed().as_secs_f64(),
             tally.written.load(Ordering::Relaxed),
@@ -119,15 +187,43 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Gets one pinned file onto the media.
-async fn place(
-    downloader: &Downloader,
+/// The `index.json` entries of the lock's images and their tagged referrers.
+fn layout_entries(lock: &Lockfile) -> Vec<oci_layout::Entry> {
+    let mut entries = Vec::new();
+    for image in &lock.images {
+        entries.push(oci_layout::Entry {
+            name: Some(oci::layout_name(&image.reference)),
+            digest: image.digest,
+            media_type: image.media_type.clone(),
+            size: image.size,
+        });
+        for referrer in &image.referrer_manifests {
+            entries.push(oci_layout::Entry {
+                name: referrer.tag.as_ref().map(|tag| oci::referrer_name(&image.reference, tag)),
+                digest: referrer.digest,
+                media_type: referrer.media_type.clone(),
+                size: referrer.size,
+            });
+        }
+    }
+    entries
+}
+
+/// Gets one verified blob onto the media at `relative`: kept when already right, otherwise
+/// fetched into the store (by `fetch`) and linked or copied from there.
+async fn place<F, Fut, E>(
     tree: &Tree,
-    file: &LockedFile,
+    downloader: &source::Downloader,
     tally: &Tally,
-) -> Result<()> {
-    let relative = format!("files/{}", file.path);
-    let digest = file.digest;
+    relative: String,
+    digest: Digest,
+    fetch: F,
+) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Fetched, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
     let check = {
         let tree = tree.clone();
         let relative = relative.clone();
@@ -138,21 +234,17 @@ async fn place(
         return Ok(());
     }
     for _ in 0..2 {
-        let fetched = source::files::fetch(downloader, file).await?;
+        let fetched = fetch().await?;
         if fetched.fresh {
-            tally
-                .downloaded_bytes
-                .fetch_add(fetched.size, Ordering::Relaxed);
+            tally.downloaded_bytes.fetch_add(fetched.size, Ordering::Relaxed);
         }
         let placement = {
             let tree = tree.clone();
             let store = downloader.store.clone();
             let relative = relative.clone();
-            tokio::task::spawn_blocking(move || {
-                tree.place(&store, &relative, &digest, fetched.fresh)
-            })
-            .await
-            .context("internal error: copy task failed")??
+            tokio::task::spawn_blocking(move || tree.place(&store, &relative, &digest, fetched.fresh))
+                .await
+                .context("internal error: copy task failed")??
         };
         match placement {
             Placement::Written | Placement::Present => {
@@ -160,13 +252,9 @@ async fn place(
                 return Ok(());
             }
             Placement::StoreDamaged => downloader.printer.warn(format!(
-                "file {}: the cached copy of {digest} was damaged; fetching it again",
-                file.key()
+                "{relative}: the cached copy of {digest} was damaged; fetching it again"
             )),
         }
     }
-    Err(anyhow!(
-        "file {}: the cache keeps returning damaged bytes for {digest}",
-        file.key()
-    ))
+    Err(anyhow!("{relative}: the cache keeps returning damaged bytes for {digest}"))
 }

@@ -1,90 +1,165 @@
 //! What changed between two lockfiles, artifact by artifact: the review before media enter
-//! the enclave.
+//! the enclave. Every kind of pin describes itself through [`Pin`], so this file never grows
+//! a case per kind.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::lock::{LockedFile, Lockfile};
-use crate::manifest::FileKey;
+use crate::lock::{LockedFile, LockedImage, Lockfile};
+use crate::printer::human_bytes;
+
+/// A lock entry, seen by the diff.
+pub trait Pin: Serialize {
+    /// `file`, `image`, ...
+    const KIND: &'static str;
+    /// Unique within its kind.
+    fn key(&self) -> String;
+    /// The fields a reviewer compares, in lock order, rendered as text.
+    fn fields(&self) -> Vec<(&'static str, String)>;
+    /// A one-line description for added and removed entries.
+    fn summary(&self) -> String;
+}
+
+impl Pin for LockedFile {
+    const KIND: &'static str = "file";
+    fn key(&self) -> String {
+        LockedFile::key(self).to_string()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("url", self.url.clone()),
+            ("path", self.path.clone()),
+            ("digest", self.digest.to_string()),
+            ("size", self.size.to_string()),
+            ("pinned_by", format!("{:?}", self.pinned_by)),
+            ("checksum_url", self.checksum_url.clone().unwrap_or_default()),
+        ]
+    }
+    fn summary(&self) -> String {
+        format!("{}  {}  {}", self.digest, human_bytes(self.size), self.url)
+    }
+}
+
+impl Pin for LockedImage {
+    const KIND: &'static str = "image";
+    fn key(&self) -> String {
+        self.reference.clone()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let list = |items: Vec<String>| items.join(", ");
+        vec![
+            ("layout", self.layout.clone().unwrap_or_default()),
+            ("insecure", self.insecure.to_string()),
+            ("platforms", self.platforms.join(", ")),
+            ("digest", self.digest.to_string()),
+            ("media_type", self.media_type.clone()),
+            (
+                "manifests",
+                list(self.manifests.iter().map(|manifest| format!("{} {}", manifest.platform, manifest.digest)).collect()),
+            ),
+            (
+                "referrers",
+                list(self.referrer_manifests.iter().map(|referrer| referrer.digest.to_string()).collect()),
+            ),
+        ]
+    }
+    fn summary(&self) -> String {
+        let platforms: Vec<&str> = self.manifests.iter().map(|manifest| manifest.platform.as_str()).collect();
+        if platforms.is_empty() {
+            self.digest.to_string()
+        } else {
+            format!("{}  [{}]", self.digest, platforms.join(", "))
+        }
+    }
+}
 
 /// One changed artifact.
 #[derive(Debug, Serialize)]
-#[serde(tag = "change", rename_all = "lowercase")]
-pub enum Change {
-    Added {
-        kind: &'static str,
-        artifact: LockedFile,
-    },
-    Removed {
-        kind: &'static str,
-        artifact: LockedFile,
-    },
-    Changed {
-        kind: &'static str,
-        old: LockedFile,
-        new: LockedFile,
-        /// The lock fields that differ, in lock order.
-        fields: Vec<&'static str>,
-    },
+pub struct Change {
+    /// `added`, `removed` or `changed`.
+    pub change: &'static str,
+    pub kind: &'static str,
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<serde_json::Value>,
+    /// For `changed`: the fields that differ.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// For `added` and `removed`: the entry in one line.
+    #[serde(skip)]
+    pub summary: String,
 }
 
-/// Compares two locks; the result is sorted by artifact.
+/// One field that differs.
+#[derive(Debug, Serialize)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub old: String,
+    pub new: String,
+}
+
+/// Compares two locks; the result is sorted by kind, then key.
 pub fn diff(old: &Lockfile, new: &Lockfile) -> Vec<Change> {
-    let old_files: BTreeMap<FileKey, &LockedFile> =
-        old.files.iter().map(|file| (file.key(), file)).collect();
-    let new_files: BTreeMap<FileKey, &LockedFile> =
-        new.files.iter().map(|file| (file.key(), file)).collect();
-    let mut keys: Vec<&FileKey> = old_files.keys().chain(new_files.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let mut changes = Vec::new();
-    for key in keys {
-        match (old_files.get(key), new_files.get(key)) {
-            (None, Some(new)) => changes.push(Change::Added {
-                kind: "file",
-                artifact: (*new).clone(),
-            }),
-            (Some(old), None) => changes.push(Change::Removed {
-                kind: "file",
-                artifact: (*old).clone(),
-            }),
-            (Some(old), Some(new)) => {
-                let fields = changed_fields(old, new);
-                if !fields.is_empty() {
-                    changes.push(Change::Changed {
-                        kind: "file",
-                        old: (*old).clone(),
-                        new: (*new).clone(),
-                        fields,
-                    });
-                }
-            }
-            (None, None) => {}
-        }
-    }
+    let mut changes = compare(&old.files, &new.files);
+    changes.extend(compare(&old.images, &new.images));
     changes
 }
 
-fn changed_fields(old: &LockedFile, new: &LockedFile) -> Vec<&'static str> {
-    let mut fields = Vec::new();
-    if old.url != new.url {
-        fields.push("url");
+fn compare<P: Pin>(old: &[P], new: &[P]) -> Vec<Change> {
+    let old: BTreeMap<String, &P> = old.iter().map(|pin| (pin.key(), pin)).collect();
+    let new: BTreeMap<String, &P> = new.iter().map(|pin| (pin.key(), pin)).collect();
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let json = |pin: &P| serde_json::to_value(pin).ok();
+    let mut changes = Vec::new();
+    for key in keys {
+        let change = match (old.get(key), new.get(key)) {
+            (None, Some(added)) => Change {
+                change: "added",
+                kind: P::KIND,
+                key: key.clone(),
+                old: None,
+                new: json(added),
+                fields: Vec::new(),
+                summary: added.summary(),
+            },
+            (Some(removed), None) => Change {
+                change: "removed",
+                kind: P::KIND,
+                key: key.clone(),
+                old: json(removed),
+                new: None,
+                fields: Vec::new(),
+                summary: removed.summary(),
+            },
+            (Some(before), Some(after)) => {
+                let fields: Vec<FieldChange> = before
+                    .fields()
+                    .into_iter()
+                    .zip(after.fields())
+                    .filter(|((_, left), (_, right))| left != right)
+                    .map(|((field, old), (_, new))| FieldChange { field, old, new })
+                    .collect();
+                if fields.is_empty() {
+                    continue;
+                }
+                Change {
+                    change: "changed",
+                    kind: P::KIND,
+                    key: key.clone(),
+                    old: json(before),
+                    new: json(after),
+                    fields,
+                    summary: String::new(),
+                }
+            }
+            (None, None) => continue,
+        };
+        changes.push(change);
     }
-    if old.path != new.path {
-        fields.push("path");
-    }
-    if old.digest != new.digest {
-        fields.push("digest");
-    }
-    if old.size != new.size {
-        fields.push("size");
-    }
-    if old.pinned_by != new.pinned_by {
-        fields.push("pinned_by");
-    }
-    if old.checksum_url != new.checksum_url {
-        fields.push("checksum_url");
-    }
-    fields
+    changes
 }

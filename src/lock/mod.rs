@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::manifest::{FileKey, PinSource};
-pub use plan::{Plan, Reason, plan};
+pub use plan::{KindPlan, Plan, Reason, plan};
 
 /// The only lockfile format this version reads and writes.
 pub const VERSION: u32 = 1;
@@ -30,6 +30,70 @@ pub struct Lockfile {
     pub manifest: Digest,
     #[serde(default, rename = "file", skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<LockedFile>,
+    #[serde(default, rename = "image", skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<LockedImage>,
+}
+
+/// One pinned image: what its reference resolved to, and the manifests kept from it.
+/// The digests pin every blob transitively, so blobs are not listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedImage {
+    /// The normalized full reference, as in the manifest and the layout's `ref.name`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The workspace OCI layout it came from, when not from a registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    /// Plain HTTP to a non-loopback registry, as the manifest declared.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    /// The platforms asked for (`["all"]` for every one).
+    pub platforms: Vec<String>,
+    /// Whether referrers (signatures, SBOMs) were asked for.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub referrers: bool,
+    /// What the reference resolved to: an index, a manifest list or a single manifest.
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// The platform manifests kept from an index (empty for a single manifest).
+    #[serde(default, rename = "manifest", skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<LockedManifest>,
+    /// Artifacts that refer to the image, when asked for.
+    #[serde(default, rename = "referrer", skip_serializing_if = "Vec::is_empty")]
+    pub referrer_manifests: Vec<LockedReferrer>,
+}
+
+/// A platform manifest kept from an index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedManifest {
+    /// `os/arch[/variant]`, or `unknown/unknown` for attestations of a kept manifest.
+    pub platform: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// A signature, SBOM or attestation that refers to a pinned manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedReferrer {
+    /// The manifest it refers to.
+    pub subject: Digest,
+    /// The tag it was found under (`sha256-<hex>.sig`), when found by tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// One pinned static file.
@@ -89,6 +153,7 @@ impl Lockfile {
             version: VERSION,
             manifest,
             files: Vec::new(),
+            images: Vec::new(),
         }
     }
 
@@ -138,6 +203,7 @@ impl Lockfile {
     pub fn render(&self) -> String {
         let mut sorted = self.clone();
         sorted.files.sort_by_key(LockedFile::key);
+        sorted.images.sort_by(|left, right| left.reference.cmp(&right.reference));
         let body = toml::to_string(&sorted).unwrap_or_default();
         format!("{HEADER}{body}")
     }
@@ -160,6 +226,10 @@ impl Lockfile {
 
     pub fn file(&self, key: &FileKey) -> Option<&LockedFile> {
         self.files.iter().find(|file| &file.key() == key)
+    }
+
+    pub fn image(&self, reference: &str) -> Option<&LockedImage> {
+        self.images.iter().find(|image| image.reference == reference)
     }
 }
 

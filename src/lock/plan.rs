@@ -4,18 +4,59 @@
 
 use std::fmt;
 
-use crate::lock::{LockedFile, Lockfile};
-use crate::manifest::{FileArtifact, Manifest};
+use crate::lock::{LockedFile, LockedImage, Lockfile};
+use crate::manifest::{FileArtifact, ImageArtifact, Manifest};
+
+/// What `lock` has to do for one kind of artifact.
+#[derive(Debug)]
+pub struct KindPlan<Artifact, Pin> {
+    /// Pins that are still valid, kept as they are.
+    pub keep: Vec<Pin>,
+    /// Entries to resolve, with the reason.
+    pub resolve: Vec<(Artifact, Reason)>,
+    /// Pins whose entry left the manifests.
+    pub removed: Vec<Pin>,
+}
+
+impl<Artifact, Pin> Default for KindPlan<Artifact, Pin> {
+    fn default() -> Self {
+        KindPlan {
+            keep: Vec::new(),
+            resolve: Vec::new(),
+            removed: Vec::new(),
+        }
+    }
+}
 
 /// What `lock` has to do.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// Pins that are still valid, kept as they are.
-    pub keep: Vec<LockedFile>,
-    /// Entries to resolve, with the reason.
-    pub resolve: Vec<(FileArtifact, Reason)>,
-    /// Pins whose entry left the manifests.
-    pub removed: Vec<LockedFile>,
+    pub files: KindPlan<FileArtifact, LockedFile>,
+    pub images: KindPlan<ImageArtifact, LockedImage>,
+}
+
+impl Plan {
+    /// Nothing to resolve and nothing removed.
+    pub fn is_settled(&self) -> bool {
+        self.files.resolve.is_empty()
+            && self.files.removed.is_empty()
+            && self.images.resolve.is_empty()
+            && self.images.removed.is_empty()
+    }
+
+    /// One line per entry to resolve: `file kubeadm (amd64): its `url` changed`.
+    pub fn pending(&self) -> Vec<String> {
+        let files = self.files.resolve.iter().map(|(artifact, reason)| format!("file {}: {reason}", artifact.key));
+        let images = self.images.resolve.iter().map(|(artifact, reason)| format!("image {}: {reason}", artifact.reference));
+        files.chain(images).collect()
+    }
+
+    /// One line per pin whose entry left the manifests.
+    pub fn dropped(&self) -> Vec<String> {
+        let files = self.files.removed.iter().map(|file| format!("file {}: no longer in the manifests", file.key()));
+        let images = self.images.removed.iter().map(|image| format!("image {}: no longer in the manifests", image.reference));
+        files.chain(images).collect()
+    }
 }
 
 /// Why an entry needs resolving.
@@ -40,40 +81,61 @@ impl fmt::Display for Reason {
 }
 
 /// Compares the manifests with the previous lock. `update` is `None` without `--update`,
-/// `Some(&[])` for `--update` with no names (everything), or the names to re-resolve.
+/// `Some(&[])` for `--update` with no names (everything), or the names to re-resolve
+/// (a file's name, or an image's reference).
 pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String]>) -> Plan {
-    let mut plan = Plan::default();
-    for artifact in &manifest.files {
-        let wanted =
-            update.is_some_and(|names| names.is_empty() || names.contains(&artifact.key.name));
-        let previous = old.and_then(|lock| lock.file(&artifact.key));
-        match previous {
-            _ if wanted => plan.resolve.push((artifact.clone(), Reason::Update)),
+    let wanted = |name: &str| update.is_some_and(|names| names.is_empty() || names.iter().any(|wanted| wanted == name));
+    Plan {
+        files: plan_kind(
+            &manifest.files,
+            old.map_or(&[][..], |lock| &lock.files),
+            |artifact| artifact.key.clone(),
+            LockedFile::key,
+            |artifact| wanted(&artifact.key.name),
+            changed_file,
+        ),
+        images: plan_kind(
+            &manifest.images,
+            old.map_or(&[][..], |lock| &lock.images),
+            |artifact| artifact.reference.clone(),
+            |pin| pin.reference.clone(),
+            |artifact| wanted(&artifact.reference),
+            changed_image,
+        ),
+    }
+}
+
+fn plan_kind<Artifact: Clone, Pin: Clone, Key: PartialEq>(
+    artifacts: &[Artifact],
+    pins: &[Pin],
+    artifact_key: impl Fn(&Artifact) -> Key,
+    pin_key: impl Fn(&Pin) -> Key,
+    wanted: impl Fn(&Artifact) -> bool,
+    changed: impl Fn(&Artifact, &Pin) -> Option<&'static str>,
+) -> KindPlan<Artifact, Pin> {
+    let mut plan = KindPlan::default();
+    for artifact in artifacts {
+        let key = artifact_key(artifact);
+        match pins.iter().find(|pin| pin_key(pin) == key) {
+            _ if wanted(artifact) => plan.resolve.push((artifact.clone(), Reason::Update)),
             None => plan.resolve.push((artifact.clone(), Reason::New)),
-            Some(pinned) => match changed_field(artifact, pinned) {
-                Some(field) => plan
-                    .resolve
-                    .push((artifact.clone(), Reason::Changed(field))),
-                None => plan.keep.push(pinned.clone()),
+            Some(pin) => match changed(artifact, pin) {
+                Some(field) => plan.resolve.push((artifact.clone(), Reason::Changed(field))),
+                None => plan.keep.push(pin.clone()),
             },
         }
     }
-    if let Some(old) = old {
-        for pinned in &old.files {
-            if !manifest
-                .files
-                .iter()
-                .any(|artifact| artifact.key == pinned.key())
-            {
-                plan.removed.push(pinned.clone());
-            }
+    for pin in pins {
+        let key = pin_key(pin);
+        if !artifacts.iter().any(|artifact| artifact_key(artifact) == key) {
+            plan.removed.push(pin.clone());
         }
     }
     plan
 }
 
 /// The first manifest field whose value no longer matches the pin, if any.
-fn changed_field(artifact: &FileArtifact, pinned: &LockedFile) -> Option<&'static str> {
+fn changed_file(artifact: &FileArtifact, pinned: &LockedFile) -> Option<&'static str> {
     if artifact.url != pinned.url {
         return Some("url");
     }
@@ -83,14 +145,27 @@ fn changed_field(artifact: &FileArtifact, pinned: &LockedFile) -> Option<&'stati
     if artifact.checksum_url != pinned.checksum_url {
         return Some("checksum_url");
     }
-    if artifact
-        .sha256
-        .is_some_and(|sha256| sha256 != pinned.digest)
-    {
+    if artifact.sha256.is_some_and(|sha256| sha256 != pinned.digest) {
         return Some("sha256");
     }
     if artifact.pin_source() != pinned.pinned_by {
         return Some("sha256");
+    }
+    None
+}
+
+fn changed_image(artifact: &ImageArtifact, pinned: &LockedImage) -> Option<&'static str> {
+    if artifact.platforms != pinned.platforms {
+        return Some("platforms");
+    }
+    if artifact.layout != pinned.layout {
+        return Some("layout");
+    }
+    if artifact.referrers != pinned.referrers {
+        return Some("referrers");
+    }
+    if artifact.insecure != pinned.insecure {
+        return Some("insecure");
     }
     None
 }

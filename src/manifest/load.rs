@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use toml::Spanned;
 
-use super::model::{RawFile, RawManifest, RawSha256};
+use super::model::{RawEnclave, RawFile, RawImage, RawManifest, RawSha256};
 use super::{
-    Diagnostic, Enclave, FileArtifact, FileKey, Location, Manifest, ManifestError, Origin,
+    Diagnostic, Enclave, FileArtifact, FileKey, ImageArtifact, Location, Manifest, ManifestError,
+    Origin,
 };
+use crate::reference::Reference;
 use crate::digest::Digest;
 
 /// Loads and validates every `*.toml` in `workspace/manifests`, in name order.
@@ -54,8 +56,18 @@ pub fn load(workspace: &Path) -> Result<Manifest, ManifestError> {
         sources.push((shown, text));
     }
     let mut merger = Merger::default();
+    // Two passes: `[enclave]` first, so its defaults apply whichever file it is in.
+    let mut parsed = Vec::new();
     for (path, text) in &sources {
-        merger.add(path, text);
+        if let Some(raw) = merger.parse(path, text) {
+            parsed.push((path, text, raw));
+        }
+    }
+    for (path, text, raw) in &mut parsed {
+        merger.add_enclave(&Context { file: path, text }, raw.enclave.take());
+    }
+    for (path, text, raw) in parsed {
+        merger.add_entries(&Context { file: path, text }, raw);
     }
     merger.finish()
 }
@@ -73,14 +85,16 @@ struct Merger {
     diagnostics: Vec<Diagnostic>,
     enclave: Option<(Enclave, Place)>,
     files: Vec<FileArtifact>,
+    images: Vec<ImageArtifact>,
+    images_seen: BTreeMap<String, Place>,
     names: BTreeMap<String, Place>,
     paths: BTreeMap<String, (FileKey, Place)>,
 }
 
 impl Merger {
-    fn add(&mut self, file: &Path, text: &str) {
-        let raw: RawManifest = match toml::from_str(text) {
-            Ok(raw) => raw,
+    fn parse(&mut self, file: &Path, text: &str) -> Option<RawManifest> {
+        match toml::from_str(text) {
+            Ok(raw) => Some(raw),
             Err(error) => {
                 let span = error.span().unwrap_or(0..0);
                 let message = error.message().trim().to_string();
@@ -93,12 +107,13 @@ impl Merger {
                 };
                 self.diagnostics
                     .push(Diagnostic::new(file, text, span, message).with_hint(hint));
-                return;
+                None
             }
-        };
-        let context = Context { file, text };
+        }
+    }
 
-        if let Some(enclave) = raw.enclave {
+    fn add_enclave(&mut self, context: &Context, enclave: Option<Spanned<RawEnclave>>) {
+        if let Some(enclave) = enclave {
             let place = context.place(enclave.span());
             if let Some((_, first)) = &self.enclave {
                 let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
@@ -134,10 +149,7 @@ impl Merger {
                     }
                     let mut list = Vec::new();
                     for platform in platforms {
-                        let parts: Vec<&str> = platform.get_ref().split('/').collect();
-                        if !(2..=3).contains(&parts.len())
-                            || parts.iter().any(|part| !is_identifier(part))
-                        {
+                        if !is_platform(platform.get_ref()) {
                             self.diagnostics.push(
                                 context
                                     .error(platform.span(), format!("`{}` is not a platform", platform.get_ref()))
@@ -154,18 +166,13 @@ impl Merger {
                 self.enclave = Some((resolved, place));
             }
         }
+    }
 
+    fn add_entries(&mut self, context: &Context, raw: RawManifest) {
         let unsupported = [
             (
-                "[[image]]",
-                raw.image
-                    .iter()
-                    .map(|entry| entry.span())
-                    .collect::<Vec<_>>(),
-            ),
-            (
                 "[[chart]]",
-                raw.chart.iter().map(|entry| entry.span()).collect(),
+                raw.chart.iter().map(|entry| entry.span()).collect::<Vec<_>>(),
             ),
             (
                 "[[apt]]",
@@ -189,14 +196,108 @@ impl Merger {
                 self.diagnostics.push(
                     context
                         .error(span, format!("`{kind}` entries are not supported yet by this version of airgap"))
-                        .with_hint("remove the entry or move it to a manifest that is not in manifests/; `[[file]]` works today"),
+                        .with_hint("remove the entry or move it to a manifest that is not in manifests/; `[[file]]` and `[[image]]` work today"),
                 );
             }
         }
 
         for file_entry in raw.file {
-            self.add_file(&context, file_entry);
+            self.add_file(context, file_entry);
         }
+        for image_entry in raw.image {
+            self.add_image(context, image_entry);
+        }
+    }
+
+    fn default_platforms(&self) -> Vec<String> {
+        self.enclave
+            .as_ref()
+            .map(|(enclave, _)| enclave.platforms.clone())
+            .unwrap_or_else(|| Enclave::default().platforms)
+    }
+
+    fn add_image(&mut self, context: &Context, entry: Spanned<RawImage>) {
+        let entry_span = entry.span();
+        let entry = entry.into_inner();
+        let reference = match Reference::parse(entry.reference.get_ref()) {
+            Ok(reference) => reference,
+            Err(message) => {
+                self.diagnostics.push(
+                    context
+                        .error(entry.reference.span(), message)
+                        .with_hint("write host/path:tag, host/path@sha256:<hex> or host/path:tag@sha256:<hex>, e.g. \"registry.k8s.io/pause:3.10\""),
+                );
+                return;
+            }
+        };
+        let key = reference.to_string();
+        if let Some(first) = self.images_seen.get(&key) {
+            let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
+            self.diagnostics.push(
+                context
+                    .error(entry.reference.span(), format!("duplicate image `{key}`"))
+                    .with_hint(format!("it is first listed at {first}; list each image once")),
+            );
+            return;
+        }
+        self.images_seen.insert(key.clone(), context.place(entry.reference.span()));
+        let platforms = match &entry.platforms {
+            None => self.default_platforms(),
+            Some(list) => {
+                let values: Vec<String> = list.get_ref().iter().map(|value| value.get_ref().clone()).collect();
+                if values.is_empty() {
+                    self.diagnostics.push(
+                        context
+                            .error(list.span(), "`platforms` is empty")
+                            .with_hint("list platforms such as [\"linux/amd64\"], or [\"all\"] to keep every platform"),
+                    );
+                } else if values.iter().any(|value| value == "all") && values.len() > 1 {
+                    self.diagnostics.push(
+                        context
+                            .error(list.span(), "`all` cannot be combined with other platforms")
+                            .with_hint("write [\"all\"] alone"),
+                    );
+                }
+                for value in list.get_ref() {
+                    if value.get_ref() != "all" && !is_platform(value.get_ref()) {
+                        self.diagnostics.push(
+                            context
+                                .error(value.span(), format!("`{}` is not a platform", value.get_ref()))
+                                .with_hint("write os/arch[/variant], e.g. \"linux/arm64\", or \"all\""),
+                        );
+                    }
+                }
+                values
+            }
+        };
+        if let Some(layout) = &entry.layout
+            && let Err(message) = check_media_path(layout.get_ref())
+        {
+            self.diagnostics.push(
+                context
+                    .error(layout.span(), message.replace("the media path", "the layout path"))
+                    .with_hint("give the OCI layout directory relative to the workspace"),
+            );
+        }
+        let insecure = entry.insecure.unwrap_or(false);
+        if insecure && reference.is_loopback() {
+            self.diagnostics.push(
+                context
+                    .error(entry_span.clone(), "`insecure` is not needed for a registry on a loopback address")
+                    .with_hint("loopback registries are reached over plain HTTP when they do not speak TLS; remove `insecure`"),
+            );
+        }
+        self.images.push(ImageArtifact {
+            reference: key,
+            platforms,
+            layout: entry.layout.map(Spanned::into_inner),
+            referrers: entry.referrers.unwrap_or(false),
+            insecure,
+            origin: Origin {
+                file: context.file.to_path_buf(),
+                line: context.place(entry_span).line,
+            },
+        });
     }
 
     fn add_file(&mut self, context: &Context, entry: Spanned<RawFile>) {
@@ -244,11 +345,7 @@ impl Merger {
             .any(|template| template.get_ref().contains("{arch}"));
 
         let default_arches = || -> Vec<String> {
-            let platforms = self
-                .enclave
-                .as_ref()
-                .map(|(enclave, _)| enclave.platforms.clone())
-                .unwrap_or_else(|| Enclave::default().platforms);
+            let platforms = self.default_platforms();
             let mut arches: Vec<String> = platforms
                 .iter()
                 .filter_map(|platform| platform.split('/').nth(1).map(str::to_string))
@@ -434,22 +531,26 @@ impl Merger {
             return Err(ManifestError::Invalid(self.diagnostics));
         }
         self.files.sort_by(|left, right| left.key.cmp(&right.key));
+        self.images.sort_by(|left, right| left.reference.cmp(&right.reference));
         let enclave = self.enclave.map(|(enclave, _)| enclave).unwrap_or_default();
         #[derive(Serialize)]
         struct Inputs<'a> {
             format: &'static str,
             files: &'a [FileArtifact],
+            images: &'a [ImageArtifact],
         }
         // Only what the pins depend on: `[enclave].url` is rendering, not locking, and the
         // platforms are already expanded into the file entries.
         let inputs = Inputs {
             format: "airgap-inputs-1",
             files: &self.files,
+            images: &self.images,
         };
         let canonical = serde_json::to_vec(&inputs).unwrap_or_default();
         Ok(Manifest {
             enclave,
             files: self.files,
+            images: self.images,
             inputs_digest: Digest::of_bytes(&canonical),
         })
     }
@@ -480,6 +581,11 @@ fn is_identifier(text: &str) -> bool {
         && text
             .chars()
             .all(|character| character.is_ascii_alphanumeric() || character == '_')
+}
+
+fn is_platform(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('/').collect();
+    (2..=3).contains(&parts.len()) && parts.iter().all(|part| is_identifier(part))
 }
 
 fn is_name(text: &str) -> bool {

@@ -22,6 +22,8 @@ pub struct Manifest {
     pub enclave: Enclave,
     /// One entry per `[[file]]` and architecture, sorted by key.
     pub files: Vec<FileArtifact>,
+    /// One entry per `[[image]]`, sorted by reference.
+    pub images: Vec<ImageArtifact>,
     /// Digest of the normalized inputs, recorded in the lock to detect staleness offline.
     pub inputs_digest: Digest,
 }
@@ -71,6 +73,23 @@ pub struct FileArtifact {
     pub sha256: Option<Digest>,
     pub checksum_url: Option<String>,
     /// Where the entry was written, for messages (`manifests/files.toml:12`).
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// One `[[image]]` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageArtifact {
+    /// The normalized full reference (`registry.k8s.io/pause:3.10`), the entry's key.
+    pub reference: String,
+    /// Platforms to keep from an index (`os/arch[/variant]`), or `["all"]`.
+    pub platforms: Vec<String>,
+    /// An OCI image layout in the workspace to take the image from, instead of a registry.
+    pub layout: Option<String>,
+    /// Also bring signatures, SBOMs and attestations that refer to the image.
+    pub referrers: bool,
+    /// Plain HTTP to a registry that is not on a loopback address, declared by the user.
+    pub insecure: bool,
     #[serde(skip)]
     pub origin: Origin,
 }

@@ -61,8 +61,8 @@ pub enum RawSha256 {
 pub struct RawImage {
     #[serde(rename = "ref")]
     pub reference: Spanned<String>,
-    pub platforms: Option<Vec<String>>,
-    pub layout: Option<String>,
+    pub platforms: Option<Spanned<Vec<Spanned<String>>>>,
+    pub layout: Option<Spanned<String>>,
     pub referrers: Option<bool>,
     pub insecure: Option<bool>,
 }

@@ -199,7 +199,8 @@ impl Tree {
         Ok(strangers)
     }
 
-    fn write_if_changed(&self, relative: &str, bytes: &[u8]) -> Result<bool, MediaError> {
+    /// Writes a small file atomically, unless it already has these bytes.
+    pub fn write_if_changed(&self, relative: &str, bytes: &[u8]) -> Result<bool, MediaError> {
         let path = self.root.join(relative);
         if fs::read(&path).is_ok_and(|existing| existing == bytes) {
             return Ok(false);

@@ -11,6 +11,7 @@ use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use reqwest::header::HeaderMap;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use crate::digest::{Digest, Hasher};
@@ -104,6 +105,21 @@ impl Downloader {
         url: &str,
         expected: Option<Digest>,
     ) -> Result<Fetched, FetchError> {
+        self.fetch_with(artifact, name, url, expected, &HeaderMap::new())
+            .await
+    }
+
+    /// [`fetch`](Self::fetch) with extra request headers (a registry's `Authorization`).
+    /// reqwest drops `Authorization` when a redirect leaves the host, so object-storage
+    /// redirects never see registry credentials.
+    pub async fn fetch_with(
+        &self,
+        artifact: &str,
+        name: &str,
+        url: &str,
+        expected: Option<Digest>,
+        headers: &HeaderMap,
+    ) -> Result<Fetched, FetchError> {
         if let Some(expected) = expected
             && let Some(size) = self.store.size_of(&expected)
         {
@@ -126,7 +142,7 @@ impl Downloader {
                 (digest, size, false)
             }
             Location::Http(_) => {
-                let outcome = self.fetch_http(artifact, url, expected.as_ref()).await?;
+                let outcome = self.fetch_http(artifact, url, expected.as_ref(), headers).await?;
                 (outcome.0, outcome.1, outcome.2)
             }
         };
@@ -137,7 +153,7 @@ impl Downloader {
                     self.printer.warn(format!(
                         "{artifact}: resumed download of {url} did not verify; downloading it again from the start"
                     ));
-                    let (digest, size, _) = self.fetch_http(artifact, url, Some(&expected)).await?;
+                    let (digest, size, _) = self.fetch_http(artifact, url, Some(&expected), headers).await?;
                     if digest == expected {
                         self.mark_verified(digest);
                         return Ok(Fetched {
@@ -216,6 +232,7 @@ impl Downloader {
         artifact: &str,
         url: &str,
         expected: Option<&Digest>,
+        headers: &HeaderMap,
     ) -> Result<(Digest, u64, bool), FetchError> {
         let partial_path = self.store.partial_path(url);
         let cache_error = |source: std::io::Error| FetchError::Cache {
@@ -262,7 +279,7 @@ impl Downloader {
                 });
             }
             let offset = hasher.length();
-            let mut request = self.client.get(url);
+            let mut request = self.client.get(url).headers(headers.clone());
             if offset > 0 {
                 request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
             }

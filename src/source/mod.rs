@@ -7,5 +7,6 @@
 pub mod checksum;
 pub mod download;
 pub mod files;
+pub mod oci;
 
 pub use download::{Downloader, FetchError, Fetched};
