@@ -36,13 +36,18 @@ impl Reference {
         // A tag is after the last ':' that comes after the last '/'.
         let slash = rest.rfind('/').map_or(0, |index| index + 1);
         let (name, tag) = match rest[slash..].rfind(':') {
-            Some(colon) => (&rest[..slash + colon], Some(rest[slash + colon + 1..].to_string())),
+            Some(colon) => (
+                &rest[..slash + colon],
+                Some(rest[slash + colon + 1..].to_string()),
+            ),
             None => (rest, None),
         };
         if let Some(tag) = &tag {
             let valid = !tag.is_empty()
                 && tag.len() <= 128
-                && tag.chars().all(|character| character.is_ascii_alphanumeric() || matches!(character, '_' | '.' | '-'))
+                && tag.chars().all(|character| {
+                    character.is_ascii_alphanumeric() || matches!(character, '_' | '.' | '-')
+                })
                 && !tag.starts_with(['.', '-']);
             if !valid {
                 return Err(format!("`{text}` has an invalid tag `{tag}`"));
@@ -67,9 +72,11 @@ impl Reference {
         let repository_valid = !repository.is_empty()
             && repository.split('/').all(|component| {
                 !component.is_empty()
-                    && component
-                        .chars()
-                        .all(|character| character.is_ascii_lowercase() || character.is_ascii_digit() || matches!(character, '.' | '_' | '-'))
+                    && component.chars().all(|character| {
+                        character.is_ascii_lowercase()
+                            || character.is_ascii_digit()
+                            || matches!(character, '.' | '_' | '-')
+                    })
                     && component.starts_with(|character: char| character.is_ascii_alphanumeric())
             });
         if !repository_valid {
@@ -77,7 +84,11 @@ impl Reference {
                 "`{text}` has an invalid repository `{repository}` (lowercase letters, digits, `.`, `_`, `-`, separated by `/`)"
             ));
         }
-        let tag = if tag.is_none() && digest.is_none() { Some("latest".to_string()) } else { tag };
+        let tag = if tag.is_none() && digest.is_none() {
+            Some("latest".to_string())
+        } else {
+            tag
+        };
         Ok(Reference {
             registry,
             repository,
@@ -99,12 +110,22 @@ impl Reference {
     pub fn is_loopback(&self) -> bool {
         let host = match self.registry.strip_prefix('[') {
             Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
-            None => self.registry.rsplit_once(':').map_or(self.registry.as_str(), |(host, port)| {
-                if port.chars().all(|character| character.is_ascii_digit()) { host } else { self.registry.as_str() }
-            }),
+            None => {
+                self.registry
+                    .rsplit_once(':')
+                    .map_or(self.registry.as_str(), |(host, port)| {
+                        if port.chars().all(|character| character.is_ascii_digit()) {
+                            host
+                        } else {
+                            self.registry.as_str()
+                        }
+                    })
+            }
         };
         host == "localhost"
-            || host.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback())
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|address| address.is_loopback())
     }
 
     /// `registry/repository`.
@@ -145,8 +166,16 @@ mod tests {
         let busybox = Reference::parse("busybox").unwrap();
         assert_eq!(busybox.to_string(), "docker.io/library/busybox:latest");
         assert_eq!(busybox.api_host(), "registry-1.docker.io");
-        assert_eq!(Reference::parse("calico/node:v3.28.1").unwrap().to_string(), "docker.io/calico/node:v3.28.1");
-        assert_eq!(Reference::parse("index.docker.io/library/nginx:1").unwrap().to_string(), "docker.io/library/nginx:1");
+        assert_eq!(
+            Reference::parse("calico/node:v3.28.1").unwrap().to_string(),
+            "docker.io/calico/node:v3.28.1"
+        );
+        assert_eq!(
+            Reference::parse("index.docker.io/library/nginx:1")
+                .unwrap()
+                .to_string(),
+            "docker.io/library/nginx:1"
+        );
     }
 
     #[test]

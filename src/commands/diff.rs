@@ -22,7 +22,12 @@ pub fn run(settings: &Settings, args: &DiffArgs) -> Result<()> {
     for change in &changes {
         settings.printer.result(line(change));
     }
-    let count = |kind: &str| changes.iter().filter(|change| change.change == kind).count();
+    let count = |kind: &str| {
+        changes
+            .iter()
+            .filter(|change| change.change == kind)
+            .count()
+    };
     settings.printer.status(
         "Compared",
         format!(
@@ -57,7 +62,14 @@ fn line(change: &Change) -> String {
             let fields: Vec<String> = change
                 .fields
                 .iter()
-                .map(|field| format!("{} {} -> {}", field.field, show(&field.old), show(&field.new)))
+                .map(|field| {
+                    format!(
+                        "{} {} -> {}",
+                        field.field,
+                        show(&field.old),
+                        show(&field.new)
+                    )
+                })
                 .collect();
             format!("~ {} {}  {}", change.kind, change.key, fields.join("; "))
         }

@@ -95,7 +95,11 @@ pub fn ensure(
 
     if mode.locked {
         let forced = update.is_some();
-        let mut changes = if forced { Vec::new() } else { indent(plan.pending()) };
+        let mut changes = if forced {
+            Vec::new()
+        } else {
+            indent(plan.pending())
+        };
         changes.extend(indent(plan.dropped()));
         if old.is_none() {
             changes.insert(0, "  airgap.lock does not exist".to_string());
@@ -153,7 +157,10 @@ pub fn ensure(
                         settings
                             .printer
                             .detail(format!("resolving image {} ({reason})", artifact.reference));
-                        resolver.resolve(artifact).await.map_err(|error| error.to_string())
+                        resolver
+                            .resolve(artifact)
+                            .await
+                            .map_err(|error| error.to_string())
                     }
                 })
                 .buffer_unordered(settings.jobs)

@@ -39,12 +39,19 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let lock = lock::ensure(settings, &manifest, &args.mode, None, Some(&downloader))?;
 
     let default_key = args.signing_key.is_none();
-    let key_path = args.signing_key.clone().unwrap_or_else(Signer::default_path);
+    let key_path = args
+        .signing_key
+        .clone()
+        .unwrap_or_else(Signer::default_path);
     let (signer, created) = Signer::load_or_create(&key_path, default_key)?;
     if created {
         settings.printer.status(
             "Created",
-            format!("signing key {} at {}", signer.fingerprint(), key_path.display()),
+            format!(
+                "signing key {} at {}",
+                signer.fingerprint(),
+                key_path.display()
+            ),
         );
         settings.printer.warn(
             "give the enclave keys/airgap.asc from this media by a separate, trusted path; `airgap verify --key` checks against it",
@@ -150,8 +157,14 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let mut entries = entries;
     if !lock.images.is_empty() {
         for (relative, bytes) in [
-            (format!("{}/oci-layout", oci_layout::ROOT), oci_layout::LAYOUT_FILE.to_string()),
-            (format!("{}/index.json", oci_layout::ROOT), oci_layout::index_json(&layout)),
+            (
+                format!("{}/oci-layout", oci_layout::ROOT),
+                oci_layout::LAYOUT_FILE.to_string(),
+            ),
+            (
+                format!("{}/index.json", oci_layout::ROOT),
+                oci_layout::index_json(&layout),
+            ),
         ] {
             tree.write_if_changed(&relative, bytes.as_bytes())?;
             entries.insert(relative, Digest::of_bytes(bytes.as_bytes()));
@@ -161,7 +174,9 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let mut removed = tree.prune("files", &keep)?;
     removed.extend(tree.prune(oci_layout::ROOT, &keep)?);
     for path in &removed {
-        settings.printer.detail(format!("removed {path} (no longer in the lock)"));
+        settings
+            .printer
+            .detail(format!("removed {path} (no longer in the lock)"));
     }
     let strangers = tree.finish(&lock.render(), entries, &signer)?;
     for path in strangers {
@@ -199,7 +214,10 @@ fn layout_entries(lock: &Lockfile) -> Vec<oci_layout::Entry> {
         });
         for referrer in &image.referrer_manifests {
             entries.push(oci_layout::Entry {
-                name: referrer.tag.as_ref().map(|tag| oci::referrer_name(&image.reference, tag)),
+                name: referrer
+                    .tag
+                    .as_ref()
+                    .map(|tag| oci::referrer_name(&image.reference, tag)),
                 digest: referrer.digest,
                 media_type: referrer.media_type.clone(),
                 size: referrer.size,
@@ -236,15 +254,19 @@ where
     for _ in 0..2 {
         let fetched = fetch().await?;
         if fetched.fresh {
-            tally.downloaded_bytes.fetch_add(fetched.size, Ordering::Relaxed);
+            tally
+                .downloaded_bytes
+                .fetch_add(fetched.size, Ordering::Relaxed);
         }
         let placement = {
             let tree = tree.clone();
             let store = downloader.store.clone();
             let relative = relative.clone();
-            tokio::task::spawn_blocking(move || tree.place(&store, &relative, &digest, fetched.fresh))
-                .await
-                .context("internal error: copy task failed")??
+            tokio::task::spawn_blocking(move || {
+                tree.place(&store, &relative, &digest, fetched.fresh)
+            })
+            .await
+            .context("internal error: copy task failed")??
         };
         match placement {
             Placement::Written | Placement::Present => {
@@ -256,5 +278,7 @@ where
             )),
         }
     }
-    Err(anyhow!("{relative}: the cache keeps returning damaged bytes for {digest}"))
+    Err(anyhow!(
+        "{relative}: the cache keeps returning damaged bytes for {digest}"
+    ))
 }

@@ -33,7 +33,10 @@ impl Pin for LockedFile {
             ("digest", self.digest.to_string()),
             ("size", self.size.to_string()),
             ("pinned_by", format!("{:?}", self.pinned_by)),
-            ("checksum_url", self.checksum_url.clone().unwrap_or_default()),
+            (
+                "checksum_url",
+                self.checksum_url.clone().unwrap_or_default(),
+            ),
         ]
     }
     fn summary(&self) -> String {
@@ -56,16 +59,30 @@ impl Pin for LockedImage {
             ("media_type", self.media_type.clone()),
             (
                 "manifests",
-                list(self.manifests.iter().map(|manifest| format!("{} {}", manifest.platform, manifest.digest)).collect()),
+                list(
+                    self.manifests
+                        .iter()
+                        .map(|manifest| format!("{} {}", manifest.platform, manifest.digest))
+                        .collect(),
+                ),
             ),
             (
                 "referrers",
-                list(self.referrer_manifests.iter().map(|referrer| referrer.digest.to_string()).collect()),
+                list(
+                    self.referrer_manifests
+                        .iter()
+                        .map(|referrer| referrer.digest.to_string())
+                        .collect(),
+                ),
             ),
         ]
     }
     fn summary(&self) -> String {
-        let platforms: Vec<&str> = self.manifests.iter().map(|manifest| manifest.platform.as_str()).collect();
+        let platforms: Vec<&str> = self
+            .manifests
+            .iter()
+            .map(|manifest| manifest.platform.as_str())
+            .collect();
         if platforms.is_empty() {
             self.digest.to_string()
         } else {

@@ -203,7 +203,9 @@ impl Lockfile {
     pub fn render(&self) -> String {
         let mut sorted = self.clone();
         sorted.files.sort_by_key(LockedFile::key);
-        sorted.images.sort_by(|left, right| left.reference.cmp(&right.reference));
+        sorted
+            .images
+            .sort_by(|left, right| left.reference.cmp(&right.reference));
         let body = toml::to_string(&sorted).unwrap_or_default();
         format!("{HEADER}{body}")
     }
@@ -229,7 +231,9 @@ impl Lockfile {
     }
 
     pub fn image(&self, reference: &str) -> Option<&LockedImage> {
-        self.images.iter().find(|image| image.reference == reference)
+        self.images
+            .iter()
+            .find(|image| image.reference == reference)
     }
 }
 

@@ -46,15 +46,31 @@ impl Plan {
 
     /// One line per entry to resolve: `file kubeadm (amd64): its `url` changed`.
     pub fn pending(&self) -> Vec<String> {
-        let files = self.files.resolve.iter().map(|(artifact, reason)| format!("file {}: {reason}", artifact.key));
-        let images = self.images.resolve.iter().map(|(artifact, reason)| format!("image {}: {reason}", artifact.reference));
+        let files = self
+            .files
+            .resolve
+            .iter()
+            .map(|(artifact, reason)| format!("file {}: {reason}", artifact.key));
+        let images = self
+            .images
+            .resolve
+            .iter()
+            .map(|(artifact, reason)| format!("image {}: {reason}", artifact.reference));
         files.chain(images).collect()
     }
 
     /// One line per pin whose entry left the manifests.
     pub fn dropped(&self) -> Vec<String> {
-        let files = self.files.removed.iter().map(|file| format!("file {}: no longer in the manifests", file.key()));
-        let images = self.images.removed.iter().map(|image| format!("image {}: no longer in the manifests", image.reference));
+        let files = self
+            .files
+            .removed
+            .iter()
+            .map(|file| format!("file {}: no longer in the manifests", file.key()));
+        let images = self
+            .images
+            .removed
+            .iter()
+            .map(|image| format!("image {}: no longer in the manifests", image.reference));
         files.chain(images).collect()
     }
 }
@@ -84,7 +100,9 @@ impl fmt::Display for Reason {
 /// `Some(&[])` for `--update` with no names (everything), or the names to re-resolve
 /// (a file's name, or an image's reference).
 pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String]>) -> Plan {
-    let wanted = |name: &str| update.is_some_and(|names| names.is_empty() || names.iter().any(|wanted| wanted == name));
+    let wanted = |name: &str| {
+        update.is_some_and(|names| names.is_empty() || names.iter().any(|wanted| wanted == name))
+    };
     Plan {
         files: plan_kind(
             &manifest.files,
@@ -120,14 +138,19 @@ fn plan_kind<Artifact: Clone, Pin: Clone, Key: PartialEq>(
             _ if wanted(artifact) => plan.resolve.push((artifact.clone(), Reason::Update)),
             None => plan.resolve.push((artifact.clone(), Reason::New)),
             Some(pin) => match changed(artifact, pin) {
-                Some(field) => plan.resolve.push((artifact.clone(), Reason::Changed(field))),
+                Some(field) => plan
+                    .resolve
+                    .push((artifact.clone(), Reason::Changed(field))),
                 None => plan.keep.push(pin.clone()),
             },
         }
     }
     for pin in pins {
         let key = pin_key(pin);
-        if !artifacts.iter().any(|artifact| artifact_key(artifact) == key) {
+        if !artifacts
+            .iter()
+            .any(|artifact| artifact_key(artifact) == key)
+        {
             plan.removed.push(pin.clone());
         }
     }
@@ -145,7 +168,10 @@ fn changed_file(artifact: &FileArtifact, pinned: &LockedFile) -> Option<&'static
     if artifact.checksum_url != pinned.checksum_url {
         return Some("checksum_url");
     }
-    if artifact.sha256.is_some_and(|sha256| sha256 != pinned.digest) {
+    if artifact
+        .sha256
+        .is_some_and(|sha256| sha256 != pinned.digest)
+    {
         return Some("sha256");
     }
     if artifact.pin_source() != pinned.pinned_by {

@@ -13,8 +13,8 @@ use super::{
     Diagnostic, Enclave, FileArtifact, FileKey, ImageArtifact, Location, Manifest, ManifestError,
     Origin,
 };
-use crate::reference::Reference;
 use crate::digest::Digest;
+use crate::reference::Reference;
 
 /// Loads and validates every `*.toml` in `workspace/manifests`, in name order.
 pub fn load(workspace: &Path) -> Result<Manifest, ManifestError> {
@@ -172,7 +172,10 @@ impl Merger {
         let unsupported = [
             (
                 "[[chart]]",
-                raw.chart.iter().map(|entry| entry.span()).collect::<Vec<_>>(),
+                raw.chart
+                    .iter()
+                    .map(|entry| entry.span())
+                    .collect::<Vec<_>>(),
             ),
             (
                 "[[apt]]",
@@ -236,15 +239,22 @@ impl Merger {
             self.diagnostics.push(
                 context
                     .error(entry.reference.span(), format!("duplicate image `{key}`"))
-                    .with_hint(format!("it is first listed at {first}; list each image once")),
+                    .with_hint(format!(
+                        "it is first listed at {first}; list each image once"
+                    )),
             );
             return;
         }
-        self.images_seen.insert(key.clone(), context.place(entry.reference.span()));
+        self.images_seen
+            .insert(key.clone(), context.place(entry.reference.span()));
         let platforms = match &entry.platforms {
             None => self.default_platforms(),
             Some(list) => {
-                let values: Vec<String> = list.get_ref().iter().map(|value| value.get_ref().clone()).collect();
+                let values: Vec<String> = list
+                    .get_ref()
+                    .iter()
+                    .map(|value| value.get_ref().clone())
+                    .collect();
                 if values.is_empty() {
                     self.diagnostics.push(
                         context
@@ -262,8 +272,13 @@ impl Merger {
                     if value.get_ref() != "all" && !is_platform(value.get_ref()) {
                         self.diagnostics.push(
                             context
-                                .error(value.span(), format!("`{}` is not a platform", value.get_ref()))
-                                .with_hint("write os/arch[/variant], e.g. \"linux/arm64\", or \"all\""),
+                                .error(
+                                    value.span(),
+                                    format!("`{}` is not a platform", value.get_ref()),
+                                )
+                                .with_hint(
+                                    "write os/arch[/variant], e.g. \"linux/arm64\", or \"all\"",
+                                ),
                         );
                     }
                 }
@@ -275,7 +290,10 @@ impl Merger {
         {
             self.diagnostics.push(
                 context
-                    .error(layout.span(), message.replace("the media path", "the layout path"))
+                    .error(
+                        layout.span(),
+                        message.replace("the media path", "the layout path"),
+                    )
                     .with_hint("give the OCI layout directory relative to the workspace"),
             );
         }
@@ -531,7 +549,8 @@ impl Merger {
             return Err(ManifestError::Invalid(self.diagnostics));
         }
         self.files.sort_by(|left, right| left.key.cmp(&right.key));
-        self.images.sort_by(|left, right| left.reference.cmp(&right.reference));
+        self.images
+            .sort_by(|left, right| left.reference.cmp(&right.reference));
         let enclave = self.enclave.map(|(enclave, _)| enclave).unwrap_or_default();
         #[derive(Serialize)]
         struct Inputs<'a> {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::digest::Digest;
 use crate::lock::Lockfile;
-use crate::media::sums;
 use crate::media::tree::LOCK;
+use crate::media::{oci_layout, sums};
 
 /// One problem found in a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,22 +208,45 @@ pub fn verify_tree(root: &Path, threads: usize) -> Result<Report, VerifyError> {
     // The list must also say what the lock pins.
     if listed.contains_key(LOCK) {
         if let Some(lock) = Lockfile::read(&root.join(LOCK))? {
-            for file in &lock.files {
-                let path = format!("files/{}", file.path);
+            let mut pinned: Vec<(String, Digest)> = lock
+                .files
+                .iter()
+                .map(|file| (format!("files/{}", file.path), file.digest))
+                .collect();
+            for image in &lock.images {
+                let digests = std::iter::once(image.digest)
+                    .chain(image.manifests.iter().map(|manifest| manifest.digest))
+                    .chain(
+                        image
+                            .referrer_manifests
+                            .iter()
+                            .map(|referrer| referrer.digest),
+                    );
+                pinned.extend(digests.map(|digest| (oci_layout::blob_path(&digest), digest)));
+            }
+            for (path, wanted) in pinned {
                 match listed.get(&path) {
-                    Some(digest) if *digest == file.digest => {}
+                    Some(digest) if *digest == wanted => {}
                     Some(digest) => report.findings.push(Finding::NotAsLocked {
                         path,
-                        detail: format!("the lock pins {}, SHA256SUMS lists {digest}", file.digest),
+                        detail: format!("the lock pins {wanted}, SHA256SUMS lists {digest}"),
                     }),
                     None => report.findings.push(Finding::NotAsLocked {
                         path,
-                        detail: format!(
-                            "the lock pins {}, SHA256SUMS does not list it",
-                            file.digest
-                        ),
+                        detail: format!("the lock pins {wanted}, SHA256SUMS does not list it"),
                     }),
                 }
+            }
+        }
+        // A layout blob is named by its digest: the list must agree with the name.
+        for (path, digest) in &listed {
+            if let Some(hex) = path.strip_prefix(&format!("{}/blobs/sha256/", oci_layout::ROOT))
+                && hex != digest.hex()
+            {
+                report.findings.push(Finding::NotAsLocked {
+                    path: path.clone(),
+                    detail: format!("a blob named {hex} is listed with {digest}"),
+                });
             }
         }
     } else {

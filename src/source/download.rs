@@ -142,7 +142,9 @@ impl Downloader {
                 (digest, size, false)
             }
             Location::Http(_) => {
-                let outcome = self.fetch_http(artifact, url, expected.as_ref(), headers).await?;
+                let outcome = self
+                    .fetch_http(artifact, url, expected.as_ref(), headers)
+                    .await?;
                 (outcome.0, outcome.1, outcome.2)
             }
         };
@@ -153,7 +155,9 @@ impl Downloader {
                     self.printer.warn(format!(
                         "{artifact}: resumed download of {url} did not verify; downloading it again from the start"
                     ));
-                    let (digest, size, _) = self.fetch_http(artifact, url, Some(&expected), headers).await?;
+                    let (digest, size, _) = self
+                        .fetch_http(artifact, url, Some(&expected), headers)
+                        .await?;
                     if digest == expected {
                         self.mark_verified(digest);
                         return Ok(Fetched {

@@ -48,7 +48,9 @@ impl Platform {
     /// `os/arch[/variant]`.
     pub fn name(&self) -> String {
         match &self.variant {
-            Some(variant) if !variant.is_empty() => format!("{}/{}/{variant}", self.os, self.architecture),
+            Some(variant) if !variant.is_empty() => {
+                format!("{}/{}/{variant}", self.os, self.architecture)
+            }
             _ => format!("{}/{}", self.os, self.architecture),
         }
     }
@@ -111,15 +113,20 @@ impl Parsed {
 /// Parses manifest bytes; `content_type` is the registry's header, used when the document
 /// does not name its own media type.
 pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, String> {
-    let document: Document = serde_json::from_slice(bytes).map_err(|error| format!("is not a valid manifest: {error}"))?;
+    let document: Document = serde_json::from_slice(bytes)
+        .map_err(|error| format!("is not a valid manifest: {error}"))?;
     if document.schema_version == Some(1) {
         return Err("is a Docker schema 1 manifest, which is deprecated and not supported; push the image again with a current tool".to_string());
     }
     let declared = document
         .media_type
         .clone()
-        .or_else(|| content_type.map(|value| value.split(';').next().unwrap_or(value).trim().to_string()))
-        .filter(|value| !value.is_empty() && value != "application/json" && value != "application/octet-stream");
+        .or_else(|| {
+            content_type.map(|value| value.split(';').next().unwrap_or(value).trim().to_string())
+        })
+        .filter(|value| {
+            !value.is_empty() && value != "application/json" && value != "application/octet-stream"
+        });
     let media_type = match declared {
         Some(media_type) => media_type,
         None if document.manifests.is_some() => OCI_INDEX.to_string(),
@@ -134,7 +141,11 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, String>
     }
     Ok(Parsed {
         media_type,
-        children: if index { document.manifests.unwrap_or_default() } else { Vec::new() },
+        children: if index {
+            document.manifests.unwrap_or_default()
+        } else {
+            Vec::new()
+        },
         blobs,
         subject: document.subject,
         artifact_type: document.artifact_type,
@@ -163,14 +174,21 @@ mod tests {
     #[test]
     fn kinds() {
         let digest = Digest::of_bytes(b"x");
-        let index = format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[{{"mediaType":"{DOCKER_MANIFEST}","digest":"{digest}","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#);
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[{{"mediaType":"{DOCKER_MANIFEST}","digest":"{digest}","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#
+        );
         let parsed = parse(index.as_bytes(), None).unwrap();
         assert!(parsed.is_index());
         assert_eq!(parsed.children.len(), 1);
-        let artifact = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/x-custom","config":{{"mediaType":"application/x-unknown","digest":"{digest}","size":1}},"layers":[]}}"#);
+        let artifact = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/x-custom","config":{{"mediaType":"application/x-unknown","digest":"{digest}","size":1}},"layers":[]}}"#
+        );
         let parsed = parse(artifact.as_bytes(), None).unwrap();
         assert_eq!(parsed.blobs.len(), 1);
-        assert_eq!(parsed.artifact_type.as_deref(), Some("application/x-custom"));
+        assert_eq!(
+            parsed.artifact_type.as_deref(),
+            Some("application/x-custom")
+        );
         assert!(parse(br#"{"schemaVersion":1,"name":"x"}"#, None).is_err());
     }
 }

@@ -21,8 +21,14 @@ use crate::source::oci::manifest;
 /// Why a registry request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{registry}: cannot reach the registry at {url}: {message}\nhint: check the network path (HTTPS_PROXY, NO_PROXY, --ca-cert); a registry that only speaks plain HTTP must be declared with `insecure = true`")]
-    Unreachable { registry: String, url: String, message: String },
+    #[error(
+        "{registry}: cannot reach the registry at {url}: {message}\nhint: check the network path (HTTPS_PROXY, NO_PROXY, --ca-cert); a registry that only speaks plain HTTP must be declared with `insecure = true`"
+    )]
+    Unreachable {
+        registry: String,
+        url: String,
+        message: String,
+    },
     #[error("{reference}: the registry refused access ({status})\nhint: {hint}")]
     Denied {
         reference: String,
@@ -38,7 +44,9 @@ pub enum RegistryError {
     },
     #[error("{reference}: the manifest {detail}")]
     BadManifest { reference: String, detail: String },
-    #[error("{reference}: the registry sent a manifest whose digest is {actual}, but {expected} was asked for\nhint: the registry or something between it and you changed the bytes; do not trust this source")]
+    #[error(
+        "{reference}: the registry sent a manifest whose digest is {actual}, but {expected} was asked for\nhint: the registry or something between it and you changed the bytes; do not trust this source"
+    )]
     DigestMismatch {
         reference: String,
         expected: Digest,
@@ -51,7 +59,10 @@ pub enum RegistryError {
 enum Challenge {
     None,
     Basic,
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 #[derive(Clone)]
@@ -159,7 +170,9 @@ impl Registry {
             Ok(docker_credential::DockerCredential::UsernamePassword(username, password)) => {
                 Some(Credential::Basic { username, password })
             }
-            Ok(docker_credential::DockerCredential::IdentityToken(token)) => Some(Credential::IdentityToken(token)),
+            Ok(docker_credential::DockerCredential::IdentityToken(token)) => {
+                Some(Credential::IdentityToken(token))
+            }
             Err(
                 docker_credential::CredentialRetrievalError::NoCredentialConfigured
                 | docker_credential::CredentialRetrievalError::ConfigNotFound
@@ -168,7 +181,9 @@ impl Registry {
             Err(error) => {
                 // The helper's own output may hold secrets: say only which kind of failure.
                 let kind = match error {
-                    docker_credential::CredentialRetrievalError::HelperFailure { helper, .. } => {
+                    docker_credential::CredentialRetrievalError::HelperFailure {
+                        helper, ..
+                    } => {
                         format!("the credential helper `{helper}` failed")
                     }
                     other => other.to_string(),
@@ -207,7 +222,9 @@ impl Registry {
                 match tokens.get(&key) {
                     Some(token) => Some(format!("Bearer {token}")),
                     None => {
-                        let token = self.token(reference, &host, realm, service.as_deref()).await?;
+                        let token = self
+                            .token(reference, &host, realm, service.as_deref())
+                            .await?;
                         tokens.insert(key, token.clone());
                         Some(format!("Bearer {token}"))
                     }
@@ -248,12 +265,23 @@ impl Registry {
                 }
                 let body = form
                     .iter()
-                    .map(|(key, value)| format!("{key}={}", percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)))
+                    .map(|(key, value)| {
+                        format!(
+                            "{key}={}",
+                            percent_encoding::utf8_percent_encode(
+                                value,
+                                percent_encoding::NON_ALPHANUMERIC
+                            )
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("&");
                 self.client
                     .post(realm)
-                    .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
                     .body(body)
             }
             Some(Credential::Basic { username, password }) => self
@@ -263,11 +291,14 @@ impl Registry {
                 .header(reqwest::header::AUTHORIZATION, basic(username, password)),
             None => self.client.get(realm).query(&query),
         };
-        let response = request.send().await.map_err(|error| RegistryError::Unreachable {
-            registry: reference.registry.clone(),
-            url: realm.to_string(),
-            message: http::error_chain(&error),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| RegistryError::Unreachable {
+                registry: reference.registry.clone(),
+                url: realm.to_string(),
+                message: http::error_chain(&error),
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(RegistryError::Denied {
@@ -283,32 +314,57 @@ impl Registry {
             #[serde(default)]
             access_token: Option<String>,
         }
-        let body = response.bytes().await.map_err(|error| RegistryError::Unreachable {
-            registry: reference.registry.clone(),
-            url: realm.to_string(),
-            message: http::error_chain(&error),
-        })?;
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|error| RegistryError::BadManifest {
-            reference: reference.to_string(),
-            detail: format!("token endpoint {realm} answered with something that is not a token: {error}"),
-        })?;
-        parsed.token.or(parsed.access_token).ok_or_else(|| RegistryError::BadManifest {
-            reference: reference.to_string(),
-            detail: format!("token endpoint {realm} answered without a token"),
-        })
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| RegistryError::Unreachable {
+                registry: reference.registry.clone(),
+                url: realm.to_string(),
+                message: http::error_chain(&error),
+            })?;
+        let parsed: TokenResponse =
+            serde_json::from_slice(&body).map_err(|error| RegistryError::BadManifest {
+                reference: reference.to_string(),
+                detail: format!(
+                    "token endpoint {realm} answered with something that is not a token: {error}"
+                ),
+            })?;
+        parsed
+            .token
+            .or(parsed.access_token)
+            .ok_or_else(|| RegistryError::BadManifest {
+                reference: reference.to_string(),
+                detail: format!("token endpoint {realm} answered without a token"),
+            })
     }
 
     /// The URL of a blob of `reference`'s repository.
-    pub async fn blob_url(&self, reference: &Reference, insecure: bool, digest: &Digest) -> Result<String, RegistryError> {
+    pub async fn blob_url(
+        &self,
+        reference: &Reference,
+        insecure: bool,
+        digest: &Digest,
+    ) -> Result<String, RegistryError> {
         let host = self.host(reference, insecure).await?;
-        Ok(format!("{}/v2/{}/blobs/{digest}", host.base, reference.repository))
+        Ok(format!(
+            "{}/v2/{}/blobs/{digest}",
+            host.base, reference.repository
+        ))
     }
 
     /// GETs a manifest (by tag or digest) as raw bytes. A manifest asked for by digest must
     /// have that digest.
-    pub async fn manifest(&self, reference: &Reference, insecure: bool, wanted: &str) -> Result<RawManifest, RegistryError> {
+    pub async fn manifest(
+        &self,
+        reference: &Reference,
+        insecure: bool,
+        wanted: &str,
+    ) -> Result<RawManifest, RegistryError> {
         let host = self.host(reference, insecure).await?;
-        let url = format!("{}/v2/{}/manifests/{wanted}", host.base, reference.repository);
+        let url = format!(
+            "{}/v2/{}/manifests/{wanted}",
+            host.base, reference.repository
+        );
         let mut refreshed = false;
         let mut attempt = 0u32;
         let policy = http::RetryPolicy::default();
@@ -324,7 +380,10 @@ impl Registry {
                 .await;
             let response = match sent {
                 Ok(response) => response,
-                Err(error) if attempt < policy.attempts && !http::is_certificate_error(&http::error_chain(&error)) => {
+                Err(error)
+                    if attempt < policy.attempts
+                        && !http::is_certificate_error(&http::error_chain(&error)) =>
+                {
                     tokio::time::sleep(policy.delay(attempt, None)).await;
                     continue;
                 }
@@ -395,15 +454,25 @@ impl Registry {
 
     /// The tags of `reference`'s repository (for tag-schema referrers), empty when the
     /// registry will not list them.
-    pub async fn tags(&self, reference: &Reference, insecure: bool) -> Result<Vec<String>, RegistryError> {
+    pub async fn tags(
+        &self,
+        reference: &Reference,
+        insecure: bool,
+    ) -> Result<Vec<String>, RegistryError> {
         let host = self.host(reference, insecure).await?;
         let headers = self.authorization(reference, insecure, false).await?;
         let url = format!("{}/v2/{}/tags/list", host.base, reference.repository);
-        let response = self.client.get(&url).headers(headers).send().await.map_err(|error| RegistryError::Unreachable {
-            registry: reference.registry.clone(),
-            url: url.clone(),
-            message: http::error_chain(&error),
-        })?;
+        let response = self
+            .client
+            .get(&url)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|error| RegistryError::Unreachable {
+                registry: reference.registry.clone(),
+                url: url.clone(),
+                message: http::error_chain(&error),
+            })?;
         if !response.status().is_success() {
             return Ok(Vec::new());
         }
@@ -413,15 +482,26 @@ impl Registry {
             tags: Option<Vec<String>>,
         }
         let bytes = read_limited(response, 16 << 20).await.unwrap_or_default();
-        Ok(serde_json::from_slice::<TagList>(&bytes).ok().and_then(|list| list.tags).unwrap_or_default())
+        Ok(serde_json::from_slice::<TagList>(&bytes)
+            .ok()
+            .and_then(|list| list.tags)
+            .unwrap_or_default())
     }
 
     /// The OCI referrers API for `digest`: the index of artifacts that refer to it, or `None`
     /// when the registry does not implement the API.
-    pub async fn referrers(&self, reference: &Reference, insecure: bool, digest: &Digest) -> Result<Option<Vec<u8>>, RegistryError> {
+    pub async fn referrers(
+        &self,
+        reference: &Reference,
+        insecure: bool,
+        digest: &Digest,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
         let host = self.host(reference, insecure).await?;
         let headers = self.authorization(reference, insecure, false).await?;
-        let url = format!("{}/v2/{}/referrers/{digest}", host.base, reference.repository);
+        let url = format!(
+            "{}/v2/{}/referrers/{digest}",
+            host.base, reference.repository
+        );
         let response = self
             .client
             .get(&url)
@@ -437,7 +517,9 @@ impl Registry {
         if !response.status().is_success() {
             return Ok(None);
         }
-        Ok(read_limited(response, manifest::MAX_MANIFEST_BYTES).await.ok())
+        Ok(read_limited(response, manifest::MAX_MANIFEST_BYTES)
+            .await
+            .ok())
     }
 }
 
@@ -514,7 +596,11 @@ fn split_parameters(text: &str) -> Vec<String> {
 
 async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| format!("could not be read: {}", http::error_chain(&error)))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| format!("could not be read: {}", http::error_chain(&error)))?
+    {
         if bytes.len() + chunk.len() > limit {
             return Err(format!("is larger than {limit} bytes; refusing it"));
         }
