@@ -2,10 +2,6 @@
 //! stream to a partial file; a dropped connection resumes with `Range`; only bytes whose
 //! digest matches reach a blob name. Memory use is one buffer per transfer, whatever the size.
 
-// Fetch errors are rare and carry what the user needs (artifact, URL, both digests); boxing
-// them would only add noise at every call site.
-#![allow(clippy::result_large_err)]
-
 use std::collections::HashSet;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
@@ -23,16 +19,8 @@ use crate::store::Store;
 /// Why bytes could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error(
-        "{artifact}: the bytes from {url} do not match the pin\n  expected: {expected}\n  actual:   {actual}\nhint: if the upstream really published new bytes, review that and update the pin (`sha256` in the manifest, or `airgap lock --update {name}`); otherwise the download was tampered with or corrupted"
-    )]
-    DigestMismatch {
-        artifact: String,
-        name: String,
-        url: String,
-        expected: Digest,
-        actual: Digest,
-    },
+    #[error(transparent)]
+    DigestMismatch(Box<Mismatch>),
     #[error("{artifact}: {url} answered {status}\nhint: {hint}")]
     Status {
         artifact: String,
@@ -445,14 +433,27 @@ fn open_locked(path: &Path) -> std::io::Result<tokio::fs::File> {
     }
 }
 
+/// Bytes that do not match their pin (boxed: the rarest error is the largest).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{artifact}: the bytes from {url} do not match the pin\n  expected: {expected}\n  actual:   {actual}\nhint: if the upstream really published new bytes, review that and update the pin (`sha256` in the manifest, or `airgap lock --update {name}`); otherwise the download was tampered with or corrupted"
+)]
+pub struct Mismatch {
+    pub artifact: String,
+    pub name: String,
+    pub url: String,
+    pub expected: Digest,
+    pub actual: Digest,
+}
+
 fn mismatch(artifact: &str, name: &str, url: &str, expected: Digest, actual: Digest) -> FetchError {
-    FetchError::DigestMismatch {
+    FetchError::DigestMismatch(Box::new(Mismatch {
         artifact: artifact.to_string(),
         name: name.to_string(),
         url: url.to_string(),
         expected,
         actual,
-    }
+    }))
 }
 
 async fn restart(file: &mut tokio::fs::File, hasher: &mut Hasher) -> std::io::Result<()> {

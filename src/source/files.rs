@@ -1,4 +1,3 @@
-#![allow(clippy::result_large_err)] // FetchError carries artifact, URL and digests; see download.rs
 //! `[[file]]`: static files by URL or from the workspace. Resolution establishes the digest
 //! (manifest pin, upstream checksum file, or trust on first use, in that order), fetches the
 //! bytes once to check it and learn the size, and returns the lock pin.

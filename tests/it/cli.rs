@@ -48,6 +48,25 @@ fn the_quickstart_example_runs_offline_with_its_committed_lock() {
     command.args(["materialize", "--locked", "--to", media.to_str().unwrap()]);
     output(command).success();
     tool("sha256sum", &["-c", "--strict", "SHA256SUMS"], &media).success();
+    // The in-house image from the example's OCI layout is on the media, and umoci unpacks it.
+    let bundle = env.temp.path().join("bundle");
+    let image = format!(
+        "{}:registry.enclave.internal/site/hello:1.0",
+        media.join("oci").display()
+    );
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--rootless",
+            "--image",
+            &image,
+            bundle.to_str().unwrap(),
+        ],
+        env.temp.path(),
+    )
+    .success();
+    assert!(bundle.join("rootfs/usr/local/bin/hello").exists());
     let key = media.join("keys/airgap.asc");
     env.run(&[
         "verify",

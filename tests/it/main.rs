@@ -5,7 +5,9 @@ mod upstream;
 
 mod cli;
 mod files;
+mod images;
 mod lock;
 mod manifest_errors;
+mod registry;
 mod tls;
 mod verify;

@@ -128,9 +128,9 @@ fn path_escaping_the_tree() {
 #[test]
 fn not_yet_supported_kind() {
     check(
-        "[[image]]\nref = \"registry.k8s.io/pause:3.10\"\n",
+        "[[chart]]\nname = \"ingress-nginx\"\nrepo = \"https://kubernetes.github.io/ingress-nginx\"\nversion = \"4.11.3\"\n",
         "1:1",
-        "`[[image]]` entries are not supported yet",
+        "`[[chart]]` entries are not supported yet",
     );
 }
 

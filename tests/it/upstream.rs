@@ -28,6 +28,7 @@ pub struct Request {
     pub path: String,
     pub range: Option<String>,
     pub proxied: bool,
+    pub authorization: Option<String>,
 }
 
 #[derive(Default)]
@@ -35,6 +36,10 @@ struct State {
     files: HashMap<String, Vec<u8>>,
     faults: HashMap<String, Fault>,
     log: Vec<Request>,
+    /// When set, paths below /v2/ need `Authorization: Bearer <token>`, and /token hands it
+    /// out (the registry token flow).
+    bearer: Option<String>,
+    content_types: HashMap<String, String>,
 }
 
 /// A running upstream; stops when dropped (the listener thread is detached).
@@ -89,6 +94,20 @@ impl Upstream {
             .insert(normalize(path), fault);
     }
 
+    /// Requires the bearer token flow for /v2/ (realm: this server's /token).
+    pub fn require_bearer(&self, token: &str) {
+        self.state.lock().unwrap().bearer = Some(token.to_string());
+    }
+
+    /// Serves `path` with a `Content-Type` header.
+    pub fn content_type(&self, path: &str, value: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .content_types
+            .insert(normalize(path), value.to_string());
+    }
+
     pub fn clear_faults(&self) {
         self.state.lock().unwrap().faults.clear();
     }
@@ -118,6 +137,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         let method = parts.next().unwrap_or("").to_string();
         let target = parts.next().unwrap_or("/").to_string();
         let mut range = None;
+        let mut authorization = None;
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header)? == 0 {
@@ -132,6 +152,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             {
                 range = Some(value.trim().to_string());
             }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("authorization")
+            {
+                authorization = Some(value.trim().to_string());
+            }
         }
         // Absolute-form targets come from clients that use this server as a proxy.
         let proxied = target.starts_with("http://");
@@ -143,13 +168,31 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         } else {
             target.clone()
         };
-        let (body, fault) = {
+        let (body, fault, content_type, denied) = {
             let mut state = state.lock().unwrap();
             state.log.push(Request {
                 path: path.clone(),
                 range: range.clone(),
                 proxied,
+                authorization: authorization.clone(),
             });
+            let denied = match &state.bearer {
+                Some(token) if path.starts_with("/v2/") => {
+                    authorization.as_deref() != Some(format!("Bearer {token}").as_str())
+                }
+                _ => false,
+            };
+            if path.starts_with("/token")
+                && let Some(token) = &state.bearer
+            {
+                let body = format!("{{\"token\":\"{token}\"}}");
+                write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )?;
+                continue;
+            }
             let fault = match state.faults.get_mut(&path) {
                 Some(Fault::Status { status, times }) if *times > 0 => {
                     *times -= 1;
@@ -168,8 +211,21 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 Some(Fault::Status { .. }) | Some(Fault::DropAfter { .. }) => None,
                 other => other.cloned(),
             };
-            (state.files.get(&path).cloned(), fault)
+            (
+                state.files.get(&path).cloned(),
+                fault,
+                state.content_types.get(&path).cloned(),
+                denied,
+            )
         };
+        if denied {
+            let port = stream.local_addr()?.port();
+            write!(
+                stream,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\"\r\n\r\n"
+            )?;
+            continue;
+        }
         if let Some(Fault::Status { status, .. }) = fault {
             write!(
                 stream,
@@ -210,6 +266,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n",
             slice.len()
         );
+        if let Some(content_type) = &content_type {
+            head.push_str(&format!("Content-Type: {content_type}\r\n"));
+        }
         if let Some(start) = start {
             head.push_str(&format!(
                 "Content-Range: bytes {start}-{}/{total}\r\n",
