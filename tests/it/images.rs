@@ -388,6 +388,45 @@ fn the_registry_token_flow() {
 }
 
 #[test]
+fn blob_redirects_to_another_host_do_not_carry_the_registry_token() {
+    let env = Env::new();
+    let upstream = Upstream::start();
+    let storage = Upstream::start();
+    let (_, layer_digest) = fake_registry(&upstream, false);
+    upstream.require_bearer("registry-only-token");
+    let blob_path = format!("v2/team/app/blobs/{layer_digest}");
+    // The layer lives in "object storage"; the registry's blob URL redirects there.
+    let layer = upstream.body(&blob_path);
+    storage.put("bucket/layer", layer);
+    upstream.fault(
+        &blob_path,
+        Fault::Redirect {
+            location: storage.url("bucket/layer"),
+        },
+    );
+    env.manifest(
+        "images.toml",
+        &format!(
+            "[[image]]\nref = \"127.0.0.1:{}/team/app:1.0\"\n",
+            upstream.port()
+        ),
+    );
+    env.materialize(&[]).success();
+    let storage_requests = storage.requests();
+    assert_eq!(storage_requests.len(), 1, "{storage_requests:?}");
+    assert_eq!(
+        storage_requests[0].authorization, None,
+        "the token must not leave the registry's host"
+    );
+    assert!(
+        env.media()
+            .join("oci/blobs/sha256")
+            .join(&layer_digest[7..])
+            .exists()
+    );
+}
+
+#[test]
 fn images_from_a_workspace_layout() {
     let env = Env::new();
     let mut layout = Layout::new(&env.workspace().join("build/oci"));

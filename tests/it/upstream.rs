@@ -20,6 +20,8 @@ pub enum Fault {
     Corrupt { offset: usize },
     /// Send the body in `chunk`-byte pieces with `pause` in between.
     Slow { chunk: usize, pause: Duration },
+    /// Answer `307` with this `Location` (object storage, as registries do for blobs).
+    Redirect { location: String },
 }
 
 /// One logged request.
@@ -84,6 +86,17 @@ impl Upstream {
             .unwrap()
             .files
             .insert(normalize(path), bytes.into());
+    }
+
+    /// The bytes served at `path`.
+    pub fn body(&self, path: &str) -> Vec<u8> {
+        self.state
+            .lock()
+            .unwrap()
+            .files
+            .get(&normalize(path))
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn fault(&self, path: &str, fault: Fault) {
@@ -218,6 +231,13 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 denied,
             )
         };
+        if let Some(Fault::Redirect { location }) = &fault {
+            write!(
+                stream,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+            )?;
+            continue;
+        }
         if denied {
             let port = stream.local_addr()?.port();
             write!(
