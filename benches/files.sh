@@ -64,6 +64,8 @@ cat "$work/www/dl/"*.bin > /dev/null
 now() { date +%s.%N; }
 bytes=$(( total_mib * 1024 * 1024 ))
 
+# Dirty pages from generating the data would throttle whichever contender runs first.
+sync
 echo "== peer: curl + sha256sum"
 start=$(now)
 for i in $(seq 1 "$count"); do
@@ -73,6 +75,7 @@ curl_seconds=$(echo "$(now) - $start" | bc -l)
 (cd "$work/peer" && sha256sum blob-*.bin > /dev/null)
 peer_seconds=$(echo "$(now) - $start" | bc -l)
 
+sync
 echo "== airgap materialize (cold cache)"
 start=$(now)
 /usr/bin/time -f '%M' -o "$work/rss" env XDG_CONFIG_HOME="$work/config" "$airgap" --quiet \
