@@ -427,6 +427,72 @@ fn blob_redirects_to_another_host_do_not_carry_the_registry_token() {
 }
 
 #[test]
+fn referrers_from_the_referrers_api_including_unknown_artifact_types() {
+    let env = Env::new();
+    let upstream = Upstream::start();
+    let (manifest_digest, _) = fake_registry(&upstream, false);
+    // An SBOM attached through the referrers API: an artifact with types nobody here knows.
+    let sbom = br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec();
+    let sbom_digest = format!("sha256:{}", sha256_hex(&sbom));
+    let empty = b"{}".to_vec();
+    let artifact = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.sbom.v1",
+        "config": {"mediaType": "application/vnd.example.unknown.config+json", "digest": format!("sha256:{}", sha256_hex(&empty)), "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": sbom_digest, "size": sbom.len()}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": 0},
+    }))
+    .unwrap();
+    let artifact_digest = format!("sha256:{}", sha256_hex(&artifact));
+    upstream.put(
+        &format!("v2/team/app/manifests/{artifact_digest}"),
+        artifact.clone(),
+    );
+    upstream.put(&format!("v2/team/app/blobs/{sbom_digest}"), sbom);
+    upstream.put(
+        &format!("v2/team/app/blobs/sha256:{}", sha256_hex(&empty)),
+        empty,
+    );
+    let referrers = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": artifact_digest, "size": artifact.len(), "artifactType": "application/vnd.example.sbom.v1"}],
+    }))
+    .unwrap();
+    upstream.put(
+        &format!("v2/team/app/referrers/{manifest_digest}"),
+        referrers,
+    );
+    env.manifest(
+        "images.toml",
+        &format!(
+            "[[image]]\nref = \"127.0.0.1:{}/team/app:1.0\"\nreferrers = true\n",
+            upstream.port()
+        ),
+    );
+    env.materialize(&[]).success();
+    let lock = env.lock_text();
+    assert!(lock.contains(&artifact_digest), "{lock}");
+    assert!(
+        lock.contains("artifact_type = \"application/vnd.example.sbom.v1\""),
+        "{lock}"
+    );
+    let blobs = env.media().join("oci/blobs/sha256");
+    assert!(blobs.join(&artifact_digest[7..]).exists());
+    assert!(blobs.join(&sbom_digest[7..]).exists());
+    let index = index_json(&env.media());
+    assert!(
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entry| entry["digest"] == artifact_digest.as_str())
+    );
+    env.verify(&[]).success();
+}
+
+#[test]
 fn images_from_a_workspace_layout() {
     let env = Env::new();
     let mut layout = Layout::new(&env.workspace().join("build/oci"));
