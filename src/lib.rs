@@ -21,6 +21,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod deb822;
 pub mod digest;
 pub mod http;
 pub mod lock;

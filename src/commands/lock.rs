@@ -67,6 +67,7 @@ pub fn ensure(
             .iter()
             .map(|file| file.key.name.as_str())
             .chain(manifest.images.iter().map(|image| image.reference.as_str()))
+            .chain(manifest.apts.iter().map(|apt| apt.name.as_str()))
             .collect();
         for name in names {
             if !known.contains(name.as_str()) {
@@ -123,7 +124,11 @@ pub fn ensure(
 
     let mut files = plan.files.keep.clone();
     let mut images = plan.images.keep.clone();
-    if !pending.is_empty() {
+    // apt entries resolve together (a package of one may depend on another's): when any of
+    // them changes, all are resolved again.
+    let apt_changed = !plan.apts.resolve.is_empty() || !plan.apts.removed.is_empty();
+    let mut apts = if apt_changed { Vec::new() } else { plan.apts.keep.clone() };
+    if !pending.is_empty() || (apt_changed && !manifest.apts.is_empty()) {
         let owned;
         let downloader = match shared {
             Some(downloader) => downloader,
@@ -138,7 +143,7 @@ pub fn ensure(
             downloader,
         };
         let runtime = runtime()?;
-        let (file_results, image_results) = runtime.block_on(async {
+        let (file_results, image_results, apt_result) = runtime.block_on(async {
             let files = futures_util::stream::iter(plan.files.resolve.iter())
                 .map(|(artifact, reason)| async move {
                     settings
@@ -165,7 +170,18 @@ pub fn ensure(
                 })
                 .buffer_unordered(settings.jobs)
                 .collect::<Vec<_>>();
-            futures_util::join!(files, images)
+            let apts = async {
+                if apt_changed && !manifest.apts.is_empty() {
+                    Some(
+                        source::apt::resolve(downloader, &manifest.apts)
+                            .await
+                            .map_err(|error| error.to_string()),
+                    )
+                } else {
+                    None
+                }
+            };
+            futures_util::join!(files, images, apts)
         });
         let mut failures = Vec::new();
         for result in file_results {
@@ -179,6 +195,11 @@ pub fn ensure(
                 Ok(pinned) => images.push(pinned),
                 Err(error) => failures.push(error),
             }
+        }
+        match apt_result {
+            Some(Ok(pinned)) => apts = pinned,
+            Some(Err(error)) => failures.push(error),
+            None => {}
         }
         if !failures.is_empty() {
             failures.sort();
@@ -194,6 +215,7 @@ pub fn ensure(
     let new = Lockfile {
         files,
         images,
+        apts,
         ..Lockfile::empty(manifest.inputs_digest)
     };
     if mode.locked && old.as_ref().map(Lockfile::render) != Some(new.render()) {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::lock::{LockedFile, LockedImage, Lockfile};
+use crate::lock::{LockedApt, LockedFile, LockedImage, Lockfile};
 use crate::printer::human_bytes;
 
 /// A lock entry, seen by the diff.
@@ -91,6 +91,29 @@ impl Pin for LockedImage {
     }
 }
 
+impl Pin for LockedApt {
+    const KIND: &'static str = "apt";
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let debs: Vec<String> = self
+            .debs
+            .iter()
+            .map(|deb| format!("{}={} ({})", deb.name, deb.version, deb.architecture))
+            .collect();
+        vec![
+            ("url", self.url.clone()),
+            ("suite", self.suite.clone()),
+            ("release", self.release.to_string()),
+            ("packages", debs.join(", ")),
+        ]
+    }
+    fn summary(&self) -> String {
+        format!("{} {} ({} packages)", self.url, self.suite, self.debs.len())
+    }
+}
+
 /// One changed artifact.
 #[derive(Debug, Serialize)]
 pub struct Change {
@@ -122,6 +145,7 @@ pub struct FieldChange {
 pub fn diff(old: &Lockfile, new: &Lockfile) -> Vec<Change> {
     let mut changes = compare(&old.files, &new.files);
     changes.extend(compare(&old.images, &new.images));
+    changes.extend(compare(&old.apts, &new.apts));
     changes
 }
 

@@ -32,6 +32,51 @@ pub struct Lockfile {
     pub files: Vec<LockedFile>,
     #[serde(default, rename = "image", skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<LockedImage>,
+    #[serde(default, rename = "apt", skip_serializing_if = "Vec::is_empty")]
+    pub apts: Vec<LockedApt>,
+}
+
+/// One apt archive: what was asked of it, the Release it was resolved against, and every
+/// package of the closure that comes from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedApt {
+    pub name: String,
+    pub url: String,
+    pub suite: String,
+    pub components: Vec<String>,
+    pub architectures: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    /// The packages asked for, `recommends` and `exclude`, as in the manifest.
+    pub packages: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub recommends: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Digest of the verified `InRelease` (or `Release`) the closure was resolved against.
+    pub release: Digest,
+    /// Its `Date`, reused for the media repository's Release so that it is reproducible.
+    pub release_date: String,
+    /// The closure's packages that come from this archive.
+    #[serde(default, rename = "package", skip_serializing_if = "Vec::is_empty")]
+    pub debs: Vec<LockedDeb>,
+}
+
+/// One `.deb` of a closure.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedDeb {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub component: String,
+    /// The pool path (`pool/main/s/socat/socat_1.7.4.4-2_amd64.deb`).
+    pub filename: String,
+    pub digest: Digest,
+    pub size: u64,
 }
 
 /// One pinned image: what its reference resolved to, and the manifests kept from it.
@@ -154,6 +199,7 @@ impl Lockfile {
             manifest,
             files: Vec::new(),
             images: Vec::new(),
+            apts: Vec::new(),
         }
     }
 
@@ -206,6 +252,10 @@ impl Lockfile {
         sorted
             .images
             .sort_by(|left, right| left.reference.cmp(&right.reference));
+        sorted.apts.sort_by(|left, right| left.name.cmp(&right.name));
+        for apt in &mut sorted.apts {
+            apt.debs.sort();
+        }
         let body = toml::to_string(&sorted).unwrap_or_default();
         format!("{HEADER}{body}")
     }

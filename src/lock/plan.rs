@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use crate::lock::{LockedFile, LockedImage, Lockfile};
-use crate::manifest::{FileArtifact, ImageArtifact, Manifest};
+use crate::lock::{LockedApt, LockedFile, LockedImage, Lockfile};
+use crate::manifest::{AptArtifact, FileArtifact, ImageArtifact, Manifest};
 
 /// What `lock` has to do for one kind of artifact.
 #[derive(Debug)]
@@ -33,45 +33,43 @@ impl<Artifact, Pin> Default for KindPlan<Artifact, Pin> {
 pub struct Plan {
     pub files: KindPlan<FileArtifact, LockedFile>,
     pub images: KindPlan<ImageArtifact, LockedImage>,
+    pub apts: KindPlan<AptArtifact, LockedApt>,
 }
 
 impl Plan {
     /// Nothing to resolve and nothing removed.
     pub fn is_settled(&self) -> bool {
-        self.files.resolve.is_empty()
-            && self.files.removed.is_empty()
-            && self.images.resolve.is_empty()
-            && self.images.removed.is_empty()
+        self.pending().is_empty() && self.dropped().is_empty()
     }
 
     /// One line per entry to resolve: `file kubeadm (amd64): its `url` changed`.
     pub fn pending(&self) -> Vec<String> {
-        let files = self
-            .files
-            .resolve
-            .iter()
-            .map(|(artifact, reason)| format!("file {}: {reason}", artifact.key));
-        let images = self
-            .images
-            .resolve
-            .iter()
-            .map(|(artifact, reason)| format!("image {}: {reason}", artifact.reference));
-        files.chain(images).collect()
+        let mut lines = Vec::new();
+        for (artifact, reason) in &self.files.resolve {
+            lines.push(format!("file {}: {reason}", artifact.key));
+        }
+        for (artifact, reason) in &self.images.resolve {
+            lines.push(format!("image {}: {reason}", artifact.reference));
+        }
+        for (artifact, reason) in &self.apts.resolve {
+            lines.push(format!("apt {}: {reason}", artifact.name));
+        }
+        lines
     }
 
     /// One line per pin whose entry left the manifests.
     pub fn dropped(&self) -> Vec<String> {
-        let files = self
-            .files
-            .removed
-            .iter()
-            .map(|file| format!("file {}: no longer in the manifests", file.key()));
-        let images = self
-            .images
-            .removed
-            .iter()
-            .map(|image| format!("image {}: no longer in the manifests", image.reference));
-        files.chain(images).collect()
+        let mut lines = Vec::new();
+        for file in &self.files.removed {
+            lines.push(format!("file {}: no longer in the manifests", file.key()));
+        }
+        for image in &self.images.removed {
+            lines.push(format!("image {}: no longer in the manifests", image.reference));
+        }
+        for apt in &self.apts.removed {
+            lines.push(format!("apt {}: no longer in the manifests", apt.name));
+        }
+        lines
     }
 }
 
@@ -119,6 +117,14 @@ pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String
             |pin| pin.reference.clone(),
             |artifact| wanted(&artifact.reference),
             changed_image,
+        ),
+        apts: plan_kind(
+            &manifest.apts,
+            old.map_or(&[][..], |lock| &lock.apts),
+            |artifact| artifact.name.clone(),
+            |pin| pin.name.clone(),
+            |artifact| wanted(&artifact.name),
+            changed_apt,
         ),
     }
 }
@@ -178,6 +184,21 @@ fn changed_file(artifact: &FileArtifact, pinned: &LockedFile) -> Option<&'static
         return Some("sha256");
     }
     None
+}
+
+fn changed_apt(artifact: &AptArtifact, pinned: &LockedApt) -> Option<&'static str> {
+    let fields: [(&'static str, bool); 9] = [
+        ("url", artifact.url != pinned.url),
+        ("suite", artifact.suite != pinned.suite),
+        ("components", artifact.components != pinned.components),
+        ("architectures", artifact.architectures != pinned.architectures),
+        ("keyring", artifact.keyring != pinned.keyring),
+        ("insecure", artifact.insecure != pinned.insecure),
+        ("packages", artifact.packages != pinned.packages),
+        ("recommends", artifact.recommends != pinned.recommends),
+        ("exclude", artifact.exclude != pinned.exclude),
+    ];
+    fields.into_iter().find(|(_, changed)| *changed).map(|(field, _)| field)
 }
 
 fn changed_image(artifact: &ImageArtifact, pinned: &LockedImage) -> Option<&'static str> {

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use toml::Spanned;
 
-use super::model::{RawEnclave, RawFile, RawImage, RawManifest, RawSha256};
+use super::model::{RawApt, RawEnclave, RawFile, RawImage, RawManifest, RawSha256};
 use super::{
-    Diagnostic, Enclave, FileArtifact, FileKey, ImageArtifact, Location, Manifest, ManifestError,
-    Origin,
+    AptArtifact, Diagnostic, Enclave, FileArtifact, FileKey, ImageArtifact, Location, Manifest,
+    ManifestError, Origin,
 };
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -87,6 +87,8 @@ struct Merger {
     files: Vec<FileArtifact>,
     images: Vec<ImageArtifact>,
     images_seen: BTreeMap<String, Place>,
+    apts: Vec<AptArtifact>,
+    apt_names: BTreeMap<String, Place>,
     names: BTreeMap<String, Place>,
     paths: BTreeMap<String, (FileKey, Place)>,
 }
@@ -178,10 +180,6 @@ impl Merger {
                     .collect::<Vec<_>>(),
             ),
             (
-                "[[apt]]",
-                raw.apt.iter().map(|entry| entry.span()).collect(),
-            ),
-            (
                 "[[yum]]",
                 raw.yum.iter().map(|entry| entry.span()).collect(),
             ),
@@ -210,6 +208,105 @@ impl Merger {
         for image_entry in raw.image {
             self.add_image(context, image_entry);
         }
+        for apt_entry in raw.apt {
+            self.add_apt(context, apt_entry);
+        }
+    }
+
+    fn add_apt(&mut self, context: &Context, entry: Spanned<RawApt>) {
+        let entry_span = entry.span();
+        let entry = entry.into_inner();
+        let name = entry.name.get_ref().clone();
+        if !is_name(&name) {
+            self.diagnostics.push(
+                context
+                    .error(entry.name.span(), format!("`{name}` is not a valid name"))
+                    .with_hint("use letters, digits, `.`, `_`, `+` and `-`; it names DIR/apt/<name>/ on the media"),
+            );
+        } else if let Some(first) = self.apt_names.get(&name) {
+            let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
+            self.diagnostics.push(
+                context
+                    .error(entry.name.span(), format!("duplicate apt repository `{name}`"))
+                    .with_hint(format!("it is first defined at {first}")),
+            );
+        } else {
+            self.apt_names.insert(name.clone(), context.place(entry.name.span()));
+        }
+        let url = entry.url.get_ref().trim_end_matches('/').to_string();
+        if let Err(message) = Location::parse(&url, Path::new(".")) {
+            self.diagnostics.push(
+                context
+                    .error(entry.url.span(), message)
+                    .with_hint("give the archive root, e.g. \"http://deb.debian.org/debian\""),
+            );
+        }
+        let suite = entry.suite.get_ref().clone();
+        if suite.is_empty() || suite.contains(char::is_whitespace) || suite.contains("..") {
+            self.diagnostics.push(
+                context
+                    .error(entry.suite.span(), format!("`{suite}` is not a suite"))
+                    .with_hint("write the suite or codename, e.g. \"bookworm\""),
+            );
+        }
+        for (field, list) in [("components", &entry.components), ("architectures", &entry.architectures)] {
+            if list.get_ref().is_empty() || list.get_ref().iter().any(|item| !is_deb_word(item)) {
+                self.diagnostics.push(
+                    context
+                        .error(list.span(), format!("`{field}` must list at least one name of letters, digits and `-`"))
+                        .with_hint(if field == "components" { "e.g. [\"main\"]" } else { "e.g. [\"amd64\"]" }),
+                );
+            }
+        }
+        let insecure = entry.insecure.unwrap_or(false);
+        if entry.keyring.is_none() && !insecure {
+            self.diagnostics.push(
+                context
+                    .error(entry_span.clone(), format!("`[[apt]]` `{name}` has no `keyring`: its Release signature could not be checked"))
+                    .with_hint("set `keyring` to the archive's keyring (e.g. keys/debian-archive-keyring.gpg); only if the archive is unsigned, say `insecure = true`"),
+            );
+        }
+        if let Some(keyring) = &entry.keyring
+            && let Err(message) = check_media_path(keyring.get_ref())
+        {
+            self.diagnostics.push(
+                context
+                    .error(keyring.span(), message.replace("the media path", "the keyring path"))
+                    .with_hint("give the keyring relative to the workspace"),
+            );
+        }
+        if entry.packages.get_ref().is_empty() {
+            self.diagnostics.push(
+                context
+                    .error(entry.packages.span(), "`packages` is empty")
+                    .with_hint("list the packages the nodes need, e.g. [\"conntrack\", \"socat\"]"),
+            );
+        }
+        for package in entry.packages.get_ref() {
+            if !is_package_name(package.get_ref()) {
+                self.diagnostics.push(
+                    context
+                        .error(package.span(), format!("`{}` is not a Debian package name", package.get_ref()))
+                        .with_hint("package names are lowercase letters, digits, `+`, `-` and `.`"),
+                );
+            }
+        }
+        self.apts.push(AptArtifact {
+            name,
+            url,
+            suite,
+            components: entry.components.into_inner(),
+            architectures: entry.architectures.into_inner(),
+            keyring: entry.keyring.map(Spanned::into_inner),
+            packages: entry.packages.into_inner().into_iter().map(Spanned::into_inner).collect(),
+            recommends: entry.recommends.unwrap_or(false),
+            exclude: entry.exclude.unwrap_or_default(),
+            insecure,
+            origin: Origin {
+                file: context.file.to_path_buf(),
+                line: context.place(entry_span).line,
+            },
+        });
     }
 
     fn default_platforms(&self) -> Vec<String> {
@@ -551,12 +648,14 @@ impl Merger {
         self.files.sort_by(|left, right| left.key.cmp(&right.key));
         self.images
             .sort_by(|left, right| left.reference.cmp(&right.reference));
+        self.apts.sort_by(|left, right| left.name.cmp(&right.name));
         let enclave = self.enclave.map(|(enclave, _)| enclave).unwrap_or_default();
         #[derive(Serialize)]
         struct Inputs<'a> {
             format: &'static str,
             files: &'a [FileArtifact],
             images: &'a [ImageArtifact],
+            apts: &'a [AptArtifact],
         }
         // Only what the pins depend on: `[enclave].url` is rendering, not locking, and the
         // platforms are already expanded into the file entries.
@@ -564,12 +663,14 @@ impl Merger {
             format: "airgap-inputs-1",
             files: &self.files,
             images: &self.images,
+            apts: &self.apts,
         };
         let canonical = serde_json::to_vec(&inputs).unwrap_or_default();
         Ok(Manifest {
             enclave,
             files: self.files,
             images: self.images,
+            apts: self.apts,
             inputs_digest: Digest::of_bytes(&canonical),
         })
     }
@@ -605,6 +706,18 @@ fn is_identifier(text: &str) -> bool {
 fn is_platform(text: &str) -> bool {
     let parts: Vec<&str> = text.split('/').collect();
     (2..=3).contains(&parts.len()) && parts.iter().all(|part| is_identifier(part))
+}
+
+fn is_deb_word(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|character| character.is_ascii_alphanumeric() || character == '-')
+}
+
+fn is_package_name(text: &str) -> bool {
+    text.len() >= 2
+        && text.starts_with(|character: char| character.is_ascii_lowercase() || character.is_ascii_digit())
+        && text
+            .chars()
+            .all(|character| character.is_ascii_lowercase() || character.is_ascii_digit() || matches!(character, '+' | '-' | '.'))
 }
 
 fn is_name(text: &str) -> bool {

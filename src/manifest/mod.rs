@@ -24,6 +24,8 @@ pub struct Manifest {
     pub files: Vec<FileArtifact>,
     /// One entry per `[[image]]`, sorted by reference.
     pub images: Vec<ImageArtifact>,
+    /// One entry per `[[apt]]`, sorted by name.
+    pub apts: Vec<AptArtifact>,
     /// Digest of the normalized inputs, recorded in the lock to detect staleness offline.
     pub inputs_digest: Digest,
 }
@@ -89,6 +91,26 @@ pub struct ImageArtifact {
     /// Also bring signatures, SBOMs and attestations that refer to the image.
     pub referrers: bool,
     /// Plain HTTP to a registry that is not on a loopback address, declared by the user.
+    pub insecure: bool,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// One `[[apt]]` entry: an archive and the packages to take from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AptArtifact {
+    pub name: String,
+    /// The archive root (`http://deb.debian.org/debian`), without a trailing slash.
+    pub url: String,
+    pub suite: String,
+    pub components: Vec<String>,
+    pub architectures: Vec<String>,
+    /// Path of the OpenPGP keyring (binary or armored), relative to the workspace.
+    pub keyring: Option<String>,
+    pub packages: Vec<String>,
+    pub recommends: bool,
+    pub exclude: Vec<String>,
+    /// No signature check, as the user declared.
     pub insecure: bool,
     #[serde(skip)]
     pub origin: Origin,

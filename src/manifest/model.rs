@@ -82,12 +82,12 @@ pub struct RawChart {
 #[serde(deny_unknown_fields)]
 pub struct RawApt {
     pub name: Spanned<String>,
-    pub url: String,
-    pub suite: String,
-    pub components: Vec<String>,
-    pub architectures: Vec<String>,
-    pub keyring: Option<String>,
-    pub packages: Vec<String>,
+    pub url: Spanned<String>,
+    pub suite: Spanned<String>,
+    pub components: Spanned<Vec<String>>,
+    pub architectures: Spanned<Vec<String>>,
+    pub keyring: Option<Spanned<String>>,
+    pub packages: Spanned<Vec<Spanned<String>>>,
     pub recommends: Option<bool>,
     pub exclude: Option<Vec<String>>,
     pub insecure: Option<bool>,

@@ -1,0 +1,118 @@
+//! Debian's control-file format (deb822): paragraphs of `Field: value` lines, continuation
+//! lines starting with a space or tab, paragraphs separated by blank lines. A streaming reader,
+//! so a 63,000-package `Packages` index is never held whole in memory.
+
+use std::io::BufRead;
+
+/// One paragraph, fields in their original order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Paragraph {
+    pub fields: Vec<(String, String)>,
+}
+
+impl Paragraph {
+    /// The value of `name` (case-insensitive, as dpkg reads field names).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Renders the paragraph back in deb822 form, without the separating blank line.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        for (name, value) in &self.fields {
+            text.push_str(name);
+            text.push(':');
+            if !value.starts_with('\n') && !value.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(value);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// Reads paragraphs one at a time from `reader`.
+pub struct Reader<R> {
+    reader: R,
+    line: String,
+    pub line_number: usize,
+}
+
+impl<R: BufRead> Reader<R> {
+    pub fn new(reader: R) -> Self {
+        Reader {
+            reader,
+            line: String::new(),
+            line_number: 0,
+        }
+    }
+
+    /// The next paragraph, `None` at the end. Errors name the line.
+    pub fn next_paragraph(&mut self) -> Result<Option<Paragraph>, String> {
+        let mut paragraph = Paragraph::default();
+        loop {
+            self.line.clear();
+            let read = self
+                .reader
+                .read_line(&mut self.line)
+                .map_err(|error| format!("line {}: {error}", self.line_number + 1))?;
+            if read == 0 {
+                return Ok((!paragraph.fields.is_empty()).then_some(paragraph));
+            }
+            self.line_number += 1;
+            let line = self.line.trim_end_matches(['\n', '\r']);
+            if line.trim().is_empty() {
+                if paragraph.fields.is_empty() {
+                    continue;
+                }
+                return Ok(Some(paragraph));
+            }
+            if line.starts_with('#') && paragraph.fields.is_empty() {
+                continue;
+            }
+            if line.starts_with([' ', '\t']) {
+                let Some((_, value)) = paragraph.fields.last_mut() else {
+                    return Err(format!("line {}: a continuation line with no field before it", self.line_number));
+                };
+                value.push('\n');
+                value.push_str(line);
+                continue;
+            }
+            let Some((name, value)) = line.split_once(':') else {
+                return Err(format!("line {}: expected `Field: value`, found `{line}`", self.line_number));
+            };
+            paragraph.fields.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+}
+
+/// Parses all paragraphs of a small document.
+pub fn parse_all(text: &str) -> Result<Vec<Paragraph>, String> {
+    let mut reader = Reader::new(text.as_bytes());
+    let mut paragraphs = Vec::new();
+    while let Some(paragraph) = reader.next_paragraph()? {
+        paragraphs.push(paragraph);
+    }
+    Ok(paragraphs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paragraphs_and_continuations() {
+        let text = "Package: a\nDescription: short\n long line\n .\n\nPackage: b\nVersion: 1\n";
+        let paragraphs = parse_all(text).unwrap();
+        assert_eq!(paragraphs.len(), 2);
+        assert_eq!(paragraphs[0].get("package"), Some("a"));
+        assert_eq!(paragraphs[0].get("Description"), Some("short\n long line\n ."));
+        assert_eq!(paragraphs[1].get("Version"), Some("1"));
+        assert_eq!(paragraphs[0].render(), "Package: a\nDescription: short\n long line\n .\n");
+        assert!(parse_all("garbage\n").is_err());
+    }
+}

@@ -1,0 +1,199 @@
+//! The dependency closure of the requested packages as apt would install them on an empty
+//! system: candidate = the highest version of a name (apt's default pins), `Pre-Depends` and
+//! `Depends` (and `Recommends` when asked) marked depth-first in field order, the first
+//! satisfiable alternative of `a | b`, virtual packages through (versioned) `Provides`,
+//! `Multi-Arch` qualifiers, `Architecture: all`, and `exclude` as already installed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::source::apt::index::{Atom, Group, MultiArch, Package};
+
+/// A package that cannot be installed, with the chain that needs it.
+#[derive(Debug)]
+pub struct Unsatisfiable {
+    pub message: String,
+    /// Requested package first, the package with the broken dependency last.
+    pub chain: Vec<String>,
+}
+
+/// Every package of all entries, for one target architecture.
+pub struct Universe<'a> {
+    architecture: String,
+    by_name: HashMap<&'a str, Vec<usize>>,
+    providers: HashMap<&'a str, Vec<usize>>,
+    packages: &'a [Package],
+}
+
+impl<'a> Universe<'a> {
+    pub fn new(packages: &'a [Package], architecture: &str) -> Self {
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut providers: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (index, package) in packages.iter().enumerate() {
+            if package.architecture != architecture && package.architecture != "all" {
+                continue;
+            }
+            by_name.entry(package.name.as_str()).or_default().push(index);
+            for (virtual_name, _) in &package.provides {
+                providers.entry(virtual_name.as_str()).or_default().push(index);
+            }
+        }
+        Universe {
+            architecture: architecture.to_string(),
+            by_name,
+            providers,
+            packages,
+        }
+    }
+
+    /// apt's candidate: the highest version of `name`.
+    fn candidate(&self, name: &str) -> Option<usize> {
+        self.by_name
+            .get(name)?
+            .iter()
+            .copied()
+            .max_by(|left, right| self.packages[*left].version.cmp(&self.packages[*right].version))
+    }
+
+    fn qualifier_allows(&self, atom: &Atom, package: &Package) -> bool {
+        match atom.qualifier.as_deref() {
+            None | Some("native") => true,
+            Some("any") => matches!(package.multi_arch, MultiArch::Allowed | MultiArch::Foreign),
+            Some(arch) => arch == self.architecture || package.architecture == "all",
+        }
+    }
+
+    /// Whether `index` (a selected package) satisfies `atom`, directly or by `Provides`.
+    fn satisfies(&self, index: usize, atom: &Atom) -> bool {
+        let package = &self.packages[index];
+        if package.name == atom.name {
+            let version_ok = atom
+                .constraint
+                .as_ref()
+                .is_none_or(|(op, version)| op.holds(&package.version, version));
+            return version_ok && self.qualifier_allows(atom, package);
+        }
+        package.provides.iter().any(|(name, provided)| {
+            name == &atom.name
+                && match (&atom.constraint, provided) {
+                    (None, _) => true,
+                    (Some((op, version)), Some(provided)) => op.holds(provided, version),
+                    (Some(_), None) => false,
+                }
+        })
+    }
+
+    /// The package apt would pick for `atom`, if any.
+    fn choose(&self, atom: &Atom) -> Option<usize> {
+        if let Some(candidate) = self.candidate(&atom.name)
+            && self.satisfies(candidate, atom)
+        {
+            return Some(candidate);
+        }
+        // A virtual package: among providers' candidates that satisfy the relation, the most
+        // important priority, then the name, as apt orders them.
+        let mut providers: Vec<usize> = self
+            .providers
+            .get(atom.name.as_str())?
+            .iter()
+            .filter(|index| self.candidate(&self.packages[**index].name) == Some(**index))
+            .filter(|index| self.satisfies(**index, atom))
+            .copied()
+            .collect();
+        providers.sort_by(|left, right| {
+            let (left, right) = (&self.packages[*left], &self.packages[*right]);
+            (left.priority, &left.name).cmp(&(right.priority, &right.name))
+        });
+        providers.first().copied()
+    }
+}
+
+/// Resolves `requested` (names) into a closure: indexes into the packages.
+pub fn closure(
+    universe: &Universe,
+    requested: &[String],
+    exclude: &BTreeSet<String>,
+    recommends: bool,
+) -> Result<BTreeSet<usize>, Unsatisfiable> {
+    let mut state = State {
+        universe,
+        exclude,
+        recommends,
+        selected: BTreeMap::new(),
+    };
+    for name in requested {
+        let atom = Atom {
+            name: name.clone(),
+            qualifier: None,
+            constraint: None,
+        };
+        match universe.choose(&atom) {
+            Some(index) => state.mark(index, &mut vec![name.clone()])?,
+            None => {
+                return Err(Unsatisfiable {
+                    message: format!(
+                        "`{name}` is not a package of any [[apt]] entry for {} (check the name, the components and the architectures)",
+                        universe.architecture
+                    ),
+                    chain: vec![name.clone()],
+                });
+            }
+        }
+    }
+    Ok(state.selected.into_values().collect())
+}
+
+struct State<'a, 'b> {
+    universe: &'b Universe<'a>,
+    exclude: &'b BTreeSet<String>,
+    recommends: bool,
+    /// Name to the chosen package.
+    selected: BTreeMap<String, usize>,
+}
+
+impl State<'_, '_> {
+    fn satisfied(&self, group: &Group) -> bool {
+        group.iter().any(|atom| {
+            self.exclude.contains(&atom.name)
+                || self.selected.values().any(|index| self.universe.satisfies(*index, atom))
+        })
+    }
+
+    fn mark(&mut self, index: usize, chain: &mut Vec<String>) -> Result<(), Unsatisfiable> {
+        let package = &self.universe.packages[index];
+        if self.selected.contains_key(&package.name) {
+            return Ok(());
+        }
+        self.selected.insert(package.name.clone(), index);
+        let mut groups: Vec<(&Group, bool)> = package.pre_depends.iter().map(|group| (group, true)).collect();
+        groups.extend(package.depends.iter().map(|group| (group, true)));
+        if self.recommends {
+            groups.extend(package.recommends.iter().map(|group| (group, false)));
+        }
+        for (group, required) in groups {
+            if self.satisfied(group) {
+                continue;
+            }
+            let chosen = group.iter().find_map(|atom| self.universe.choose(atom));
+            match chosen {
+                Some(next) => {
+                    chain.push(self.universe.packages[next].name.clone());
+                    self.mark(next, chain)?;
+                    chain.pop();
+                }
+                None if required => {
+                    let wanted = group.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ");
+                    return Err(Unsatisfiable {
+                        message: format!(
+                            "{} {} depends on `{wanted}`, which no [[apt]] entry provides for {}",
+                            package.name, package.version_text, self.universe.architecture
+                        ),
+                        chain: chain.clone(),
+                    });
+                }
+                // apt leaves an unsatisfiable recommendation out.
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
