@@ -76,16 +76,24 @@ impl<R: BufRead> Reader<R> {
             }
             if line.starts_with([' ', '\t']) {
                 let Some((_, value)) = paragraph.fields.last_mut() else {
-                    return Err(format!("line {}: a continuation line with no field before it", self.line_number));
+                    return Err(format!(
+                        "line {}: a continuation line with no field before it",
+                        self.line_number
+                    ));
                 };
                 value.push('\n');
                 value.push_str(line);
                 continue;
             }
             let Some((name, value)) = line.split_once(':') else {
-                return Err(format!("line {}: expected `Field: value`, found `{line}`", self.line_number));
+                return Err(format!(
+                    "line {}: expected `Field: value`, found `{line}`",
+                    self.line_number
+                ));
             };
-            paragraph.fields.push((name.trim().to_string(), value.trim().to_string()));
+            paragraph
+                .fields
+                .push((name.trim().to_string(), value.trim().to_string()));
         }
     }
 }
@@ -110,9 +118,15 @@ mod tests {
         let paragraphs = parse_all(text).unwrap();
         assert_eq!(paragraphs.len(), 2);
         assert_eq!(paragraphs[0].get("package"), Some("a"));
-        assert_eq!(paragraphs[0].get("Description"), Some("short\n long line\n ."));
+        assert_eq!(
+            paragraphs[0].get("Description"),
+            Some("short\n long line\n .")
+        );
         assert_eq!(paragraphs[1].get("Version"), Some("1"));
-        assert_eq!(paragraphs[0].render(), "Package: a\nDescription: short\n long line\n .\n");
+        assert_eq!(
+            paragraphs[0].render(),
+            "Package: a\nDescription: short\n long line\n .\n"
+        );
         assert!(parse_all("garbage\n").is_err());
     }
 }

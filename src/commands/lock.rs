@@ -127,7 +127,11 @@ pub fn ensure(
     // apt entries resolve together (a package of one may depend on another's): when any of
     // them changes, all are resolved again.
     let apt_changed = !plan.apts.resolve.is_empty() || !plan.apts.removed.is_empty();
-    let mut apts = if apt_changed { Vec::new() } else { plan.apts.keep.clone() };
+    let mut apts = if apt_changed {
+        Vec::new()
+    } else {
+        plan.apts.keep.clone()
+    };
     if !pending.is_empty() || (apt_changed && !manifest.apts.is_empty()) {
         let owned;
         let downloader = match shared {
@@ -226,27 +230,20 @@ pub fn ensure(
         .into());
     }
     let written = new.write_if_changed(&path)?;
-    let added = plan
-        .files
-        .resolve
+    let added = pending
         .iter()
-        .filter(|(_, reason)| *reason == Reason::New)
-        .count()
-        + plan
-            .images
-            .resolve
-            .iter()
-            .filter(|(_, reason)| *reason == Reason::New)
-            .count();
+        .filter(|line| line.ends_with(&Reason::New.to_string()))
+        .count();
     let changed = pending.len() - added;
     let removed = plan.files.removed.len() + plan.images.removed.len();
     if written {
         settings.printer.status(
             "Locked",
             format!(
-                "{} files, {} images ({added} new, {changed} re-resolved, {removed} removed) in {}",
+                "{} files, {} images, {} apt packages ({added} new, {changed} re-resolved, {removed} removed) in {}",
                 new.files.len(),
                 new.images.len(),
+                new.apts.iter().map(|apt| apt.debs.len()).sum::<usize>(),
                 path.display()
             ),
         );
@@ -254,9 +251,10 @@ pub fn ensure(
         settings.printer.status(
             "Locked",
             format!(
-                "{} files, {} images; airgap.lock unchanged",
+                "{} files, {} images, {} apt packages; airgap.lock unchanged",
                 new.files.len(),
-                new.images.len()
+                new.images.len(),
+                new.apts.iter().map(|apt| apt.debs.len()).sum::<usize>()
             ),
         );
     }

@@ -13,11 +13,11 @@ use futures_util::StreamExt;
 use crate::cli::MaterializeArgs;
 use crate::commands::lock;
 use crate::digest::Digest;
-use crate::lock::{LockedImage, Lockfile};
+use crate::lock::{LockedApt, LockedDeb, LockedImage, Lockfile};
 use crate::manifest;
-use crate::media::oci_layout;
 use crate::media::signing::Signer;
 use crate::media::tree::{Placement, Tree};
+use crate::media::{apt_repository, oci_layout};
 use crate::printer::human_bytes;
 use crate::settings::Settings;
 use crate::source::oci::manifest::Descriptor;
@@ -144,6 +144,27 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         for digest in blobs.keys() {
             entries.insert(oci_layout::blob_path(digest), *digest);
         }
+
+        // apt: the pinned .deb files; the indexes are written from them afterwards.
+        let debs: Vec<(&LockedApt, &LockedDeb)> = lock
+            .apts
+            .iter()
+            .flat_map(|apt| apt.debs.iter().map(move |deb| (apt, deb)))
+            .collect();
+        let results: Vec<Result<()>> = futures_util::stream::iter(debs.iter())
+            .map(|(apt, deb)| {
+                let relative = apt_repository::deb_path(apt, &deb.filename);
+                place(tree, downloader, tally, relative, deb.digest, move || {
+                    source::apt::fetch_deb(downloader, apt, deb)
+                })
+            })
+            .buffer_unordered(settings.jobs)
+            .collect()
+            .await;
+        failures.extend(results.into_iter().filter_map(Result::err).map(|error| format!("{error:#}")));
+        for (apt, deb) in &debs {
+            entries.insert(apt_repository::deb_path(apt, &deb.filename), deb.digest);
+        }
         if !failures.is_empty() {
             return Err(anyhow!(
                 "{} artifacts could not be materialized; nothing wrong was written, and a rerun resumes:\n\n{}",
@@ -170,9 +191,24 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             entries.insert(relative, Digest::of_bytes(bytes.as_bytes()));
         }
     }
+    let base_url = manifest
+        .enclave
+        .url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
+    let public_key = signer.public_key_armored()?;
+    for apt in &lock.apts {
+        entries.extend(apt_repository::write(tree, apt, &signer)?);
+        let sources = apt_repository::sources(apt, &base_url, &public_key);
+        let relative = format!("config/apt/{}.sources", apt.name);
+        tree.write_if_changed(&relative, sources.as_bytes())?;
+        entries.insert(relative, Digest::of_bytes(sources.as_bytes()));
+    }
     let keep: BTreeSet<String> = entries.keys().cloned().collect();
     let mut removed = tree.prune("files", &keep)?;
     removed.extend(tree.prune(oci_layout::ROOT, &keep)?);
+    removed.extend(tree.prune("apt", &keep)?);
+    removed.extend(tree.prune("config/apt", &keep)?);
     for path in &removed {
         settings
             .printer
@@ -188,9 +224,10 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     settings.printer.status(
         "Materialized",
         format!(
-            "{} files and {} images into {} in {:.1}s: {} written, {} already present, {} removed, {} downloaded",
+            "{} files, {} images and {} apt packages into {} in {:.1}s: {} written, {} already present, {} removed, {} downloaded",
             lock.files.len(),
             lock.images.len(),
+            lock.apts.iter().map(|apt| apt.debs.len()).sum::<usize>(),
             args.to.display(),
             started.elapsed().as_secs_f64(),
             tally.written.load(Ordering::Relaxed),

@@ -252,7 +252,9 @@ impl Lockfile {
         sorted
             .images
             .sort_by(|left, right| left.reference.cmp(&right.reference));
-        sorted.apts.sort_by(|left, right| left.name.cmp(&right.name));
+        sorted
+            .apts
+            .sort_by(|left, right| left.name.cmp(&right.name));
         for apt in &mut sorted.apts {
             apt.debs.sort();
         }

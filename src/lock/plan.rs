@@ -64,7 +64,10 @@ impl Plan {
             lines.push(format!("file {}: no longer in the manifests", file.key()));
         }
         for image in &self.images.removed {
-            lines.push(format!("image {}: no longer in the manifests", image.reference));
+            lines.push(format!(
+                "image {}: no longer in the manifests",
+                image.reference
+            ));
         }
         for apt in &self.apts.removed {
             lines.push(format!("apt {}: no longer in the manifests", apt.name));
@@ -191,14 +194,20 @@ fn changed_apt(artifact: &AptArtifact, pinned: &LockedApt) -> Option<&'static st
         ("url", artifact.url != pinned.url),
         ("suite", artifact.suite != pinned.suite),
         ("components", artifact.components != pinned.components),
-        ("architectures", artifact.architectures != pinned.architectures),
+        (
+            "architectures",
+            artifact.architectures != pinned.architectures,
+        ),
         ("keyring", artifact.keyring != pinned.keyring),
         ("insecure", artifact.insecure != pinned.insecure),
         ("packages", artifact.packages != pinned.packages),
         ("recommends", artifact.recommends != pinned.recommends),
         ("exclude", artifact.exclude != pinned.exclude),
     ];
-    fields.into_iter().find(|(_, changed)| *changed).map(|(field, _)| field)
+    fields
+        .into_iter()
+        .find(|(_, changed)| *changed)
+        .map(|(field, _)| field)
 }
 
 fn changed_image(artifact: &ImageArtifact, pinned: &LockedImage) -> Option<&'static str> {

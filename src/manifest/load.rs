@@ -227,11 +227,15 @@ impl Merger {
             let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
             self.diagnostics.push(
                 context
-                    .error(entry.name.span(), format!("duplicate apt repository `{name}`"))
+                    .error(
+                        entry.name.span(),
+                        format!("duplicate apt repository `{name}`"),
+                    )
                     .with_hint(format!("it is first defined at {first}")),
             );
         } else {
-            self.apt_names.insert(name.clone(), context.place(entry.name.span()));
+            self.apt_names
+                .insert(name.clone(), context.place(entry.name.span()));
         }
         let url = entry.url.get_ref().trim_end_matches('/').to_string();
         if let Err(message) = Location::parse(&url, Path::new(".")) {
@@ -249,12 +253,24 @@ impl Merger {
                     .with_hint("write the suite or codename, e.g. \"bookworm\""),
             );
         }
-        for (field, list) in [("components", &entry.components), ("architectures", &entry.architectures)] {
+        for (field, list) in [
+            ("components", &entry.components),
+            ("architectures", &entry.architectures),
+        ] {
             if list.get_ref().is_empty() || list.get_ref().iter().any(|item| !is_deb_word(item)) {
                 self.diagnostics.push(
                     context
-                        .error(list.span(), format!("`{field}` must list at least one name of letters, digits and `-`"))
-                        .with_hint(if field == "components" { "e.g. [\"main\"]" } else { "e.g. [\"amd64\"]" }),
+                        .error(
+                            list.span(),
+                            format!(
+                                "`{field}` must list at least one name of letters, digits and `-`"
+                            ),
+                        )
+                        .with_hint(if field == "components" {
+                            "e.g. [\"main\"]"
+                        } else {
+                            "e.g. [\"amd64\"]"
+                        }),
                 );
             }
         }
@@ -271,7 +287,10 @@ impl Merger {
         {
             self.diagnostics.push(
                 context
-                    .error(keyring.span(), message.replace("the media path", "the keyring path"))
+                    .error(
+                        keyring.span(),
+                        message.replace("the media path", "the keyring path"),
+                    )
                     .with_hint("give the keyring relative to the workspace"),
             );
         }
@@ -286,7 +305,10 @@ impl Merger {
             if !is_package_name(package.get_ref()) {
                 self.diagnostics.push(
                     context
-                        .error(package.span(), format!("`{}` is not a Debian package name", package.get_ref()))
+                        .error(
+                            package.span(),
+                            format!("`{}` is not a Debian package name", package.get_ref()),
+                        )
                         .with_hint("package names are lowercase letters, digits, `+`, `-` and `.`"),
                 );
             }
@@ -298,7 +320,12 @@ impl Merger {
             components: entry.components.into_inner(),
             architectures: entry.architectures.into_inner(),
             keyring: entry.keyring.map(Spanned::into_inner),
-            packages: entry.packages.into_inner().into_iter().map(Spanned::into_inner).collect(),
+            packages: entry
+                .packages
+                .into_inner()
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
             recommends: entry.recommends.unwrap_or(false),
             exclude: entry.exclude.unwrap_or_default(),
             insecure,
@@ -709,15 +736,22 @@ fn is_platform(text: &str) -> bool {
 }
 
 fn is_deb_word(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|character| character.is_ascii_alphanumeric() || character == '-')
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || character == '-')
 }
 
 fn is_package_name(text: &str) -> bool {
     text.len() >= 2
-        && text.starts_with(|character: char| character.is_ascii_lowercase() || character.is_ascii_digit())
-        && text
-            .chars()
-            .all(|character| character.is_ascii_lowercase() || character.is_ascii_digit() || matches!(character, '+' | '-' | '.'))
+        && text.starts_with(|character: char| {
+            character.is_ascii_lowercase() || character.is_ascii_digit()
+        })
+        && text.chars().all(|character| {
+            character.is_ascii_lowercase()
+                || character.is_ascii_digit()
+                || matches!(character, '+' | '-' | '.')
+        })
 }
 
 fn is_name(text: &str) -> bool {

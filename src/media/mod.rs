@@ -1,6 +1,8 @@
 //! The media tree: placing verified bytes, `SHA256SUMS` and its signature, and checking a tree
 //! offline. Depends on `digest`, `lock` and `store`; never on the network.
 
+pub mod apt_repository;
+pub mod deb;
 pub mod oci_layout;
 pub mod signing;
 pub mod sums;

@@ -7,8 +7,8 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use pgp::composed::{
-    ArmorOptions, Deserializable, DetachedSignature, KeyType, SecretKeyParamsBuilder,
-    SignedPublicKey, SignedSecretKey,
+    ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, KeyType,
+    SecretKeyParamsBuilder, SignedPublicKey, SignedSecretKey,
 };
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::types::{KeyDetails, Password};
@@ -128,6 +128,18 @@ impl Signer {
         signature
             .to_armored_string(ArmorOptions::default())
             .map_err(|error| SigningError::Sign(error.to_string()))
+    }
+
+    /// `text` as an armored cleartext-signed message (an apt `InRelease`).
+    pub fn sign_cleartext(&self, text: &str) -> Result<String, SigningError> {
+        CleartextSignedMessage::sign(
+            rand::thread_rng(),
+            text,
+            &self.key.primary_key,
+            &Password::empty(),
+        )
+        .and_then(|message| message.to_armored_string(ArmorOptions::default()))
+        .map_err(|error| SigningError::Sign(error.to_string()))
     }
 
     /// Whether `signature` (armored) is a valid signature of `data` by this key.

@@ -224,6 +224,11 @@ pub fn verify_tree(root: &Path, threads: usize) -> Result<Report, VerifyError> {
                     );
                 pinned.extend(digests.map(|digest| (oci_layout::blob_path(&digest), digest)));
             }
+            for apt in &lock.apts {
+                for deb in &apt.debs {
+                    pinned.push((format!("apt/{}/{}", apt.name, deb.filename), deb.digest));
+                }
+            }
             for (path, wanted) in pinned {
                 match listed.get(&path) {
                     Some(digest) if *digest == wanted => {}

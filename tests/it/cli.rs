@@ -67,6 +67,16 @@ fn the_quickstart_example_runs_offline_with_its_committed_lock() {
     )
     .success();
     assert!(bundle.join("rootfs/usr/local/bin/hello").exists());
+    // The example's apt archive became a signed repository of exactly its closure.
+    let index = std::fs::read_to_string(
+        media.join("apt/site-tools/dists/stable/main/binary-amd64/Packages"),
+    )
+    .unwrap();
+    assert!(
+        index.contains("Package: airgap-hello\n") && index.contains("Package: airgap-hello-data\n")
+    );
+    assert!(media.join("apt/site-tools/dists/stable/InRelease").exists());
+    assert!(media.join("config/apt/site-tools.sources").exists());
     let key = media.join("keys/airgap.asc");
     env.run(&[
         "verify",

@@ -3,6 +3,7 @@
 mod support;
 mod upstream;
 
+mod apt;
 mod cli;
 mod files;
 mod images;

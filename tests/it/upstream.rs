@@ -181,6 +181,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         } else {
             target.clone()
         };
+        // Request paths are percent-encoded (apt sends `%253a` for a file named `1%3a...`).
+        let path = percent_encoding::percent_decode_str(&path)
+            .decode_utf8_lossy()
+            .into_owned();
         let (body, fault, content_type, denied) = {
             let mut state = state.lock().unwrap();
             state.log.push(Request {

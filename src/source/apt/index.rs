@@ -153,9 +153,15 @@ fn parse_atom(text: &str) -> Result<Atom, String> {
 pub fn decompressed(path: &str, file: std::fs::File) -> Box<dyn BufRead> {
     let reader = BufReader::with_capacity(1 << 20, file);
     if path.ends_with(".xz") {
-        Box::new(BufReader::with_capacity(1 << 20, lzma_rust2::XzReader::new(reader, true)))
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            lzma_rust2::XzReader::new(reader, true),
+        ))
     } else if path.ends_with(".gz") {
-        Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(reader)))
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        ))
     } else {
         Box::new(reader)
     }
@@ -178,11 +184,14 @@ pub fn parse_packages(
             return Err(context("a paragraph without `Package`".to_string()));
         }
         let version_text = field("Version").to_string();
-        let version: Version = version_text
-            .parse()
-            .map_err(|error| context(format!("{name} has a bad version `{version_text}`: {error:?}")))?;
+        let version: Version = version_text.parse().map_err(|error| {
+            context(format!(
+                "{name} has a bad version `{version_text}`: {error:?}"
+            ))
+        })?;
         let relations = |field_name: &str| {
-            parse_relations(field(field_name)).map_err(|message| context(format!("{name} {field_name}: {message}")))
+            parse_relations(field(field_name))
+                .map_err(|message| context(format!("{name} {field_name}: {message}")))
         };
         let mut provides = Vec::new();
         for group in relations("Provides")? {
@@ -212,7 +221,9 @@ pub fn parse_packages(
             provides,
             architecture: field("Architecture").to_string(),
             filename: field("Filename").to_string(),
-            size: field("Size").parse().map_err(|_| context(format!("{name} has a bad Size")))?,
+            size: field("Size")
+                .parse()
+                .map_err(|_| context(format!("{name} has a bad Size")))?,
             sha256,
             source,
             component: component.to_string(),
@@ -230,10 +241,16 @@ mod tests {
 
     #[test]
     fn relations() {
-        let groups = parse_relations("libc6 (>= 2.34), debconf (>= 0.5) | debconf-2.0, python3:any, foo [amd64] <!nocheck>").unwrap();
+        let groups = parse_relations(
+            "libc6 (>= 2.34), debconf (>= 0.5) | debconf-2.0, python3:any, foo [amd64] <!nocheck>",
+        )
+        .unwrap();
         assert_eq!(groups.len(), 4);
         assert_eq!(groups[1].len(), 2);
-        assert_eq!(groups[0][0].constraint.as_ref().unwrap().0, Op::GreaterEqual);
+        assert_eq!(
+            groups[0][0].constraint.as_ref().unwrap().0,
+            Op::GreaterEqual
+        );
         assert_eq!(groups[2][0].qualifier.as_deref(), Some("any"));
         assert_eq!(groups[3][0].name, "foo");
         assert_eq!(groups[0][0].to_string(), "libc6 (>= 2.34)");

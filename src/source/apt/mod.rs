@@ -17,8 +17,14 @@ use index::Package;
 /// Why an archive could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum AptError {
-    #[error("apt {entry}: the keyring {path} {message}\nhint: give the archive's keyring (binary .gpg or armored .asc), e.g. from the debian-archive-keyring package")]
-    Keyring { entry: String, path: String, message: String },
+    #[error(
+        "apt {entry}: the keyring {path} {message}\nhint: give the archive's keyring (binary .gpg or armored .asc), e.g. from the debian-archive-keyring package"
+    )]
+    Keyring {
+        entry: String,
+        path: String,
+        message: String,
+    },
     #[error("apt {entry}: {url} {message}\nhint: {hint}")]
     Release {
         entry: String,
@@ -27,9 +33,19 @@ pub enum AptError {
         hint: String,
     },
     #[error("apt {entry}: the index {path} {message}")]
-    Index { entry: String, path: String, message: String },
-    #[error("apt {entry}: cannot resolve the packages: {message}\n  needed by: {chain}\nhint: add the repository or component that has it, or list it in `exclude` if the nodes already have it")]
-    Unsatisfiable { entry: String, message: String, chain: String },
+    Index {
+        entry: String,
+        path: String,
+        message: String,
+    },
+    #[error(
+        "apt {entry}: cannot resolve the packages: {message}\n  needed by: {chain}\nhint: add the repository or component that has it, or list it in `exclude` if the nodes already have it"
+    )]
+    Unsatisfiable {
+        entry: String,
+        message: String,
+        chain: String,
+    },
     #[error(transparent)]
     Fetch(#[from] FetchError),
 }
@@ -41,7 +57,10 @@ struct Archive {
 }
 
 /// Resolves every `[[apt]]` entry together (a package of one may depend on another's).
-pub async fn resolve(downloader: &Downloader, artifacts: &[AptArtifact]) -> Result<Vec<LockedApt>, AptError> {
+pub async fn resolve(
+    downloader: &Downloader,
+    artifacts: &[AptArtifact],
+) -> Result<Vec<LockedApt>, AptError> {
     let mut packages: Vec<Package> = Vec::new();
     let mut archives = Vec::new();
     for (source, artifact) in artifacts.iter().enumerate() {
@@ -49,33 +68,42 @@ pub async fn resolve(downloader: &Downloader, artifacts: &[AptArtifact]) -> Resu
     }
     let packages = std::sync::Arc::new(packages);
     let mut chosen: BTreeSet<usize> = BTreeSet::new();
-    let architectures: BTreeSet<&String> = artifacts.iter().flat_map(|artifact| &artifact.architectures).collect();
+    let architectures: BTreeSet<&String> = artifacts
+        .iter()
+        .flat_map(|artifact| &artifact.architectures)
+        .collect();
     for architecture in architectures {
         let universe = resolve::Universe::new(&packages, architecture);
-        for artifact in artifacts.iter().filter(|artifact| artifact.architectures.contains(architecture)) {
+        for artifact in artifacts
+            .iter()
+            .filter(|artifact| artifact.architectures.contains(architecture))
+        {
             let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
-            let closure = resolve::closure(&universe, &artifact.packages, &exclude, artifact.recommends).map_err(|error| {
-                AptError::Unsatisfiable {
-                    entry: artifact.name.clone(),
-                    message: error.message,
-                    chain: error.chain.join(" <- "),
-                }
-            })?;
+            let closure =
+                resolve::closure(&universe, &artifact.packages, &exclude, artifact.recommends)
+                    .map_err(|error| AptError::Unsatisfiable {
+                        entry: artifact.name.clone(),
+                        message: error.message,
+                        chain: error.chain.join(" <- "),
+                    })?;
             chosen.extend(closure);
         }
     }
     let mut per_source: BTreeMap<usize, BTreeSet<LockedDeb>> = BTreeMap::new();
     for index in chosen {
         let package = &packages[index];
-        per_source.entry(package.source).or_default().insert(LockedDeb {
-            name: package.name.clone(),
-            version: package.version_text.clone(),
-            architecture: package.architecture.clone(),
-            component: package.component.clone(),
-            filename: package.filename.clone(),
-            digest: package.sha256,
-            size: package.size,
-        });
+        per_source
+            .entry(package.source)
+            .or_default()
+            .insert(LockedDeb {
+                name: package.name.clone(),
+                version: package.version_text.clone(),
+                architecture: package.architecture.clone(),
+                component: package.component.clone(),
+                filename: package.filename.clone(),
+                digest: package.sha256,
+                size: package.size,
+            });
     }
     Ok(artifacts
         .iter()
@@ -94,7 +122,11 @@ pub async fn resolve(downloader: &Downloader, artifacts: &[AptArtifact]) -> Resu
             exclude: artifact.exclude.clone(),
             release: archive.release_digest,
             release_date: archive.release_date,
-            debs: per_source.remove(&source).unwrap_or_default().into_iter().collect(),
+            debs: per_source
+                .remove(&source)
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
         })
         .collect())
 }
@@ -116,11 +148,13 @@ async fn load(
                 path: keyring.clone(),
                 message: format!("cannot be read: {error}"),
             })?;
-            Some(release::read_keyring(&bytes).map_err(|message| AptError::Keyring {
-                entry: entry.clone(),
-                path: keyring.clone(),
-                message,
-            })?)
+            Some(
+                release::read_keyring(&bytes).map_err(|message| AptError::Keyring {
+                    entry: entry.clone(),
+                    path: keyring.clone(),
+                    message,
+                })?,
+            )
         }
         _ => None,
     };
@@ -133,49 +167,89 @@ async fn load(
     };
     let signature_hint = "the Release is not signed by the keyring's keys: check `keyring` (wrong key?) or whether something between you and the archive changed it";
     let inrelease_url = format!("{dists}/InRelease");
-    let (release_text, release_digest) = match downloader.fetch(&label, entry, &inrelease_url, None).await {
+    let (release_text, release_digest) = match downloader
+        .fetch(&label, entry, &inrelease_url, None)
+        .await
+    {
         Ok(fetched) => {
-            let text = read_text(downloader, &fetched).map_err(|message| release_error(&inrelease_url, message, "the archive sent something that is not a Release"))?;
+            let text = read_text(downloader, &fetched).map_err(|message| {
+                release_error(
+                    &inrelease_url,
+                    message,
+                    "the archive sent something that is not a Release",
+                )
+            })?;
             let signed = match &keys {
-                Some(keys) => release::verify_inrelease(&text, keys).map_err(|message| release_error(&inrelease_url, message, signature_hint))?,
-                None => release::unverified_inrelease(&text).map_err(|message| release_error(&inrelease_url, message, "check the archive URL and suite"))?,
+                Some(keys) => release::verify_inrelease(&text, keys)
+                    .map_err(|message| release_error(&inrelease_url, message, signature_hint))?,
+                None => release::unverified_inrelease(&text).map_err(|message| {
+                    release_error(&inrelease_url, message, "check the archive URL and suite")
+                })?,
             };
             (signed, fetched.digest)
         }
         Err(FetchError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
             let release_url = format!("{dists}/Release");
             let fetched = downloader.fetch(&label, entry, &release_url, None).await?;
-            let text = read_text(downloader, &fetched).map_err(|message| release_error(&release_url, message, "check the archive URL and suite"))?;
+            let text = read_text(downloader, &fetched).map_err(|message| {
+                release_error(&release_url, message, "check the archive URL and suite")
+            })?;
             if let Some(keys) = &keys {
                 let signature_url = format!("{dists}/Release.gpg");
-                let signature = downloader.fetch(&label, entry, &signature_url, None).await?;
-                let signature = std::fs::read(downloader.store.blob_path(&signature.digest)).map_err(|error| {
-                    release_error(&signature_url, format!("cannot be read: {error}"), "retry")
-                })?;
-                release::verify_detached(text.as_bytes(), &signature, keys).map_err(|message| release_error(&signature_url, message, signature_hint))?;
+                let signature = downloader
+                    .fetch(&label, entry, &signature_url, None)
+                    .await?;
+                let signature = std::fs::read(downloader.store.blob_path(&signature.digest))
+                    .map_err(|error| {
+                        release_error(&signature_url, format!("cannot be read: {error}"), "retry")
+                    })?;
+                release::verify_detached(text.as_bytes(), &signature, keys)
+                    .map_err(|message| release_error(&signature_url, message, signature_hint))?;
             }
             (text, fetched.digest)
         }
         Err(error) => return Err(error.into()),
     };
-    let parsed = release::parse(&release_text).map_err(|message| release_error(&inrelease_url, message, "the archive's Release is malformed"))?;
+    let parsed = release::parse(&release_text).map_err(|message| {
+        release_error(
+            &inrelease_url,
+            message,
+            "the archive's Release is malformed",
+        )
+    })?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
     release::check_valid_until(&parsed, now).map_err(|message| {
-        release_error(&dists, format!("Release {message}"), "the mirror is stale or something replays an old Release; use a current mirror")
+        release_error(
+            &dists,
+            format!("Release {message}"),
+            "the mirror is stale or something replays an old Release; use a current mirror",
+        )
     })?;
 
     for component in &artifact.components {
-        let mut index_architectures: Vec<&str> = artifact.architectures.iter().map(String::as_str).collect();
-        if !parsed.all_in_arch_indexes && parsed.sha256.keys().any(|path| path.starts_with(&format!("{component}/binary-all/Packages"))) {
+        let mut index_architectures: Vec<&str> =
+            artifact.architectures.iter().map(String::as_str).collect();
+        if !parsed.all_in_arch_indexes
+            && parsed
+                .sha256
+                .keys()
+                .any(|path| path.starts_with(&format!("{component}/binary-all/Packages")))
+        {
             index_architectures.push("all");
         }
         for architecture in index_architectures {
             let base = format!("{component}/binary-{architecture}/Packages");
             let Some((path, (digest, _))) = ["xz", "gz", ""]
                 .iter()
-                .map(|extension| if extension.is_empty() { base.clone() } else { format!("{base}.{extension}") })
+                .map(|extension| {
+                    if extension.is_empty() {
+                        base.clone()
+                    } else {
+                        format!("{base}.{extension}")
+                    }
+                })
                 .find_map(|path| parsed.sha256.get(&path).map(|entry| (path.clone(), *entry)))
             else {
                 return Err(AptError::Index {
@@ -185,7 +259,10 @@ async fn load(
                 });
             };
             let url = if parsed.acquire_by_hash {
-                format!("{dists}/{component}/binary-{architecture}/by-hash/SHA256/{}", digest.hex())
+                format!(
+                    "{dists}/{component}/binary-{architecture}/by-hash/SHA256/{}",
+                    digest.hex()
+                )
             } else {
                 format!("{dists}/{path}")
             };
@@ -196,7 +273,12 @@ async fn load(
             let parsed_packages = tokio::task::spawn_blocking(move || {
                 let file = std::fs::File::open(&blob).map_err(|error| error.to_string())?;
                 let mut found = Vec::new();
-                index::parse_packages(index::decompressed(&path_owned, file), source, &component_owned, &mut found)?;
+                index::parse_packages(
+                    index::decompressed(&path_owned, file),
+                    source,
+                    &component_owned,
+                    &mut found,
+                )?;
                 Ok::<_, String>(found)
             })
             .await
@@ -218,14 +300,43 @@ async fn load(
 
 fn read_text(downloader: &Downloader, fetched: &Fetched) -> Result<String, String> {
     if fetched.size > 64 << 20 {
-        return Err(format!("is {} bytes, too large for a Release", fetched.size));
+        return Err(format!(
+            "is {} bytes, too large for a Release",
+            fetched.size
+        ));
     }
-    std::fs::read_to_string(downloader.store.blob_path(&fetched.digest)).map_err(|error| format!("cannot be read as text: {error}"))
+    std::fs::read_to_string(downloader.store.blob_path(&fetched.digest))
+        .map_err(|error| format!("cannot be read as text: {error}"))
 }
 
 /// Fetches one pinned `.deb` into the store, verified.
-pub async fn fetch_deb(downloader: &Downloader, apt: &LockedApt, deb: &LockedDeb) -> Result<Fetched, FetchError> {
-    let label = format!("apt {} {}_{}_{}", apt.name, deb.name, deb.version, deb.architecture);
-    let url = format!("{}/{}", apt.url, deb.filename);
-    downloader.fetch(&label, &apt.name, &url, Some(deb.digest)).await
+pub async fn fetch_deb(
+    downloader: &Downloader,
+    apt: &LockedApt,
+    deb: &LockedDeb,
+) -> Result<Fetched, FetchError> {
+    let label = format!(
+        "apt {} {}_{}_{}",
+        apt.name, deb.name, deb.version, deb.architecture
+    );
+    // Pool paths may hold `%` (an epoch's `:` is stored as `%3a`): encode each segment.
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'+');
+    let encoded: Vec<String> = deb
+        .filename
+        .split('/')
+        .map(|segment| percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string())
+        .collect();
+    let url = if apt.url.starts_with("http://") || apt.url.starts_with("https://") {
+        format!("{}/{}", apt.url, encoded.join("/"))
+    } else {
+        format!("{}/{}", apt.url, deb.filename)
+    };
+    downloader
+        .fetch(&label, &apt.name, &url, Some(deb.digest))
+        .await
 }

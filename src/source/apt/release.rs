@@ -44,9 +44,15 @@ pub fn read_keyring(bytes: &[u8]) -> Result<Vec<SignedPublicKey>, String> {
 
 /// Checks an `InRelease` against `keys` and returns the signed text.
 pub fn verify_inrelease(text: &str, keys: &[SignedPublicKey]) -> Result<String, String> {
-    let (message, _) = CleartextSignedMessage::from_string(text).map_err(|error| format!("is not a signed message: {error}"))?;
+    let (message, _) = CleartextSignedMessage::from_string(text)
+        .map_err(|error| format!("is not a signed message: {error}"))?;
     for key in keys {
-        if message.verify(key).is_ok() || key.public_subkeys.iter().any(|subkey| message.verify(subkey).is_ok()) {
+        if message.verify(key).is_ok()
+            || key
+                .public_subkeys
+                .iter()
+                .any(|subkey| message.verify(subkey).is_ok())
+        {
             return Ok(message.signed_text());
         }
     }
@@ -55,12 +61,17 @@ pub fn verify_inrelease(text: &str, keys: &[SignedPublicKey]) -> Result<String, 
 
 /// The text of an `InRelease` without checking its signature (`insecure = true` only).
 pub fn unverified_inrelease(text: &str) -> Result<String, String> {
-    let (message, _) = CleartextSignedMessage::from_string(text).map_err(|error| format!("is not a signed message: {error}"))?;
+    let (message, _) = CleartextSignedMessage::from_string(text)
+        .map_err(|error| format!("is not a signed message: {error}"))?;
     Ok(message.signed_text())
 }
 
 /// Checks a detached `Release.gpg` over `release` against `keys`.
-pub fn verify_detached(release: &[u8], signature: &[u8], keys: &[SignedPublicKey]) -> Result<(), String> {
+pub fn verify_detached(
+    release: &[u8],
+    signature: &[u8],
+    keys: &[SignedPublicKey],
+) -> Result<(), String> {
     let signatures: Vec<DetachedSignature> = if signature.starts_with(b"-----BEGIN") {
         DetachedSignature::from_armor_many(Cursor::new(signature))
             .map_err(|error| error.to_string())?
@@ -76,7 +87,10 @@ pub fn verify_detached(release: &[u8], signature: &[u8], keys: &[SignedPublicKey
     for signature in &signatures {
         for key in keys {
             if signature.verify(key, release).is_ok()
-                || key.public_subkeys.iter().any(|subkey| signature.verify(subkey, release).is_ok())
+                || key
+                    .public_subkeys
+                    .iter()
+                    .any(|subkey| signature.verify(subkey, release).is_ok())
             {
                 return Ok(());
             }
@@ -93,8 +107,11 @@ pub fn parse(text: &str) -> Result<Release, String> {
     for line in paragraph.get("SHA256").unwrap_or_default().lines() {
         let parts: Vec<&str> = line.split_whitespace().collect();
         if let [hex, size, path] = parts[..] {
-            let digest = Digest::parse(hex).map_err(|error| format!("SHA256 entry for {path}: {error}"))?;
-            let size = size.parse().map_err(|_| format!("SHA256 entry for {path} has a bad size"))?;
+            let digest =
+                Digest::parse(hex).map_err(|error| format!("SHA256 entry for {path}: {error}"))?;
+            let size = size
+                .parse()
+                .map_err(|_| format!("SHA256 entry for {path} has a bad size"))?;
             sha256.insert(path.to_string(), (digest, size));
         }
     }
@@ -104,7 +121,9 @@ pub fn parse(text: &str) -> Result<Release, String> {
     Ok(Release {
         date: paragraph.get("Date").unwrap_or_default().to_string(),
         valid_until: paragraph.get("Valid-Until").map(str::to_string),
-        acquire_by_hash: paragraph.get("Acquire-By-Hash").is_some_and(|value| value.eq_ignore_ascii_case("yes")),
+        acquire_by_hash: paragraph
+            .get("Acquire-By-Hash")
+            .is_some_and(|value| value.eq_ignore_ascii_case("yes")),
         all_in_arch_indexes: paragraph.get("No-Support-for-Architecture-all").is_some(),
         sha256,
     })
@@ -115,7 +134,8 @@ pub fn check_valid_until(release: &Release, now: u64) -> Result<(), String> {
     let Some(until) = &release.valid_until else {
         return Ok(());
     };
-    let seconds = parse_date(until).ok_or_else(|| format!("has an unreadable Valid-Until `{until}`"))?;
+    let seconds =
+        parse_date(until).ok_or_else(|| format!("has an unreadable Valid-Until `{until}`"))?;
     if seconds < now {
         return Err(format!("expired: it was valid until {until}"));
     }
@@ -125,17 +145,26 @@ pub fn check_valid_until(release: &Release, now: u64) -> Result<(), String> {
 /// Parses the RFC 2822 dates of Release files (`Sat, 05 Dec 2026 08:22:03 UTC`) into Unix time.
 pub fn parse_date(text: &str) -> Option<u64> {
     let parts: Vec<&str> = text.split_whitespace().collect();
-    let parts = if parts.first()?.ends_with(',') { &parts[1..] } else { &parts[..] };
+    let parts = if parts.first()?.ends_with(',') {
+        &parts[1..]
+    } else {
+        &parts[..]
+    };
     let [day, month, year, time, ..] = parts else {
         return None;
     };
     let day: i64 = day.parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|name| name.eq_ignore_ascii_case(month))? as i64
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|name| name.eq_ignore_ascii_case(month))? as i64
         + 1;
     let year: i64 = year.parse().ok()?;
-    let clock: Vec<i64> = time.split(':').map(|part| part.parse().ok()).collect::<Option<_>>()?;
+    let clock: Vec<i64> = time
+        .split(':')
+        .map(|part| part.parse().ok())
+        .collect::<Option<_>>()?;
     let [hour, minute, second] = clock[..] else {
         return None;
     };
@@ -157,7 +186,10 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(parse_date("Thu, 01 Jan 1970 00:00:00 UTC"), Some(0));
-        assert_eq!(parse_date("Sat, 10 Jun 2023 08:52:42 UTC"), Some(1_686_387_162));
+        assert_eq!(
+            parse_date("Sat, 10 Jun 2023 08:52:42 UTC"),
+            Some(1_686_387_162)
+        );
         assert_eq!(parse_date("nonsense"), None);
     }
 
@@ -170,6 +202,10 @@ mod tests {
         let release = parse(&text).unwrap();
         assert!(release.acquire_by_hash);
         assert_eq!(release.sha256["main/binary-amd64/Packages.xz"].1, 12);
-        assert!(check_valid_until(&release, 10).unwrap_err().contains("expired"));
+        assert!(
+            check_valid_until(&release, 10)
+                .unwrap_err()
+                .contains("expired")
+        );
     }
 }

@@ -32,9 +32,15 @@ impl<'a> Universe<'a> {
             if package.architecture != architecture && package.architecture != "all" {
                 continue;
             }
-            by_name.entry(package.name.as_str()).or_default().push(index);
+            by_name
+                .entry(package.name.as_str())
+                .or_default()
+                .push(index);
             for (virtual_name, _) in &package.provides {
-                providers.entry(virtual_name.as_str()).or_default().push(index);
+                providers
+                    .entry(virtual_name.as_str())
+                    .or_default()
+                    .push(index);
             }
         }
         Universe {
@@ -51,7 +57,11 @@ impl<'a> Universe<'a> {
             .get(name)?
             .iter()
             .copied()
-            .max_by(|left, right| self.packages[*left].version.cmp(&self.packages[*right].version))
+            .max_by(|left, right| {
+                self.packages[*left]
+                    .version
+                    .cmp(&self.packages[*right].version)
+            })
     }
 
     fn qualifier_allows(&self, atom: &Atom, package: &Package) -> bool {
@@ -154,7 +164,10 @@ impl State<'_, '_> {
     fn satisfied(&self, group: &Group) -> bool {
         group.iter().any(|atom| {
             self.exclude.contains(&atom.name)
-                || self.selected.values().any(|index| self.universe.satisfies(*index, atom))
+                || self
+                    .selected
+                    .values()
+                    .any(|index| self.universe.satisfies(*index, atom))
         })
     }
 
@@ -164,7 +177,11 @@ impl State<'_, '_> {
             return Ok(());
         }
         self.selected.insert(package.name.clone(), index);
-        let mut groups: Vec<(&Group, bool)> = package.pre_depends.iter().map(|group| (group, true)).collect();
+        let mut groups: Vec<(&Group, bool)> = package
+            .pre_depends
+            .iter()
+            .map(|group| (group, true))
+            .collect();
         groups.extend(package.depends.iter().map(|group| (group, true)));
         if self.recommends {
             groups.extend(package.recommends.iter().map(|group| (group, false)));
@@ -181,7 +198,11 @@ impl State<'_, '_> {
                     chain.pop();
                 }
                 None if required => {
-                    let wanted = group.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ");
+                    let wanted = group
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" | ");
                     return Err(Unsatisfiable {
                         message: format!(
                             "{} {} depends on `{wanted}`, which no [[apt]] entry provides for {}",

@@ -1,0 +1,419 @@
+//! `[[apt]]` end to end against a real signed repository (real .deb files fetched with
+//! `apt-get download`, indexed by `apt-ftparchive`, signed by `gpg`; `scripts/apt-fixture`),
+//! checked against `apt-get` itself: its simulation must pick the same closure, and a stock
+//! `apt-get` must trust and install from the media repository.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{Env, Run, output, sha256_hex, tool};
+use crate::upstream::{Fault, Upstream};
+
+fn fixture() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let directory = root.join("target/apt-fixture");
+    if !directory.join("complete").exists() {
+        let run = output({
+            let mut command = Command::new("bash");
+            command.arg(root.join("scripts/apt-fixture"));
+            command
+        });
+        assert_eq!(run.code, 0, "scripts/apt-fixture failed: {}", run.stderr);
+    }
+    directory
+}
+
+fn packages() -> Vec<String> {
+    std::fs::read_to_string(fixture().join("packages"))
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Serves every file below `directory` from `upstream` at the same relative path.
+fn serve(upstream: &Upstream, directory: &Path) {
+    for entry in walkdir::WalkDir::new(directory) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let relative = entry
+                .path()
+                .strip_prefix(directory)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            upstream.put(&relative, std::fs::read(entry.path()).unwrap());
+        }
+    }
+}
+
+fn apt_manifest(upstream: &Upstream, keyring: &str, packages: &[String], extra: &str) -> String {
+    let list = packages
+        .iter()
+        .map(|name| format!("\"{name}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "[[apt]]\nname = \"debian\"\nurl = \"{}\"\nsuite = \"stable\"\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\nkeyring = \"{keyring}\"\npackages = [{list}]\n{extra}",
+        upstream.url("").trim_end_matches('/')
+    )
+}
+
+fn workspace_with_keys(env: &Env) {
+    for name in ["archive.gpg", "archive.asc", "wrong.gpg"] {
+        env.workspace_file(
+            &format!("keys/{name}"),
+            &std::fs::read(fixture().join("keys").join(name)).unwrap(),
+        );
+    }
+}
+
+/// An isolated apt root: its own config, lists, cache and an empty dpkg status.
+struct AptRoot {
+    root: PathBuf,
+}
+
+impl AptRoot {
+    fn new(parent: &Path, sources: &str) -> AptRoot {
+        let root = parent.join("aptroot");
+        for directory in [
+            "etc/apt/sources.list.d",
+            "etc/apt/apt.conf.d",
+            "etc/apt/preferences.d",
+            "etc/apt/trusted.gpg.d",
+            "var/lib/apt/lists/partial",
+            "var/cache/apt/archives/partial",
+            "var/lib/dpkg",
+            "var/log/apt",
+        ] {
+            std::fs::create_dir_all(root.join(directory)).unwrap();
+        }
+        std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+        std::fs::write(root.join("etc/apt/sources.list.d/test.sources"), sources).unwrap();
+        std::fs::write(
+            root.join("apt.conf"),
+            format!(
+                "Dir \"{root}/\";\nDir::State::status \"{root}/var/lib/dpkg/status\";\nAPT::Architecture \"amd64\";\nAPT::Architectures {{ \"amd64\"; }};\nAPT::Sandbox::User \"root\";\nDebug::NoLocking \"true\";\nAcquire::Languages \"none\";\nAPT::Install-Recommends \"false\";\n",
+                root = root.display()
+            ),
+        )
+        .unwrap();
+        AptRoot { root }
+    }
+
+    fn apt_get(&self, args: &[&str]) -> Run {
+        let mut command = Command::new("apt-get");
+        command
+            .env("APT_CONFIG", self.root.join("apt.conf"))
+            .args(args);
+        output(command)
+    }
+}
+
+fn sources_for(url: &str, keyring: &Path) -> String {
+    format!(
+        "Types: deb\nURIs: {url}\nSuites: stable\nComponents: main\nArchitectures: amd64\nSigned-By: {}\n",
+        keyring.display()
+    )
+}
+
+fn locked_debs(lock: &str) -> BTreeSet<(String, String)> {
+    let lock: toml::Table = toml::from_str(lock).unwrap();
+    lock["apt"].as_array().unwrap()[0]["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|deb| {
+            (
+                deb["name"].as_str().unwrap().to_string(),
+                deb["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_lock_resolves_the_closure_apt_get_would_install() {
+    let fixture = fixture();
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let upstream = Upstream::start();
+    serve(&upstream, &fixture.join("repo"));
+    env.manifest(
+        "apt.toml",
+        &apt_manifest(&upstream, "keys/archive.gpg", &packages(), ""),
+    );
+    env.run(&["lock"]).success();
+    let ours = locked_debs(&env.lock_text());
+
+    let apt = AptRoot::new(
+        env.temp.path(),
+        &sources_for(
+            upstream.url("").trim_end_matches('/'),
+            &fixture.join("keys/archive.gpg"),
+        ),
+    );
+    let update = apt.apt_get(&["update", "-q"]);
+    assert_eq!(
+        update.code, 0,
+        "apt-get update: {}{}",
+        update.stdout, update.stderr
+    );
+    let mut args = vec!["-s", "install"];
+    let names = packages();
+    args.extend(names.iter().map(String::as_str));
+    let simulation = apt.apt_get(&args);
+    assert_eq!(
+        simulation.code, 0,
+        "apt-get -s install: {}{}",
+        simulation.stdout, simulation.stderr
+    );
+    let theirs: BTreeSet<(String, String)> = simulation
+        .stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("Inst "))
+        .map(|line| {
+            let (name, rest) = line.split_once(" (").unwrap();
+            let version = rest.split_whitespace().next().unwrap();
+            (name.to_string(), version.to_string())
+        })
+        .collect();
+    assert!(!theirs.is_empty());
+    assert_eq!(ours, theirs, "airgap's closure differs from apt-get's");
+
+    // The armored keyring works as well as the binary one, and the lock is reproducible.
+    let first = env.lock_text();
+    env.manifest(
+        "apt.toml",
+        &apt_manifest(&upstream, "keys/archive.asc", &packages(), ""),
+    );
+    env.run(&["lock"]).success();
+    assert_eq!(locked_debs(&env.lock_text()), locked_debs(&first));
+}
+
+#[test]
+fn the_media_repository_is_trusted_and_installed_from_by_stock_apt_get() {
+    let fixture = fixture();
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let upstream = Upstream::start();
+    serve(&upstream, &fixture.join("repo"));
+    let mirror = Upstream::start();
+    env.manifest(
+        "apt.toml",
+        &format!(
+            "[enclave]\nurl = \"{}\"\n\n{}",
+            mirror.url("").trim_end_matches('/'),
+            apt_manifest(&upstream, "keys/archive.gpg", &packages(), "")
+        ),
+    );
+    env.materialize(&[]).success();
+    env.verify(&[]).success();
+    let media = env.media();
+    tool(
+        "sha256sum",
+        &["-c", "--strict", "--quiet", "SHA256SUMS"],
+        &media,
+    )
+    .success();
+    // Indexes are regenerated: they list exactly the pinned packages.
+    let packages_index =
+        std::fs::read_to_string(media.join("apt/debian/dists/stable/main/binary-amd64/Packages"))
+            .unwrap();
+    assert_eq!(
+        packages_index.matches("\nPackage: ").count()
+            + usize::from(packages_index.starts_with("Package: ")),
+        locked_debs(&env.lock_text()).len()
+    );
+
+    serve(&mirror, &media);
+    // The rendered .sources, with the bundle key inline, is all a node needs.
+    let sources = std::fs::read_to_string(media.join("config/apt/debian.sources")).unwrap();
+    assert!(sources.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+    let apt = AptRoot::new(env.temp.path(), &sources);
+    let update = apt.apt_get(&["update", "-q"]);
+    assert_eq!(
+        update.code, 0,
+        "apt-get update: {}{}",
+        update.stdout, update.stderr
+    );
+    assert!(
+        !update.stderr.contains("NO_PUBKEY") && !update.stderr.contains("not signed"),
+        "{}",
+        update.stderr
+    );
+    let names = packages();
+    let mut args = vec!["install", "--download-only", "-y", "-q"];
+    args.extend(names.iter().map(String::as_str));
+    let install = apt.apt_get(&args);
+    assert_eq!(
+        install.code, 0,
+        "apt-get install: {}{}",
+        install.stdout, install.stderr
+    );
+    let downloaded = std::fs::read_dir(apt.root.join("var/cache/apt/archives"))
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".deb")
+        })
+        .count();
+    assert_eq!(downloaded, locked_debs(&env.lock_text()).len());
+
+    // With another key in Signed-By, apt refuses the media.
+    let wrong = env.temp.path().join("other-root");
+    let apt = AptRoot::new(
+        &wrong,
+        &sources_for(
+            mirror.url("apt/debian").trim_end_matches('/'),
+            &fixture.join("keys/archive.gpg"),
+        ),
+    );
+    let update = apt.apt_get(&["update", "-q"]);
+    assert!(
+        update.code != 0
+            || update.stderr.contains("NO_PUBKEY")
+            || update.stderr.contains("not signed"),
+        "{}",
+        update.stderr
+    );
+}
+
+#[test]
+fn a_wrong_keyring_a_tampered_index_and_unknown_names_fail_and_keep_the_lock() {
+    let fixture = fixture();
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let upstream = Upstream::start();
+    serve(&upstream, &fixture.join("repo"));
+    env.manifest(
+        "apt.toml",
+        &apt_manifest(&upstream, "keys/archive.gpg", &packages(), ""),
+    );
+    env.run(&["lock"]).success();
+    let good = env.lock_text();
+
+    env.manifest(
+        "apt.toml",
+        &apt_manifest(&upstream, "keys/wrong.gpg", &packages(), ""),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("apt debian")
+        .stderr_has("not signed by any key of the keyring");
+    assert_eq!(env.lock_text(), good);
+
+    env.manifest(
+        "apt.toml",
+        &apt_manifest(
+            &upstream,
+            "keys/archive.gpg",
+            &["no-such-package".to_string()],
+            "",
+        ),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("`no-such-package` is not a package");
+    assert_eq!(env.lock_text(), good);
+
+    // A fresh cache, so the index is fetched again, with a flipped byte.
+    std::fs::remove_dir_all(env.cache()).unwrap();
+    upstream.fault(
+        "dists/stable/main/binary-amd64/Packages.xz",
+        Fault::Corrupt { offset: 40 },
+    );
+    env.manifest(
+        "apt.toml",
+        &apt_manifest(
+            &upstream,
+            "keys/archive.gpg",
+            &packages(),
+            "recommends = true\n",
+        ),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("Packages.xz")
+        .stderr_has("do not match");
+    assert_eq!(env.lock_text(), good);
+}
+
+#[test]
+fn a_missing_dependency_prints_the_chain_that_needs_it() {
+    let fixture = fixture();
+    let env = Env::new();
+    workspace_with_keys(&env);
+    // A small signed repository whose `app` needs `libmissing` through `libmiddle`.
+    let repo = env.temp.path().join("repo");
+    let index_dir = repo.join("dists/stable/main/binary-amd64");
+    std::fs::create_dir_all(&index_dir).unwrap();
+    let digest = sha256_hex(b"x");
+    let packages = format!(
+        "Package: app\nVersion: 1.0\nArchitecture: amd64\nDepends: libmiddle (>= 2)\nFilename: pool/app.deb\nSize: 1\nSHA256: {digest}\n\n\
+         Package: libmiddle\nVersion: 2.1\nArchitecture: amd64\nDepends: libc6 | libmissing (>= 1~)\nFilename: pool/libmiddle.deb\nSize: 1\nSHA256: {digest}\n"
+    );
+    std::fs::write(index_dir.join("Packages"), &packages).unwrap();
+    let release = format!(
+        "Origin: test\nSuite: stable\nCodename: stable\nDate: Sat, 10 Jun 2023 08:52:42 UTC\nArchitectures: amd64\nComponents: main\nSHA256:\n {} {} main/binary-amd64/Packages\n",
+        sha256_hex(packages.as_bytes()),
+        packages.len()
+    );
+    std::fs::write(repo.join("dists/stable/Release"), &release).unwrap();
+    let mut command = Command::new("gpg");
+    command
+        .env("GNUPGHOME", fixture.join("gnupg"))
+        .args([
+            "--batch",
+            "--yes",
+            "--local-user",
+            "airgap test archive",
+            "--clearsign",
+            "-o",
+        ])
+        .arg(repo.join("dists/stable/InRelease"))
+        .arg(repo.join("dists/stable/Release"));
+    let signed = output(command);
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    let upstream = Upstream::start();
+    serve(&upstream, &repo);
+    env.manifest(
+        "apt.toml",
+        &apt_manifest(&upstream, "keys/archive.gpg", &["app".to_string()], ""),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("libmiddle 2.1 depends on `libc6 | libmissing (>= 1~)`")
+        .stderr_has("needed by: app <- libmiddle");
+    // Excluding what the nodes already have makes it resolvable.
+    env.manifest(
+        "apt.toml",
+        &apt_manifest(
+            &upstream,
+            "keys/archive.gpg",
+            &["app".to_string()],
+            "exclude = [\"libc6\"]\n",
+        ),
+    );
+    env.run(&["lock"]).success();
+    assert_eq!(locked_debs(&env.lock_text()).len(), 2);
+}
+
+#[test]
+fn an_apt_entry_without_keyring_is_refused() {
+    let env = Env::new();
+    env.manifest(
+        "apt.toml",
+        "[[apt]]\nname = \"x\"\nurl = \"http://deb.example.org/debian\"\nsuite = \"stable\"\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\npackages = [\"socat\"]\n",
+    );
+    env.run(&["lock", "--offline"])
+        .failure()
+        .stderr_has("manifests/apt.toml:1:1:")
+        .stderr_has("has no `keyring`")
+        .stderr_has("insecure = true");
+}
