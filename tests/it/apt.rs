@@ -344,42 +344,60 @@ fn a_wrong_keyring_a_tampered_index_and_unknown_names_fail_and_keep_the_lock() {
     assert_eq!(env.lock_text(), good);
 }
 
-#[test]
-fn a_missing_dependency_prints_the_chain_that_needs_it() {
-    let fixture = fixture();
-    let env = Env::new();
-    workspace_with_keys(&env);
-    // A small signed repository whose `app` needs `libmissing` through `libmiddle`.
-    let repo = env.temp.path().join("repo");
-    let index_dir = repo.join("dists/stable/main/binary-amd64");
+/// Writes a small repository signed by the fixture's archive key: `packages` as the index,
+/// `release_extra` added to the Release, served by-hash when asked, and signed as InRelease
+/// or as Release + Release.gpg.
+fn signed_repo(directory: &Path, packages: &str, release_extra: &str, by_hash: bool, inline: bool) {
+    let index_dir = directory.join("dists/stable/main/binary-amd64");
     std::fs::create_dir_all(&index_dir).unwrap();
-    let digest = sha256_hex(b"x");
-    let packages = format!(
-        "Package: app\nVersion: 1.0\nArchitecture: amd64\nDepends: libmiddle (>= 2)\nFilename: pool/app.deb\nSize: 1\nSHA256: {digest}\n\n\
-         Package: libmiddle\nVersion: 2.1\nArchitecture: amd64\nDepends: libc6 | libmissing (>= 1~)\nFilename: pool/libmiddle.deb\nSize: 1\nSHA256: {digest}\n"
-    );
-    std::fs::write(index_dir.join("Packages"), &packages).unwrap();
+    let hex = sha256_hex(packages.as_bytes());
+    if by_hash {
+        std::fs::create_dir_all(index_dir.join("by-hash/SHA256")).unwrap();
+        std::fs::write(index_dir.join("by-hash/SHA256").join(&hex), packages).unwrap();
+    } else {
+        std::fs::write(index_dir.join("Packages"), packages).unwrap();
+    }
     let release = format!(
-        "Origin: test\nSuite: stable\nCodename: stable\nDate: Sat, 10 Jun 2023 08:52:42 UTC\nArchitectures: amd64\nComponents: main\nSHA256:\n {} {} main/binary-amd64/Packages\n",
-        sha256_hex(packages.as_bytes()),
+        "Origin: test\nSuite: stable\nCodename: stable\nDate: Sat, 10 Jun 2023 08:52:42 UTC\n{release_extra}Architectures: amd64\nComponents: main\nSHA256:\n {hex} {} main/binary-amd64/Packages\n",
         packages.len()
     );
-    std::fs::write(repo.join("dists/stable/Release"), &release).unwrap();
+    std::fs::write(directory.join("dists/stable/Release"), &release).unwrap();
     let mut command = Command::new("gpg");
-    command
-        .env("GNUPGHOME", fixture.join("gnupg"))
-        .args([
-            "--batch",
-            "--yes",
-            "--local-user",
-            "airgap test archive",
-            "--clearsign",
-            "-o",
-        ])
-        .arg(repo.join("dists/stable/InRelease"))
-        .arg(repo.join("dists/stable/Release"));
+    command.env("GNUPGHOME", fixture().join("gnupg")).args([
+        "--batch",
+        "--yes",
+        "--local-user",
+        "airgap test archive",
+    ]);
+    if inline {
+        command
+            .args(["--clearsign", "-o"])
+            .arg(directory.join("dists/stable/InRelease"));
+    } else {
+        command
+            .args(["-abs", "-o"])
+            .arg(directory.join("dists/stable/Release.gpg"));
+    }
+    command.arg(directory.join("dists/stable/Release"));
     let signed = output(command);
     assert_eq!(signed.code, 0, "{}", signed.stderr);
+}
+
+fn two_packages() -> String {
+    let digest = sha256_hex(b"x");
+    format!(
+        "Package: app\nVersion: 1.0\nArchitecture: amd64\nDepends: libmiddle (>= 2)\nFilename: pool/app.deb\nSize: 1\nSHA256: {digest}\n\n\
+         Package: libmiddle\nVersion: 2.1\nArchitecture: amd64\nDepends: libc6 | libmissing (>= 1~)\nFilename: pool/libmiddle.deb\nSize: 1\nSHA256: {digest}\n"
+    )
+}
+
+#[test]
+fn a_missing_dependency_prints_the_chain_that_needs_it() {
+    let env = Env::new();
+    workspace_with_keys(&env);
+    // `app` needs `libmissing` through `libmiddle`.
+    let repo = env.temp.path().join("repo");
+    signed_repo(&repo, &two_packages(), "", false, true);
     let upstream = Upstream::start();
     serve(&upstream, &repo);
     env.manifest(
@@ -402,6 +420,64 @@ fn a_missing_dependency_prints_the_chain_that_needs_it() {
     );
     env.run(&["lock"]).success();
     assert_eq!(locked_debs(&env.lock_text()).len(), 2);
+}
+
+#[test]
+fn release_gpg_by_hash_and_an_expired_release() {
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let manifest = |upstream: &Upstream| {
+        apt_manifest(
+            upstream,
+            "keys/archive.gpg",
+            &["app".to_string()],
+            "exclude = [\"libc6\"]\n",
+        )
+    };
+    // No InRelease: Release + Release.gpg, and the index only under by-hash.
+    let repo = env.temp.path().join("detached");
+    signed_repo(
+        &repo,
+        &two_packages(),
+        "Acquire-By-Hash: yes\n",
+        true,
+        false,
+    );
+    let upstream = Upstream::start();
+    serve(&upstream, &repo);
+    env.manifest("apt.toml", &manifest(&upstream));
+    env.run(&["lock"]).success();
+    assert!(
+        upstream
+            .requests()
+            .iter()
+            .any(|request| request.path.contains("/by-hash/SHA256/"))
+    );
+    assert!(
+        upstream
+            .requests()
+            .iter()
+            .any(|request| request.path.ends_with("/Release.gpg"))
+    );
+
+    // A Release whose Valid-Until has passed is refused.
+    let stale = env.temp.path().join("stale");
+    signed_repo(
+        &stale,
+        &two_packages(),
+        "Valid-Until: Sun, 11 Jun 2023 08:52:42 UTC\n",
+        false,
+        true,
+    );
+    let old = Upstream::start();
+    serve(&old, &stale);
+    let before = env.lock_text();
+    env.manifest("apt.toml", &manifest(&old));
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("expired")
+        .stderr_has("Valid-Until");
+    assert_eq!(env.lock_text(), before);
 }
 
 #[test]

@@ -137,7 +137,7 @@ pub fn check_valid_until(release: &Release, now: u64) -> Result<(), String> {
     let seconds =
         parse_date(until).ok_or_else(|| format!("has an unreadable Valid-Until `{until}`"))?;
     if seconds < now {
-        return Err(format!("expired: it was valid until {until}"));
+        return Err(format!("expired: its Valid-Until is {until}"));
     }
     Ok(())
 }
