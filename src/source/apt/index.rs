@@ -26,9 +26,11 @@ pub struct Package {
     pub architecture: String,
     pub multi_arch: MultiArch,
     pub priority: u8,
-    pub pre_depends: Vec<Group>,
-    pub depends: Vec<Group>,
-    pub recommends: Vec<Group>,
+    /// Relation fields, kept as text and parsed only for packages the resolver reaches
+    /// (a handful of 63,000): most of an index's memory and parse time is in them.
+    pub pre_depends: String,
+    pub depends: String,
+    pub recommends: String,
     /// (virtual name, version it provides, if any).
     pub provides: Vec<(String, Option<Version>)>,
     pub filename: String,
@@ -110,8 +112,13 @@ pub fn parse_relations(text: &str) -> Result<Vec<Group>, String> {
 }
 
 fn parse_atom(text: &str) -> Result<Atom, String> {
-    // Architecture restrictions and build profiles only matter for build dependencies.
-    let text = text.split(['[', '<']).next().unwrap_or(text).trim();
+    // Architecture restrictions `[...]` and build profiles `<...>` only matter for build
+    // dependencies; they follow the version relation, which may itself hold `<`.
+    let text = match text.find(')') {
+        Some(close) => &text[..=close],
+        None => text.split(['[', '<']).next().unwrap_or(text),
+    }
+    .trim();
     let (head, constraint) = match text.split_once('(') {
         Some((head, rest)) => {
             let inner = rest.trim_end().trim_end_matches(')').trim();
@@ -215,9 +222,9 @@ pub fn parse_packages(
                 "optional" => 3,
                 _ => 4,
             },
-            pre_depends: relations("Pre-Depends")?,
-            depends: relations("Depends")?,
-            recommends: relations("Recommends")?,
+            pre_depends: field("Pre-Depends").to_string(),
+            depends: field("Depends").to_string(),
+            recommends: field("Recommends").to_string(),
             provides,
             architecture: field("Architecture").to_string(),
             filename: field("Filename").to_string(),

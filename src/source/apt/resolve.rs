@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::source::apt::index::{Atom, Group, MultiArch, Package};
+use crate::source::apt::index::{Atom, Group, MultiArch, Package, parse_relations};
 
 /// A package that cannot be installed, with the chain that needs it.
 #[derive(Debug)]
@@ -177,16 +177,26 @@ impl State<'_, '_> {
             return Ok(());
         }
         self.selected.insert(package.name.clone(), index);
-        let mut groups: Vec<(&Group, bool)> = package
-            .pre_depends
-            .iter()
-            .map(|group| (group, true))
-            .collect();
-        groups.extend(package.depends.iter().map(|group| (group, true)));
+        let mut fields = vec![
+            ("Pre-Depends", &package.pre_depends, true),
+            ("Depends", &package.depends, true),
+        ];
         if self.recommends {
-            groups.extend(package.recommends.iter().map(|group| (group, false)));
+            fields.push(("Recommends", &package.recommends, false));
         }
-        for (group, required) in groups {
+        let mut groups: Vec<(Group, bool)> = Vec::new();
+        for (field, text, required) in fields {
+            let parsed = parse_relations(text).map_err(|message| Unsatisfiable {
+                message: format!(
+                    "{} {}: its {field} cannot be read: {message}",
+                    package.name, package.version_text
+                ),
+                chain: chain.clone(),
+            })?;
+            groups.extend(parsed.into_iter().map(|group| (group, required)));
+        }
+        for (group, required) in &groups {
+            let (group, required) = (group, *required);
             if self.satisfied(group) {
                 continue;
             }
