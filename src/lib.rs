@@ -24,6 +24,7 @@ pub mod commands;
 pub mod deb822;
 pub mod digest;
 pub mod http;
+pub mod keyring;
 pub mod lock;
 pub mod manifest;
 pub mod media;

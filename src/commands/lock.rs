@@ -68,6 +68,7 @@ pub fn ensure(
             .map(|file| file.key.name.as_str())
             .chain(manifest.images.iter().map(|image| image.reference.as_str()))
             .chain(manifest.apts.iter().map(|apt| apt.name.as_str()))
+            .chain(manifest.yums.iter().map(|yum| yum.name.as_str()))
             .collect();
         for name in names {
             if !known.contains(name.as_str()) {
@@ -132,7 +133,16 @@ pub fn ensure(
     } else {
         plan.apts.keep.clone()
     };
-    if !pending.is_empty() || (apt_changed && !manifest.apts.is_empty()) {
+    let yum_changed = !plan.yums.resolve.is_empty() || !plan.yums.removed.is_empty();
+    let mut yums = if yum_changed {
+        Vec::new()
+    } else {
+        plan.yums.keep.clone()
+    };
+    if !pending.is_empty()
+        || (apt_changed && !manifest.apts.is_empty())
+        || (yum_changed && !manifest.yums.is_empty())
+    {
         let owned;
         let downloader = match shared {
             Some(downloader) => downloader,
@@ -147,7 +157,7 @@ pub fn ensure(
             downloader,
         };
         let runtime = runtime()?;
-        let (file_results, image_results, apt_result) = runtime.block_on(async {
+        let (file_results, image_results, apt_result, yum_result) = runtime.block_on(async {
             let files = futures_util::stream::iter(plan.files.resolve.iter())
                 .map(|(artifact, reason)| async move {
                     settings
@@ -185,7 +195,18 @@ pub fn ensure(
                     None
                 }
             };
-            futures_util::join!(files, images, apts)
+            let yums = async {
+                if yum_changed && !manifest.yums.is_empty() {
+                    Some(
+                        source::yum::resolve(downloader, &manifest.yums)
+                            .await
+                            .map_err(|error| error.to_string()),
+                    )
+                } else {
+                    None
+                }
+            };
+            futures_util::join!(files, images, apts, yums)
         });
         let mut failures = Vec::new();
         for result in file_results {
@@ -205,6 +226,11 @@ pub fn ensure(
             Some(Err(error)) => failures.push(error),
             None => {}
         }
+        match yum_result {
+            Some(Ok(pinned)) => yums = pinned,
+            Some(Err(error)) => failures.push(error),
+            None => {}
+        }
         if !failures.is_empty() {
             failures.sort();
             return Err(LockModeError::Failed {
@@ -220,6 +246,7 @@ pub fn ensure(
         files,
         images,
         apts,
+        yums,
         ..Lockfile::empty(manifest.inputs_digest)
     };
     if mode.locked && old.as_ref().map(Lockfile::render) != Some(new.render()) {
@@ -235,28 +262,26 @@ pub fn ensure(
         .filter(|line| line.ends_with(&Reason::New.to_string()))
         .count();
     let changed = pending.len() - added;
-    let removed = plan.files.removed.len() + plan.images.removed.len();
+    let removed = plan.dropped().len();
+    let summary = format!(
+        "{} files, {} images, {} apt and {} yum packages",
+        new.files.len(),
+        new.images.len(),
+        new.apts.iter().map(|apt| apt.debs.len()).sum::<usize>(),
+        new.yums.iter().map(|yum| yum.rpms.len()).sum::<usize>()
+    );
     if written {
         settings.printer.status(
             "Locked",
             format!(
-                "{} files, {} images, {} apt packages ({added} new, {changed} re-resolved, {removed} removed) in {}",
-                new.files.len(),
-                new.images.len(),
-                new.apts.iter().map(|apt| apt.debs.len()).sum::<usize>(),
+                "{summary} ({added} new, {changed} re-resolved, {removed} removed) in {}",
                 path.display()
             ),
         );
     } else {
-        settings.printer.status(
-            "Locked",
-            format!(
-                "{} files, {} images, {} apt packages; airgap.lock unchanged",
-                new.files.len(),
-                new.images.len(),
-                new.apts.iter().map(|apt| apt.debs.len()).sum::<usize>()
-            ),
-        );
+        settings
+            .printer
+            .status("Locked", format!("{summary}; airgap.lock unchanged"));
     }
     Ok(new)
 }

@@ -13,11 +13,11 @@ use futures_util::StreamExt;
 use crate::cli::MaterializeArgs;
 use crate::commands::lock;
 use crate::digest::Digest;
-use crate::lock::{LockedApt, LockedDeb, LockedImage, Lockfile};
+use crate::lock::{LockedApt, LockedDeb, LockedImage, LockedRpm, LockedYum, Lockfile};
 use crate::manifest;
 use crate::media::signing::Signer;
 use crate::media::tree::{Placement, Tree};
-use crate::media::{apt_repository, oci_layout};
+use crate::media::{apt_repository, oci_layout, yum_repository};
 use crate::printer::human_bytes;
 use crate::settings::Settings;
 use crate::source::oci::manifest::Descriptor;
@@ -165,6 +165,27 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         for (apt, deb) in &debs {
             entries.insert(apt_repository::deb_path(apt, &deb.filename), deb.digest);
         }
+
+        // yum: the pinned .rpm files; repodata is written from their headers afterwards.
+        let rpms: Vec<(&LockedYum, &LockedRpm)> = lock
+            .yums
+            .iter()
+            .flat_map(|yum| yum.rpms.iter().map(move |rpm| (yum, rpm)))
+            .collect();
+        let results: Vec<Result<()>> = futures_util::stream::iter(rpms.iter())
+            .map(|(yum, rpm)| {
+                let relative = yum_repository::rpm_path(yum, &rpm.location);
+                place(tree, downloader, tally, relative, rpm.digest, move || {
+                    source::yum::fetch_rpm(downloader, yum, rpm)
+                })
+            })
+            .buffer_unordered(settings.jobs)
+            .collect()
+            .await;
+        failures.extend(results.into_iter().filter_map(Result::err).map(|error| format!("{error:#}")));
+        for (yum, rpm) in &rpms {
+            entries.insert(yum_repository::rpm_path(yum, &rpm.location), rpm.digest);
+        }
         if !failures.is_empty() {
             return Err(anyhow!(
                 "{} artifacts could not be materialized; nothing wrong was written, and a rerun resumes:\n\n{}",
@@ -204,11 +225,31 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         tree.write_if_changed(&relative, sources.as_bytes())?;
         entries.insert(relative, Digest::of_bytes(sources.as_bytes()));
     }
+    for yum in &lock.yums {
+        entries.extend(yum_repository::write(tree, yum, &signer)?);
+        let repo = yum_repository::repo_file(yum, &base_url);
+        let relative = format!("config/yum/{}.repo", yum.name);
+        tree.write_if_changed(&relative, repo.as_bytes())?;
+        entries.insert(relative, Digest::of_bytes(repo.as_bytes()));
+        if let Some(gpgkey) = &yum.gpgkey {
+            let path = settings.workspace.join(gpgkey);
+            let key = std::fs::read(&path)
+                .with_context(|| format!("cannot read the yum key {}", path.display()))?;
+            let relative = yum_repository::upstream_key_path(yum);
+            tree.write_if_changed(&relative, &key)?;
+            entries.insert(relative, Digest::of_bytes(&key));
+        }
+    }
     let keep: BTreeSet<String> = entries.keys().cloned().collect();
     let mut removed = tree.prune("files", &keep)?;
     removed.extend(tree.prune(oci_layout::ROOT, &keep)?);
     removed.extend(tree.prune("apt", &keep)?);
     removed.extend(tree.prune("config/apt", &keep)?);
+    removed.extend(tree.prune("yum", &keep)?);
+    removed.extend(tree.prune("config/yum", &keep)?);
+    let mut keep_keys = keep.clone();
+    keep_keys.insert(crate::media::tree::PUBLIC_KEY.to_string());
+    removed.extend(tree.prune("keys", &keep_keys)?);
     for path in &removed {
         settings
             .printer
@@ -224,10 +265,11 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     settings.printer.status(
         "Materialized",
         format!(
-            "{} files, {} images and {} apt packages into {} in {:.1}s: {} written, {} already present, {} removed, {} downloaded",
+            "{} files, {} images, {} apt and {} yum packages into {} in {:.1}s: {} written, {} already present, {} removed, {} downloaded",
             lock.files.len(),
             lock.images.len(),
             lock.apts.iter().map(|apt| apt.debs.len()).sum::<usize>(),
+            lock.yums.iter().map(|yum| yum.rpms.len()).sum::<usize>(),
             args.to.display(),
             started.elapsed().as_secs_f64(),
             tally.written.load(Ordering::Relaxed),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::lock::{LockedApt, LockedFile, LockedImage, Lockfile};
+use crate::lock::{LockedApt, LockedFile, LockedImage, LockedYum, Lockfile};
 use crate::printer::human_bytes;
 
 /// A lock entry, seen by the diff.
@@ -114,6 +114,34 @@ impl Pin for LockedApt {
     }
 }
 
+impl Pin for LockedYum {
+    const KIND: &'static str = "yum";
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let rpms: Vec<String> = self
+            .rpms
+            .iter()
+            .map(|rpm| {
+                format!(
+                    "{}-{}:{}-{}.{}",
+                    rpm.name, rpm.epoch, rpm.version, rpm.release, rpm.arch
+                )
+            })
+            .collect();
+        vec![
+            ("url", self.url.clone()),
+            ("arch", self.arch.clone()),
+            ("repomd", self.repomd.to_string()),
+            ("packages", rpms.join(", ")),
+        ]
+    }
+    fn summary(&self) -> String {
+        format!("{} ({} packages)", self.url, self.rpms.len())
+    }
+}
+
 /// One changed artifact.
 #[derive(Debug, Serialize)]
 pub struct Change {
@@ -146,6 +174,7 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> Vec<Change> {
     let mut changes = compare(&old.files, &new.files);
     changes.extend(compare(&old.images, &new.images));
     changes.extend(compare(&old.apts, &new.apts));
+    changes.extend(compare(&old.yums, &new.yums));
     changes
 }
 

@@ -34,6 +34,47 @@ pub struct Lockfile {
     pub images: Vec<LockedImage>,
     #[serde(default, rename = "apt", skip_serializing_if = "Vec::is_empty")]
     pub apts: Vec<LockedApt>,
+    #[serde(default, rename = "yum", skip_serializing_if = "Vec::is_empty")]
+    pub yums: Vec<LockedYum>,
+}
+
+/// One RPM repository: what was asked of it, the repomd it was resolved against, and every
+/// package of the closure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedYum {
+    pub name: String,
+    pub url: String,
+    pub arch: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpgkey: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    pub packages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Digest of the verified `repomd.xml` the closure was resolved against.
+    pub repomd: Digest,
+    /// The repository has modular metadata (`modules.yaml`), which resolution does not apply.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub modular: bool,
+    #[serde(default, rename = "package", skip_serializing_if = "Vec::is_empty")]
+    pub rpms: Vec<LockedRpm>,
+}
+
+/// One `.rpm` of a closure.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedRpm {
+    pub name: String,
+    pub epoch: u32,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    /// The path below the repository root (`Packages/s/socat-1.7.4.1-5.el9.x86_64.rpm`).
+    pub location: String,
+    pub digest: Digest,
+    pub size: u64,
 }
 
 /// One apt archive: what was asked of it, the Release it was resolved against, and every
@@ -200,6 +241,7 @@ impl Lockfile {
             files: Vec::new(),
             images: Vec::new(),
             apts: Vec::new(),
+            yums: Vec::new(),
         }
     }
 
@@ -257,6 +299,12 @@ impl Lockfile {
             .sort_by(|left, right| left.name.cmp(&right.name));
         for apt in &mut sorted.apts {
             apt.debs.sort();
+        }
+        sorted
+            .yums
+            .sort_by(|left, right| left.name.cmp(&right.name));
+        for yum in &mut sorted.yums {
+            yum.rpms.sort();
         }
         let body = toml::to_string(&sorted).unwrap_or_default();
         format!("{HEADER}{body}")

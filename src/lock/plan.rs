@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use crate::lock::{LockedApt, LockedFile, LockedImage, Lockfile};
-use crate::manifest::{AptArtifact, FileArtifact, ImageArtifact, Manifest};
+use crate::lock::{LockedApt, LockedFile, LockedImage, LockedYum, Lockfile};
+use crate::manifest::{AptArtifact, FileArtifact, ImageArtifact, Manifest, YumArtifact};
 
 /// What `lock` has to do for one kind of artifact.
 #[derive(Debug)]
@@ -34,6 +34,7 @@ pub struct Plan {
     pub files: KindPlan<FileArtifact, LockedFile>,
     pub images: KindPlan<ImageArtifact, LockedImage>,
     pub apts: KindPlan<AptArtifact, LockedApt>,
+    pub yums: KindPlan<YumArtifact, LockedYum>,
 }
 
 impl Plan {
@@ -54,6 +55,9 @@ impl Plan {
         for (artifact, reason) in &self.apts.resolve {
             lines.push(format!("apt {}: {reason}", artifact.name));
         }
+        for (artifact, reason) in &self.yums.resolve {
+            lines.push(format!("yum {}: {reason}", artifact.name));
+        }
         lines
     }
 
@@ -71,6 +75,9 @@ impl Plan {
         }
         for apt in &self.apts.removed {
             lines.push(format!("apt {}: no longer in the manifests", apt.name));
+        }
+        for yum in &self.yums.removed {
+            lines.push(format!("yum {}: no longer in the manifests", yum.name));
         }
         lines
     }
@@ -128,6 +135,14 @@ pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String
             |pin| pin.name.clone(),
             |artifact| wanted(&artifact.name),
             changed_apt,
+        ),
+        yums: plan_kind(
+            &manifest.yums,
+            old.map_or(&[][..], |lock| &lock.yums),
+            |artifact| artifact.name.clone(),
+            |pin| pin.name.clone(),
+            |artifact| wanted(&artifact.name),
+            changed_yum,
         ),
     }
 }
@@ -202,6 +217,21 @@ fn changed_apt(artifact: &AptArtifact, pinned: &LockedApt) -> Option<&'static st
         ("insecure", artifact.insecure != pinned.insecure),
         ("packages", artifact.packages != pinned.packages),
         ("recommends", artifact.recommends != pinned.recommends),
+        ("exclude", artifact.exclude != pinned.exclude),
+    ];
+    fields
+        .into_iter()
+        .find(|(_, changed)| *changed)
+        .map(|(field, _)| field)
+}
+
+fn changed_yum(artifact: &YumArtifact, pinned: &LockedYum) -> Option<&'static str> {
+    let fields: [(&'static str, bool); 6] = [
+        ("url", artifact.url != pinned.url),
+        ("arch", artifact.arch != pinned.arch),
+        ("gpgkey", artifact.gpgkey != pinned.gpgkey),
+        ("insecure", artifact.insecure != pinned.insecure),
+        ("packages", artifact.packages != pinned.packages),
         ("exclude", artifact.exclude != pinned.exclude),
     ];
     fields

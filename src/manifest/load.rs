@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use toml::Spanned;
 
-use super::model::{RawApt, RawEnclave, RawFile, RawImage, RawManifest, RawSha256};
+use super::model::{RawApt, RawEnclave, RawFile, RawImage, RawManifest, RawSha256, RawYum};
 use super::{
     AptArtifact, Diagnostic, Enclave, FileArtifact, FileKey, ImageArtifact, Location, Manifest,
-    ManifestError, Origin,
+    ManifestError, Origin, YumArtifact,
 };
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -89,6 +89,8 @@ struct Merger {
     images_seen: BTreeMap<String, Place>,
     apts: Vec<AptArtifact>,
     apt_names: BTreeMap<String, Place>,
+    yums: Vec<YumArtifact>,
+    yum_names: BTreeMap<String, Place>,
     names: BTreeMap<String, Place>,
     paths: BTreeMap<String, (FileKey, Place)>,
 }
@@ -180,10 +182,6 @@ impl Merger {
                     .collect::<Vec<_>>(),
             ),
             (
-                "[[yum]]",
-                raw.yum.iter().map(|entry| entry.span()).collect(),
-            ),
-            (
                 "[[git]]",
                 raw.git.iter().map(|entry| entry.span()).collect(),
             ),
@@ -210,6 +208,9 @@ impl Merger {
         }
         for apt_entry in raw.apt {
             self.add_apt(context, apt_entry);
+        }
+        for yum_entry in raw.yum {
+            self.add_yum(context, yum_entry);
         }
     }
 
@@ -329,6 +330,106 @@ impl Merger {
             recommends: entry.recommends.unwrap_or(false),
             exclude: entry.exclude.unwrap_or_default(),
             insecure,
+            origin: Origin {
+                file: context.file.to_path_buf(),
+                line: context.place(entry_span).line,
+            },
+        });
+    }
+
+    fn add_yum(&mut self, context: &Context, entry: Spanned<RawYum>) {
+        let entry_span = entry.span();
+        let entry = entry.into_inner();
+        let name = entry.name.get_ref().clone();
+        if !is_name(&name) {
+            self.diagnostics.push(
+                context
+                    .error(entry.name.span(), format!("`{name}` is not a valid name"))
+                    .with_hint("use letters, digits, `.`, `_`, `+` and `-`; it names DIR/yum/<name>/ on the media"),
+            );
+        } else if let Some(first) = self.yum_names.get(&name) {
+            let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
+            self.diagnostics.push(
+                context
+                    .error(
+                        entry.name.span(),
+                        format!("duplicate yum repository `{name}`"),
+                    )
+                    .with_hint(format!("it is first defined at {first}")),
+            );
+        } else {
+            self.yum_names
+                .insert(name.clone(), context.place(entry.name.span()));
+        }
+        let url = format!("{}/", entry.url.get_ref().trim_end_matches('/'));
+        if let Err(message) = Location::parse(&url, Path::new(".")) {
+            self.diagnostics.push(
+                context
+                    .error(entry.url.span(), message)
+                    .with_hint("give the repository root, the directory that holds repodata/"),
+            );
+        }
+        let arch = entry.arch.get_ref().clone();
+        if !is_identifier(&arch) {
+            self.diagnostics.push(
+                context
+                    .error(
+                        entry.arch.span(),
+                        format!("`{arch}` is not an RPM architecture"),
+                    )
+                    .with_hint("e.g. \"x86_64\" or \"aarch64\""),
+            );
+        }
+        if let Some(gpgkey) = &entry.gpgkey
+            && let Err(message) = check_media_path(gpgkey.get_ref())
+        {
+            self.diagnostics.push(
+                context
+                    .error(
+                        gpgkey.span(),
+                        message.replace("the media path", "the key path"),
+                    )
+                    .with_hint("give the repository key relative to the workspace"),
+            );
+        }
+        if entry.packages.get_ref().is_empty() {
+            self.diagnostics.push(
+                context
+                    .error(entry.packages.span(), "`packages` is empty")
+                    .with_hint(
+                        "list the packages the nodes need, e.g. [\"conntrack-tools\", \"socat\"]",
+                    ),
+            );
+        }
+        for package in entry.packages.get_ref() {
+            let valid = !package.get_ref().is_empty()
+                && package.get_ref().chars().all(|character| {
+                    character.is_ascii_alphanumeric() || matches!(character, '+' | '-' | '.' | '_')
+                });
+            if !valid {
+                self.diagnostics.push(
+                    context
+                        .error(
+                            package.span(),
+                            format!("`{}` is not an RPM package name", package.get_ref()),
+                        )
+                        .with_hint("package names are letters, digits, `+`, `-`, `.` and `_`"),
+                );
+            }
+        }
+        self.yums.push(YumArtifact {
+            name,
+            url,
+            gpgkey: entry.gpgkey.map(Spanned::into_inner),
+            arch,
+            packages: entry
+                .packages
+                .into_inner()
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
+            exclude: entry.exclude.unwrap_or_default(),
+            insecure: entry.insecure.unwrap_or(false),
             origin: Origin {
                 file: context.file.to_path_buf(),
                 line: context.place(entry_span).line,
@@ -676,6 +777,7 @@ impl Merger {
         self.images
             .sort_by(|left, right| left.reference.cmp(&right.reference));
         self.apts.sort_by(|left, right| left.name.cmp(&right.name));
+        self.yums.sort_by(|left, right| left.name.cmp(&right.name));
         let enclave = self.enclave.map(|(enclave, _)| enclave).unwrap_or_default();
         #[derive(Serialize)]
         struct Inputs<'a> {
@@ -683,6 +785,7 @@ impl Merger {
             files: &'a [FileArtifact],
             images: &'a [ImageArtifact],
             apts: &'a [AptArtifact],
+            yums: &'a [YumArtifact],
         }
         // Only what the pins depend on: `[enclave].url` is rendering, not locking, and the
         // platforms are already expanded into the file entries.
@@ -691,6 +794,7 @@ impl Merger {
             files: &self.files,
             images: &self.images,
             apts: &self.apts,
+            yums: &self.yums,
         };
         let canonical = serde_json::to_vec(&inputs).unwrap_or_default();
         Ok(Manifest {
@@ -698,6 +802,7 @@ impl Merger {
             files: self.files,
             images: self.images,
             apts: self.apts,
+            yums: self.yums,
             inputs_digest: Digest::of_bytes(&canonical),
         })
     }

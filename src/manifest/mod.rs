@@ -26,6 +26,8 @@ pub struct Manifest {
     pub images: Vec<ImageArtifact>,
     /// One entry per `[[apt]]`, sorted by name.
     pub apts: Vec<AptArtifact>,
+    /// One entry per `[[yum]]`, sorted by name.
+    pub yums: Vec<YumArtifact>,
     /// Digest of the normalized inputs, recorded in the lock to detect staleness offline.
     pub inputs_digest: Digest,
 }
@@ -111,6 +113,23 @@ pub struct AptArtifact {
     pub recommends: bool,
     pub exclude: Vec<String>,
     /// No signature check, as the user declared.
+    pub insecure: bool,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// One `[[yum]]` entry: an RPM repository and the packages to take from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct YumArtifact {
+    pub name: String,
+    /// The repository root (where `repodata/` is), with a trailing slash.
+    pub url: String,
+    /// The repository's OpenPGP key (armored), relative to the workspace.
+    pub gpgkey: Option<String>,
+    /// `x86_64`, `aarch64`, ...: packages of this architecture and `noarch`.
+    pub arch: String,
+    pub packages: Vec<String>,
+    pub exclude: Vec<String>,
     pub insecure: bool,
     #[serde(skip)]
     pub origin: Origin,

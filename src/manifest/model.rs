@@ -98,10 +98,10 @@ pub struct RawApt {
 #[serde(deny_unknown_fields)]
 pub struct RawYum {
     pub name: Spanned<String>,
-    pub url: String,
-    pub gpgkey: Option<String>,
-    pub arch: String,
-    pub packages: Vec<String>,
+    pub url: Spanned<String>,
+    pub gpgkey: Option<Spanned<String>>,
+    pub arch: Spanned<String>,
+    pub packages: Spanned<Vec<Spanned<String>>>,
     pub exclude: Option<Vec<String>>,
     pub insecure: Option<bool>,
 }

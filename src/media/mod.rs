@@ -8,3 +8,4 @@ pub mod signing;
 pub mod sums;
 pub mod tree;
 pub mod verify;
+pub mod yum_repository;

@@ -224,6 +224,11 @@ pub fn verify_tree(root: &Path, threads: usize) -> Result<Report, VerifyError> {
                     );
                 pinned.extend(digests.map(|digest| (oci_layout::blob_path(&digest), digest)));
             }
+            for yum in &lock.yums {
+                for rpm in &yum.rpms {
+                    pinned.push((format!("yum/{}/{}", yum.name, rpm.location), rpm.digest));
+                }
+            }
             for apt in &lock.apts {
                 for deb in &apt.debs {
                     pinned.push((format!("apt/{}/{}", apt.name, deb.filename), deb.digest));

@@ -9,5 +9,6 @@ pub mod checksum;
 pub mod download;
 pub mod files;
 pub mod oci;
+pub mod yum;
 
 pub use download::{Downloader, FetchError, Fetched};

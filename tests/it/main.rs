@@ -12,3 +12,4 @@ mod manifest_errors;
 mod registry;
 mod tls;
 mod verify;
+mod yum;

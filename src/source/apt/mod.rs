@@ -149,7 +149,7 @@ async fn load(
                 message: format!("cannot be read: {error}"),
             })?;
             Some(
-                release::read_keyring(&bytes).map_err(|message| AptError::Keyring {
+                crate::keyring::read_keyring(&bytes).map_err(|message| AptError::Keyring {
                     entry: entry.clone(),
                     path: keyring.clone(),
                     message,
@@ -180,9 +180,9 @@ async fn load(
                 )
             })?;
             let signed = match &keys {
-                Some(keys) => release::verify_inrelease(&text, keys)
+                Some(keys) => crate::keyring::verify_inrelease(&text, keys)
                     .map_err(|message| release_error(&inrelease_url, message, signature_hint))?,
-                None => release::unverified_inrelease(&text).map_err(|message| {
+                None => crate::keyring::unverified_inrelease(&text).map_err(|message| {
                     release_error(&inrelease_url, message, "check the archive URL and suite")
                 })?,
             };
@@ -203,7 +203,7 @@ async fn load(
                     .map_err(|error| {
                         release_error(&signature_url, format!("cannot be read: {error}"), "retry")
                     })?;
-                release::verify_detached(text.as_bytes(), &signature, keys)
+                crate::keyring::verify_detached(text.as_bytes(), &signature, keys)
                     .map_err(|message| release_error(&signature_url, message, signature_hint))?;
             }
             (text, fetched.digest)

@@ -1,0 +1,292 @@
+//! `[[yum]]`: a repository's `repomd.xml` (its `repomd.xml.asc` checked against `gpgkey`), the
+//! primary metadata checked against repomd's checksum and parsed streaming, the closure of the
+//! requested packages resolved as dnf would, and the `.rpm` files fetched by pinned digest.
+
+pub mod metadata;
+pub mod resolve;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufReader;
+
+use crate::digest::Digest;
+use crate::lock::{LockedRpm, LockedYum};
+use crate::manifest::YumArtifact;
+use crate::source::download::{Downloader, FetchError, Fetched};
+use metadata::RpmPackage;
+
+/// Why a repository could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum YumError {
+    #[error(
+        "yum {entry}: the key {path} {message}\nhint: give the repository's armored key (e.g. RPM-GPG-KEY-Rocky-9)"
+    )]
+    Key {
+        entry: String,
+        path: String,
+        message: String,
+    },
+    #[error("yum {entry}: {url} {message}\nhint: {hint}")]
+    Metadata {
+        entry: String,
+        url: String,
+        message: String,
+        hint: String,
+    },
+    #[error(
+        "yum {entry}: cannot resolve the packages: {message}\n  needed by: {chain}\nhint: add the repository that has it, or list it in `exclude` if the nodes already have it"
+    )]
+    Unsatisfiable {
+        entry: String,
+        message: String,
+        chain: String,
+    },
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+struct Repository {
+    repomd: Digest,
+    modular: bool,
+}
+
+/// Resolves every `[[yum]]` entry; entries of one architecture resolve together.
+pub async fn resolve(
+    downloader: &Downloader,
+    artifacts: &[YumArtifact],
+) -> Result<Vec<LockedYum>, YumError> {
+    let mut packages: Vec<RpmPackage> = Vec::new();
+    let mut sources: Vec<usize> = Vec::new();
+    let mut repositories = Vec::new();
+    for (source, artifact) in artifacts.iter().enumerate() {
+        let before = packages.len();
+        repositories.push(load(downloader, artifact, &mut packages).await?);
+        sources.resize(sources.len() + packages.len() - before, source);
+    }
+    let mut per_source: BTreeMap<usize, BTreeSet<LockedRpm>> = BTreeMap::new();
+    let architectures: BTreeSet<&String> =
+        artifacts.iter().map(|artifact| &artifact.arch).collect();
+    for arch in architectures {
+        let universe = resolve::Universe::new(&packages, arch);
+        for artifact in artifacts.iter().filter(|artifact| &artifact.arch == arch) {
+            let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
+            let closure =
+                resolve::closure(&universe, &artifact.packages, &exclude).map_err(|error| {
+                    YumError::Unsatisfiable {
+                        entry: artifact.name.clone(),
+                        message: error.message,
+                        chain: error.chain.join(" <- "),
+                    }
+                })?;
+            for index in closure {
+                let package = &packages[index];
+                let Some(digest) = package.sha256 else {
+                    return Err(YumError::Metadata {
+                        entry: artifact.name.clone(),
+                        url: artifact.url.clone(),
+                        message: format!("lists {} without a sha256 checksum", package.nevra()),
+                        hint: "only sha256 package checksums are trusted; regenerate the repository with createrepo_c".to_string(),
+                    });
+                };
+                per_source
+                    .entry(sources[index])
+                    .or_default()
+                    .insert(LockedRpm {
+                        name: package.name.clone(),
+                        epoch: package.epoch,
+                        version: package.version.clone(),
+                        release: package.release.clone(),
+                        arch: package.arch.clone(),
+                        location: package.location.clone(),
+                        digest,
+                        size: package.size,
+                    });
+            }
+        }
+    }
+    Ok(artifacts
+        .iter()
+        .zip(repositories)
+        .enumerate()
+        .map(|(source, (artifact, repository))| LockedYum {
+            name: artifact.name.clone(),
+            url: artifact.url.clone(),
+            arch: artifact.arch.clone(),
+            gpgkey: artifact.gpgkey.clone(),
+            insecure: artifact.insecure,
+            packages: artifact.packages.clone(),
+            exclude: artifact.exclude.clone(),
+            repomd: repository.repomd,
+            modular: repository.modular,
+            rpms: per_source
+                .remove(&source)
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        })
+        .collect())
+}
+
+async fn load(
+    downloader: &Downloader,
+    artifact: &YumArtifact,
+    packages: &mut Vec<RpmPackage>,
+) -> Result<Repository, YumError> {
+    let entry = &artifact.name;
+    let label = format!("yum {entry}");
+    let keys = match &artifact.gpgkey {
+        Some(gpgkey) => {
+            let bytes = std::fs::read(downloader.workspace.join(gpgkey)).map_err(|error| {
+                YumError::Key {
+                    entry: entry.clone(),
+                    path: gpgkey.clone(),
+                    message: format!("cannot be read: {error}"),
+                }
+            })?;
+            Some(
+                crate::keyring::read_keyring(&bytes).map_err(|message| YumError::Key {
+                    entry: entry.clone(),
+                    path: gpgkey.clone(),
+                    message,
+                })?,
+            )
+        }
+        None => None,
+    };
+    let metadata_error = |url: &str, message: String, hint: &str| YumError::Metadata {
+        entry: entry.clone(),
+        url: url.to_string(),
+        message,
+        hint: hint.to_string(),
+    };
+    let repomd_url = format!("{}repodata/repomd.xml", artifact.url);
+    let repomd = downloader.fetch(&label, entry, &repomd_url, None).await?;
+    let repomd_bytes =
+        std::fs::read(downloader.store.blob_path(&repomd.digest)).map_err(|error| {
+            metadata_error(&repomd_url, format!("cannot be read: {error}"), "retry")
+        })?;
+    let signature_url = format!("{repomd_url}.asc");
+    match downloader.fetch(&label, entry, &signature_url, None).await {
+        Ok(signature) => {
+            let signature =
+                std::fs::read(downloader.store.blob_path(&signature.digest)).map_err(|error| {
+                    metadata_error(&signature_url, format!("cannot be read: {error}"), "retry")
+                })?;
+            match &keys {
+                Some(keys) => crate::keyring::verify_detached(&repomd_bytes, &signature, keys).map_err(|message| {
+                    metadata_error(
+                        &signature_url,
+                        message.replace("Release.gpg", "repomd.xml.asc"),
+                        "the metadata is not signed by `gpgkey`: check the key, or whether something changed the repository",
+                    )
+                })?,
+                None if !artifact.insecure => {
+                    return Err(metadata_error(
+                        &signature_url,
+                        "exists, so the repository is signed, but the entry has no `gpgkey` to check it".to_string(),
+                        "set `gpgkey` to the repository's key; only if you cannot, say `insecure = true`",
+                    ));
+                }
+                None => {}
+            }
+        }
+        Err(FetchError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
+            if !artifact.insecure {
+                downloader.printer.warn(format!(
+                    "yum {entry}: {repomd_url} is not signed (no repomd.xml.asc); its content is trusted as first seen and pinned by digest in the lock"
+                ));
+            }
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let text = String::from_utf8_lossy(&repomd_bytes);
+    let entries = metadata::parse_repomd(&text).map_err(|message| {
+        metadata_error(&repomd_url, message, "the repository metadata is malformed")
+    })?;
+    let modular = entries.contains_key("modules");
+    if modular {
+        downloader.printer.warn(format!(
+            "yum {entry}: the repository has modular metadata (modules.yaml); airgap resolves over all packages and does not apply module default streams, so check the lock's versions"
+        ));
+    }
+    let primary = &entries["primary"];
+    let primary_url = format!("{}{}", artifact.url, primary.location);
+    let Some(checksum) = primary.checksum else {
+        return Err(metadata_error(
+            &primary_url,
+            format!(
+                "has a {} checksum in repomd.xml; only sha256 is trusted",
+                primary.other_checksum.as_deref().unwrap_or("missing")
+            ),
+            "regenerate the repository with createrepo_c (sha256 is its default)",
+        ));
+    };
+    let fetched = downloader
+        .fetch(&label, entry, &primary_url, Some(checksum))
+        .await?;
+    let blob = downloader.store.blob_path(&fetched.digest);
+    let location = primary.location.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&blob).map_err(|error| error.to_string())?;
+        let reader = BufReader::with_capacity(1 << 20, file);
+        let reader: Box<dyn std::io::BufRead> = if location.ends_with(".gz") {
+            Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(reader)))
+        } else if location.ends_with(".xz") {
+            Box::new(BufReader::new(lzma_rust2::XzReader::new(reader, true)))
+        } else if location.ends_with(".zst") {
+            Box::new(BufReader::new(
+                ruzstd::decoding::StreamingDecoder::new(reader)
+                    .map_err(|error| error.to_string())?,
+            ))
+        } else if location.ends_with(".bz2") {
+            Box::new(BufReader::new(bzip2::bufread::MultiBzDecoder::new(reader)))
+        } else {
+            Box::new(reader)
+        };
+        let mut found = Vec::new();
+        metadata::parse_primary(reader, |package| found.push(package))?;
+        Ok::<_, String>(found)
+    })
+    .await
+    .map_err(|error| error.to_string())
+    .and_then(|result| result)
+    .map_err(|message| {
+        metadata_error(&primary_url, message, "the primary metadata is malformed")
+    })?;
+    packages.extend(parsed);
+    Ok(Repository {
+        repomd: repomd.digest,
+        modular,
+    })
+}
+
+/// Fetches one pinned `.rpm` into the store, verified.
+pub async fn fetch_rpm(
+    downloader: &Downloader,
+    yum: &LockedYum,
+    rpm: &LockedRpm,
+) -> Result<Fetched, FetchError> {
+    let label = format!(
+        "yum {} {}-{}-{}.{}",
+        yum.name, rpm.name, rpm.version, rpm.release, rpm.arch
+    );
+    let url = if yum.url.starts_with("http://") || yum.url.starts_with("https://") {
+        let encoded: Vec<String> = rpm
+            .location
+            .split('/')
+            .map(|segment| percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string())
+            .collect();
+        format!("{}{}", yum.url, encoded.join("/"))
+    } else {
+        format!("{}{}", yum.url, rpm.location)
+    };
+    downloader
+        .fetch(&label, &yum.name, &url, Some(rpm.digest))
+        .await
+}
+
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'+');

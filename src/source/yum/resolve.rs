@@ -1,0 +1,635 @@
+//! The closure of the requested packages as dnf would install them on an empty system:
+//! `Requires` against `Provides` and primary's file lists, versioned and epoch'd relations
+//! compared with rpm's algorithm (`rpm-version`: `~`, `^`), rich dependencies (`and`, `or`,
+//! `if`/`else`, `unless`, `with`, `without`), `Obsoletes` (an obsoleted package is replaced by
+//! its obsoleter), the newest version that satisfies a relation, and architecture
+//! compatibility (`x86_64` takes `noarch`; `i686` only when asked).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use rpm_version::Evr;
+
+use crate::source::yum::metadata::{Relation, RpmPackage};
+
+/// A package that cannot be installed, with the chain that needs it.
+#[derive(Debug)]
+pub struct Unsatisfiable {
+    pub message: String,
+    pub chain: Vec<String>,
+}
+
+/// The architectures a system of `arch` installs.
+pub fn compatible(arch: &str) -> Vec<&'static str> {
+    match arch {
+        "x86_64" => vec!["x86_64", "noarch"],
+        "aarch64" => vec!["aarch64", "noarch"],
+        "ppc64le" => vec!["ppc64le", "noarch"],
+        "s390x" => vec!["s390x", "noarch"],
+        "i686" => vec!["i686", "i586", "i486", "i386", "noarch"],
+        _ => vec!["noarch"],
+    }
+}
+
+/// The packages of a repository, indexed for resolution.
+pub struct Universe<'a> {
+    packages: &'a [RpmPackage],
+    by_name: HashMap<&'a str, Vec<usize>>,
+    providers: HashMap<&'a str, Vec<usize>>,
+    files: HashMap<&'a str, Vec<usize>>,
+    obsoleted: HashSet<usize>,
+}
+
+impl<'a> Universe<'a> {
+    pub fn new(packages: &'a [RpmPackage], arch: &str) -> Self {
+        let compatible = compatible(arch);
+        let mut universe = Universe {
+            packages,
+            by_name: HashMap::new(),
+            providers: HashMap::new(),
+            files: HashMap::new(),
+            obsoleted: HashSet::new(),
+        };
+        for (index, package) in packages.iter().enumerate() {
+            if !compatible.contains(&package.arch.as_str()) {
+                continue;
+            }
+            universe
+                .by_name
+                .entry(package.name.as_str())
+                .or_default()
+                .push(index);
+            for provide in &package.provides {
+                universe
+                    .providers
+                    .entry(provide.name.as_str())
+                    .or_default()
+                    .push(index);
+            }
+            for file in &package.files {
+                universe.files.entry(file.as_str()).or_default().push(index);
+            }
+        }
+        // A package that the newest version of another name obsoletes is not installed; dnf
+        // installs the obsoleter instead.
+        let newest: Vec<usize> = universe
+            .by_name
+            .values()
+            .filter_map(|indexes| universe.newest(indexes))
+            .collect();
+        for obsoleter in newest {
+            for relation in &packages[obsoleter].obsoletes {
+                for index in universe
+                    .by_name
+                    .get(relation.name.as_str())
+                    .into_iter()
+                    .flatten()
+                {
+                    if packages[*index].name != packages[obsoleter].name
+                        && version_matches(&packages[*index], relation)
+                    {
+                        universe.obsoleted.insert(*index);
+                    }
+                }
+            }
+        }
+        universe
+    }
+
+    fn newest(&self, indexes: &[usize]) -> Option<usize> {
+        indexes
+            .iter()
+            .copied()
+            .max_by(|left, right| compare_packages(&self.packages[*left], &self.packages[*right]))
+    }
+
+    /// Whether `index` satisfies the plain (non-rich) relation.
+    fn satisfies(&self, index: usize, relation: &Relation) -> bool {
+        let package = &self.packages[index];
+        if relation.name.starts_with('/') {
+            return package.files.iter().any(|file| file == &relation.name)
+                || package
+                    .provides
+                    .iter()
+                    .any(|provide| provide.name == relation.name);
+        }
+        package
+            .provides
+            .iter()
+            .any(|provide| provide.name == relation.name && ranges_overlap(provide, relation))
+    }
+
+    /// The package dnf would pick for a plain relation: among installable packages that
+    /// satisfy it, one named like the relation first, then the newest, then by name.
+    fn choose(&self, relation: &Relation) -> Option<usize> {
+        let mut candidates: BTreeSet<usize> = BTreeSet::new();
+        if relation.name.starts_with('/') {
+            candidates.extend(self.files.get(relation.name.as_str()).into_iter().flatten());
+        }
+        candidates.extend(
+            self.providers
+                .get(relation.name.as_str())
+                .into_iter()
+                .flatten(),
+        );
+        candidates
+            .into_iter()
+            .filter(|index| !self.obsoleted.contains(index))
+            .filter(|index| self.satisfies(*index, relation))
+            .max_by(|left, right| {
+                let (left_package, right_package) = (&self.packages[*left], &self.packages[*right]);
+                (left_package.name == relation.name)
+                    .cmp(&(right_package.name == relation.name))
+                    .then_with(|| compare_packages(left_package, right_package))
+                    .then_with(|| right_package.name.cmp(&left_package.name))
+            })
+    }
+}
+
+/// Resolves `requested` into a closure: indexes into the packages.
+pub fn closure(
+    universe: &Universe,
+    requested: &[String],
+    exclude: &BTreeSet<String>,
+) -> Result<BTreeSet<usize>, Unsatisfiable> {
+    let mut state = State {
+        universe,
+        exclude,
+        selected: BTreeSet::new(),
+    };
+    for name in requested {
+        let relation = plain(name);
+        let Some(index) = universe.choose(&relation) else {
+            return Err(Unsatisfiable {
+                message: format!(
+                    "`{name}` is not a package of the repository (nor provided by one) for this architecture"
+                ),
+                chain: vec![name.clone()],
+            });
+        };
+        state.mark(index, &mut vec![universe.packages[index].name.clone()])?;
+    }
+    Ok(state.selected)
+}
+
+fn plain(name: &str) -> Relation {
+    Relation {
+        name: name.to_string(),
+        flags: String::new(),
+        epoch: None,
+        version: None,
+        release: None,
+    }
+}
+
+struct State<'a, 'b> {
+    universe: &'b Universe<'a>,
+    exclude: &'b BTreeSet<String>,
+    selected: BTreeSet<usize>,
+}
+
+impl State<'_, '_> {
+    fn satisfied(&self, relation: &Relation) -> bool {
+        if self.exclude.contains(&relation.name) {
+            return true;
+        }
+        let excluded = self
+            .exclude
+            .iter()
+            .flat_map(|name| {
+                self.universe
+                    .by_name
+                    .get(name.as_str())
+                    .into_iter()
+                    .flatten()
+            })
+            .any(|index| self.universe.satisfies(*index, relation));
+        excluded
+            || self
+                .selected
+                .iter()
+                .any(|index| self.universe.satisfies(*index, relation))
+    }
+
+    fn mark(&mut self, index: usize, chain: &mut Vec<String>) -> Result<(), Unsatisfiable> {
+        if !self.selected.insert(index) {
+            return Ok(());
+        }
+        let package = &self.universe.packages[index];
+        for requirement in &package.requires {
+            if requirement.name.starts_with("rpmlib(") {
+                continue;
+            }
+            let outcome = if requirement.name.starts_with('(') {
+                let rich = parse_rich(&requirement.name).map_err(|message| Unsatisfiable {
+                    message: format!(
+                        "{} has an unreadable rich dependency `{}`: {message}",
+                        package.nevra(),
+                        requirement.name
+                    ),
+                    chain: chain.clone(),
+                })?;
+                self.require_rich(&rich, chain)
+            } else {
+                self.require(requirement, chain)
+            };
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(Unsatisfiable {
+                        message: format!(
+                            "{} requires `{requirement}`, which nothing in the repository provides",
+                            package.nevra()
+                        ),
+                        chain: chain.clone(),
+                    });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// Satisfies a plain relation, marking a provider if needed. `Ok(false)`: impossible.
+    fn require(
+        &mut self,
+        relation: &Relation,
+        chain: &mut Vec<String>,
+    ) -> Result<bool, Unsatisfiable> {
+        if self.satisfied(relation) {
+            return Ok(true);
+        }
+        let Some(next) = self.universe.choose(relation) else {
+            return Ok(false);
+        };
+        chain.push(self.universe.packages[next].name.clone());
+        self.mark(next, chain)?;
+        chain.pop();
+        Ok(true)
+    }
+
+    fn holds(&self, rich: &Rich) -> bool {
+        match rich {
+            Rich::Atom(relation) => self.satisfied(relation),
+            Rich::And(items) | Rich::With(items) => items.iter().all(|item| self.holds(item)),
+            Rich::Or(items) => items.iter().any(|item| self.holds(item)),
+            Rich::If(then, condition, otherwise) => {
+                if self.holds(condition) {
+                    self.holds(then)
+                } else {
+                    otherwise
+                        .as_ref()
+                        .is_none_or(|otherwise| self.holds(otherwise))
+                }
+            }
+            Rich::Unless(required, condition) => self.holds(condition) || self.holds(required),
+            Rich::Without(required, _) => self.holds(required),
+        }
+    }
+
+    fn possible(&self, rich: &Rich) -> bool {
+        match rich {
+            Rich::Atom(relation) => {
+                self.satisfied(relation) || self.universe.choose(relation).is_some()
+            }
+            Rich::And(items) | Rich::With(items) => items.iter().all(|item| self.possible(item)),
+            Rich::Or(items) => items.iter().any(|item| self.possible(item)),
+            Rich::If(then, condition, otherwise) => {
+                if self.holds(condition) {
+                    self.possible(then)
+                } else {
+                    otherwise
+                        .as_ref()
+                        .is_none_or(|otherwise| self.possible(otherwise))
+                }
+            }
+            Rich::Unless(required, condition) => self.holds(condition) || self.possible(required),
+            Rich::Without(required, _) => self.possible(required),
+        }
+    }
+
+    fn require_rich(
+        &mut self,
+        rich: &Rich,
+        chain: &mut Vec<String>,
+    ) -> Result<bool, Unsatisfiable> {
+        if self.holds(rich) {
+            return Ok(true);
+        }
+        match rich {
+            Rich::Atom(relation) => self.require(relation, chain),
+            Rich::And(items) | Rich::With(items) => {
+                for item in items {
+                    if !self.require_rich(item, chain)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Rich::Or(items) => {
+                for item in items {
+                    if self.possible(item) {
+                        return self.require_rich(item, chain);
+                    }
+                }
+                Ok(false)
+            }
+            Rich::If(then, condition, otherwise) => {
+                if self.holds(condition) {
+                    self.require_rich(then, chain)
+                } else if let Some(otherwise) = otherwise {
+                    self.require_rich(otherwise, chain)
+                } else {
+                    Ok(true)
+                }
+            }
+            Rich::Unless(required, condition) => {
+                if self.holds(condition) {
+                    Ok(true)
+                } else {
+                    self.require_rich(required, chain)
+                }
+            }
+            Rich::Without(required, _) => self.require_rich(required, chain),
+        }
+    }
+}
+
+/// A rich (boolean) dependency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rich {
+    Atom(Relation),
+    And(Vec<Rich>),
+    Or(Vec<Rich>),
+    With(Vec<Rich>),
+    /// `then if condition [else otherwise]`.
+    If(Box<Rich>, Box<Rich>, Option<Box<Rich>>),
+    /// `required unless condition`.
+    Unless(Box<Rich>, Box<Rich>),
+    Without(Box<Rich>, Box<Rich>),
+}
+
+/// Parses `(a or (b >= 1.0 and c))`.
+pub fn parse_rich(text: &str) -> Result<Rich, String> {
+    let tokens = tokenize(text);
+    let mut position = 0;
+    let rich = parse_expression(&tokens, &mut position)?;
+    if position != tokens.len() {
+        return Err("trailing text".to_string());
+    }
+    Ok(rich)
+}
+
+fn tokenize(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    for character in text.chars() {
+        match character {
+            '(' | ')' => {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                }
+                tokens.push(character.to_string());
+            }
+            character if character.is_whitespace() => {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                }
+            }
+            character => current.push(character),
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
+}
+
+fn parse_expression(tokens: &[String], position: &mut usize) -> Result<Rich, String> {
+    if tokens.get(*position).map(String::as_str) != Some("(") {
+        return parse_atom(tokens, position);
+    }
+    *position += 1;
+    let first = parse_expression(tokens, position)?;
+    let mut operator: Option<String> = None;
+    let mut operands = vec![first];
+    while let Some(token) = tokens.get(*position) {
+        if token == ")" {
+            *position += 1;
+            return build(operator.as_deref(), operands);
+        }
+        let word = token.clone();
+        if !matches!(
+            word.as_str(),
+            "and" | "or" | "if" | "else" | "unless" | "with" | "without"
+        ) {
+            return Err(format!("unexpected `{word}`"));
+        }
+        *position += 1;
+        let operand = parse_expression(tokens, position)?;
+        match (&operator, word.as_str()) {
+            (Some(previous), "else") if previous == "if" => operator = Some("if-else".to_string()),
+            (Some(previous), current) if previous != current => {
+                return Err(format!("`{previous}` and `{current}` need parentheses"));
+            }
+            _ => operator = Some(word),
+        }
+        operands.push(operand);
+    }
+    Err("unbalanced parentheses".to_string())
+}
+
+fn build(operator: Option<&str>, mut operands: Vec<Rich>) -> Result<Rich, String> {
+    Ok(match operator {
+        None => operands.remove(0),
+        Some("and") => Rich::And(operands),
+        Some("or") => Rich::Or(operands),
+        Some("with") => Rich::With(operands),
+        Some("if") if operands.len() == 2 => {
+            let condition = operands.pop().map(Box::new).ok_or("empty")?;
+            Rich::If(Box::new(operands.remove(0)), condition, None)
+        }
+        Some("if-else") if operands.len() == 3 => {
+            let otherwise = operands.pop().map(Box::new);
+            let condition = operands.pop().map(Box::new).ok_or("empty")?;
+            Rich::If(Box::new(operands.remove(0)), condition, otherwise)
+        }
+        Some("unless") if operands.len() == 2 => {
+            let condition = operands.pop().map(Box::new).ok_or("empty")?;
+            Rich::Unless(Box::new(operands.remove(0)), condition)
+        }
+        Some("without") if operands.len() == 2 => {
+            let other = operands.pop().map(Box::new).ok_or("empty")?;
+            Rich::Without(Box::new(operands.remove(0)), other)
+        }
+        Some(other) => return Err(format!("`{other}` with {} operands", operands.len())),
+    })
+}
+
+fn parse_atom(tokens: &[String], position: &mut usize) -> Result<Rich, String> {
+    let name = tokens
+        .get(*position)
+        .ok_or("a relation is missing")?
+        .clone();
+    *position += 1;
+    let mut relation = plain(&name);
+    if let Some(op) = tokens.get(*position) {
+        let flags = match op.as_str() {
+            "=" | "==" => Some("EQ"),
+            "<" => Some("LT"),
+            "<=" => Some("LE"),
+            ">" => Some("GT"),
+            ">=" => Some("GE"),
+            _ => None,
+        };
+        if let Some(flags) = flags {
+            let evr = tokens.get(*position + 1).ok_or("a version is missing")?;
+            *position += 2;
+            let (epoch, version, release) = Evr::parse_values(evr);
+            relation.flags = flags.to_string();
+            relation.epoch = (!epoch.is_empty()).then(|| epoch.to_string());
+            relation.version = Some(version.to_string());
+            relation.release = (!release.is_empty()).then(|| release.to_string());
+        }
+    }
+    Ok(Rich::Atom(relation))
+}
+
+/// rpm's comparison of two `(epoch, version, release)`, where a missing release on either
+/// side is not compared (so `>= 2.0` matches `2.0-1`).
+fn compare_evr(left: (&str, &str, Option<&str>), right: (&str, &str, Option<&str>)) -> Ordering {
+    let epoch = |text: &str| text.parse::<u64>().unwrap_or(0);
+    let by_epoch = epoch(left.0).cmp(&epoch(right.0));
+    if by_epoch != Ordering::Equal {
+        return by_epoch;
+    }
+    let by_version = Evr::new("0", left.1, "").cmp(&Evr::new("0", right.1, ""));
+    if by_version != Ordering::Equal {
+        return by_version;
+    }
+    match (left.2, right.2) {
+        (Some(left), Some(right)) if !left.is_empty() && !right.is_empty() => {
+            Evr::new("0", "0", left).cmp(&Evr::new("0", "0", right))
+        }
+        _ => Ordering::Equal,
+    }
+}
+
+fn compare_packages(left: &RpmPackage, right: &RpmPackage) -> Ordering {
+    compare_evr(
+        (&left.epoch.to_string(), &left.version, Some(&left.release)),
+        (
+            &right.epoch.to_string(),
+            &right.version,
+            Some(&right.release),
+        ),
+    )
+}
+
+fn relation_evr(relation: &Relation) -> (&str, &str, Option<&str>) {
+    (
+        relation.epoch.as_deref().unwrap_or("0"),
+        relation.version.as_deref().unwrap_or_default(),
+        relation.release.as_deref(),
+    )
+}
+
+fn op_holds(flags: &str, ordering: Ordering) -> bool {
+    match flags {
+        "EQ" => ordering == Ordering::Equal,
+        "LT" => ordering == Ordering::Less,
+        "LE" => ordering != Ordering::Greater,
+        "GT" => ordering == Ordering::Greater,
+        "GE" => ordering != Ordering::Less,
+        _ => true,
+    }
+}
+
+/// Whether a provide satisfies a require of the same name.
+fn ranges_overlap(provide: &Relation, require: &Relation) -> bool {
+    if require.flags.is_empty() || provide.flags.is_empty() {
+        return true;
+    }
+    let ordering = compare_evr(relation_evr(provide), relation_evr(require));
+    match provide.flags.as_str() {
+        // The usual case: a provide of one exact version.
+        "EQ" => op_holds(&require.flags, ordering),
+        // A ranged provide: overlap unless the ranges point away from each other.
+        "LT" | "LE" => {
+            require.flags.starts_with('L')
+                || op_holds(&require.flags, ordering)
+                || ordering == Ordering::Greater
+        }
+        _ => {
+            require.flags.starts_with('G')
+                || op_holds(&require.flags, ordering)
+                || ordering == Ordering::Less
+        }
+    }
+}
+
+/// Whether a package's own version matches `relation` (for Obsoletes).
+fn version_matches(package: &RpmPackage, relation: &Relation) -> bool {
+    if relation.flags.is_empty() {
+        return true;
+    }
+    let ordering = compare_evr(
+        (
+            &package.epoch.to_string(),
+            &package.version,
+            Some(&package.release),
+        ),
+        relation_evr(relation),
+    );
+    op_holds(&relation.flags, ordering)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rich_dependencies() {
+        assert_eq!(
+            parse_rich("(tool-a or tool-b)").unwrap(),
+            Rich::Or(vec![
+                Rich::Atom(plain("tool-a")),
+                Rich::Atom(plain("tool-b"))
+            ])
+        );
+        let nested = parse_rich("(foo >= 1:2.0-3 if (bar and baz) else qux)").unwrap();
+        let Rich::If(then, condition, Some(_)) = nested else {
+            panic!("not an if-else: {nested:?}");
+        };
+        let Rich::Atom(relation) = *then else {
+            panic!()
+        };
+        assert_eq!(
+            (relation.flags.as_str(), relation.evr()),
+            ("GE", "1:2.0-3".to_string())
+        );
+        assert!(matches!(*condition, Rich::And(_)));
+        assert!(parse_rich("(a or b and c)").is_err());
+    }
+
+    #[test]
+    fn rpm_ordering() {
+        let order = |left, right| compare_evr(left, right);
+        assert_eq!(
+            order(("1", "1.0", None), ("0", "9.9", None)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            order(("0", "1.0~rc1", None), ("0", "1.0", None)),
+            Ordering::Less
+        );
+        assert_eq!(
+            order(("0", "1.0^post", None), ("0", "1.0", None)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            order(("0", "2.0", Some("1")), ("0", "2.0", None)),
+            Ordering::Equal
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! `[[yum]]` end to end against a real repository (RPMs built with `rpmbuild`, indexed by
+//! `createrepo_c`, repomd signed by `gpg`; `scripts/yum-fixture`), checked against `dnf`
+//! itself: the same closure as `dnf download --resolve --alldeps` in an empty install root,
+//! and a stock dnf downloads from the media repository with `repo_gpgcheck` on.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{Env, Run, output, tool};
+use crate::upstream::{Fault, Upstream};
+
+fn fixture() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let directory = root.join("target/yum-fixture");
+    if !directory.join("complete").exists() {
+        let run = output({
+            let mut command = Command::new("bash");
+            command.arg(root.join("scripts/yum-fixture"));
+            command
+        });
+        assert_eq!(run.code, 0, "scripts/yum-fixture failed: {}", run.stderr);
+    }
+    directory
+}
+
+fn serve(upstream: &Upstream, directory: &Path) {
+    for entry in walkdir::WalkDir::new(directory) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let relative = entry
+                .path()
+                .strip_prefix(directory)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            upstream.put(&relative, std::fs::read(entry.path()).unwrap());
+        }
+    }
+}
+
+fn yum_manifest(upstream: &Upstream, gpgkey: Option<&str>, packages: &[&str]) -> String {
+    let list = packages
+        .iter()
+        .map(|name| format!("\"{name}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let key = gpgkey
+        .map(|key| format!("gpgkey = \"{key}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "[[yum]]\nname = \"test\"\nurl = \"{}\"\narch = \"x86_64\"\n{key}packages = [{list}]\n",
+        upstream.url("")
+    )
+}
+
+fn workspace_with_keys(env: &Env) {
+    for name in ["RPM-GPG-KEY-test", "RPM-GPG-KEY-wrong"] {
+        env.workspace_file(
+            &format!("keys/{name}"),
+            &std::fs::read(fixture().join("keys").join(name)).unwrap(),
+        );
+    }
+}
+
+fn locked_rpms(lock: &str) -> BTreeSet<String> {
+    let lock: toml::Table = toml::from_str(lock).unwrap();
+    lock["yum"].as_array().unwrap()[0]["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rpm| {
+            format!(
+                "{}-{}-{}.{}.rpm",
+                rpm["name"].as_str().unwrap(),
+                rpm["version"].as_str().unwrap(),
+                rpm["release"].as_str().unwrap(),
+                rpm["arch"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// `dnf download --resolve --alldeps` into `destination` from an empty install root.
+fn dnf_download(root: &Path, destination: &Path, repository: &[&str], packages: &[&str]) -> Run {
+    std::fs::create_dir_all(root).unwrap();
+    std::fs::create_dir_all(destination).unwrap();
+    let mut command = Command::new("dnf");
+    command
+        .args([
+            "download",
+            "--resolve",
+            "--alldeps",
+            "-y",
+            "--releasever=9",
+            "--setopt=reposdir=/dev/null",
+        ])
+        .arg(format!("--installroot={}", root.display()))
+        .arg(format!("--destdir={}", destination.display()))
+        .args(repository)
+        .args(packages);
+    output(command)
+}
+
+fn downloaded(destination: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(destination)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".rpm"))
+        .collect()
+}
+
+#[test]
+fn the_lock_resolves_the_closure_dnf_would_install() {
+    let fixture = fixture();
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let upstream = Upstream::start();
+    serve(&upstream, &fixture.join("repo"));
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["app"]),
+    );
+    env.run(&["lock"]).success();
+    let ours = locked_rpms(&env.lock_text());
+
+    let destination = env.temp.path().join("dnf-download");
+    let repository = format!("--repofrompath=fixture,{}", upstream.url(""));
+    let run = dnf_download(
+        &env.temp.path().join("dnf-root"),
+        &destination,
+        &[&repository, "--repo=fixture", "--nogpgcheck"],
+        &["app"],
+    );
+    assert_eq!(run.code, 0, "dnf download: {}{}", run.stdout, run.stderr);
+    let theirs = downloaded(&destination);
+    assert!(
+        theirs.contains("new-thing-2.0-1.x86_64.rpm"),
+        "the obsoleter replaces old-thing: {theirs:?}"
+    );
+    assert_eq!(ours, theirs, "airgap's closure differs from dnf's");
+}
+
+#[test]
+fn the_media_repository_is_trusted_and_downloaded_from_by_stock_dnf() {
+    let fixture = fixture();
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let upstream = Upstream::start();
+    serve(&upstream, &fixture.join("repo"));
+    let mirror = Upstream::start();
+    env.manifest(
+        "yum.toml",
+        &format!(
+            "[enclave]\nurl = \"{}\"\n\n{}",
+            mirror.url("").trim_end_matches('/'),
+            yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["app"])
+        ),
+    );
+    env.materialize(&[]).success();
+    env.verify(&[]).success();
+    let media = env.media();
+    tool(
+        "sha256sum",
+        &["-c", "--strict", "--quiet", "SHA256SUMS"],
+        &media,
+    )
+    .success();
+    serve(&mirror, &media);
+
+    // The rendered .repo file, as a node would use it: repo_gpgcheck=1 with the bundle key.
+    let repos = env.temp.path().join("repos.d");
+    std::fs::create_dir_all(&repos).unwrap();
+    let repo = std::fs::read_to_string(media.join("config/yum/test.repo")).unwrap();
+    assert!(repo.contains("repo_gpgcheck=1"));
+    std::fs::write(repos.join("test.repo"), &repo).unwrap();
+    let destination = env.temp.path().join("from-media");
+    let reposdir = format!("--setopt=reposdir={}", repos.display());
+    // The fixture's RPMs are unsigned, so package gpgcheck is off; metadata stays checked.
+    let run = dnf_download(
+        &env.temp.path().join("node-root"),
+        &destination,
+        &[&reposdir, "--setopt=airgap-test.gpgcheck=0"],
+        &["app"],
+    );
+    assert_eq!(
+        run.code, 0,
+        "dnf download from the media: {}{}",
+        run.stdout, run.stderr
+    );
+    assert_eq!(downloaded(&destination), locked_rpms(&env.lock_text()));
+
+    // A repomd signed by another key is refused by dnf.
+    let signature = media.join("yum/test/repodata/repomd.xml.asc");
+    let other = Env::new();
+    other.workspace_file("artifacts/x", b"x");
+    other.manifest(
+        "files.toml",
+        "[[file]]\nname = \"x\"\nurl = \"artifacts/x\"\n",
+    );
+    other.materialize(&[]).success();
+    let forged = Upstream::start();
+    serve(&forged, &media);
+    let foreign_key = std::fs::read(other.media().join("keys/airgap.asc")).unwrap();
+    forged.put("keys/airgap.asc", foreign_key);
+    let _ = signature;
+    let repo = repo.replace(
+        mirror.url("").trim_end_matches('/'),
+        forged.url("").trim_end_matches('/'),
+    );
+    std::fs::write(repos.join("test.repo"), repo).unwrap();
+    let run = dnf_download(
+        &env.temp.path().join("forged-root"),
+        &env.temp.path().join("forged"),
+        &[&reposdir, "--setopt=airgap-test.gpgcheck=0"],
+        &["app"],
+    );
+    assert_ne!(
+        run.code, 0,
+        "dnf must refuse metadata signed by another key: {}{}",
+        run.stdout, run.stderr
+    );
+}
+
+#[test]
+fn a_wrong_key_a_tampered_primary_and_unsatisfiable_names_fail_and_keep_the_lock() {
+    let fixture = fixture();
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let upstream = Upstream::start();
+    serve(&upstream, &fixture.join("repo"));
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["app"]),
+    );
+    env.run(&["lock"]).success();
+    let good = env.lock_text();
+
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-wrong"), &["app"]),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("yum test")
+        .stderr_has("repomd.xml.asc");
+    assert_eq!(env.lock_text(), good);
+
+    env.manifest("yum.toml", &yum_manifest(&upstream, None, &["app"]));
+    env.run(&["lock"]).failure().stderr_has("has no `gpgkey`");
+    assert_eq!(env.lock_text(), good);
+
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(
+            &upstream,
+            Some("keys/RPM-GPG-KEY-test"),
+            &["no-such-package"],
+        ),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("`no-such-package` is not a package");
+    assert_eq!(env.lock_text(), good);
+
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["unrelated"]),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("requires `does-not-exist`")
+        .stderr_has("needed by: unrelated");
+    assert_eq!(env.lock_text(), good);
+
+    std::fs::remove_dir_all(env.cache()).unwrap();
+    let primary = std::fs::read_dir(fixture.join("repo/repodata"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|name| name.ends_with("-primary.xml.gz"))
+        .unwrap();
+    upstream.fault(
+        &format!("repodata/{primary}"),
+        Fault::Corrupt { offset: 30 },
+    );
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["app", "helper"]),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("primary.xml.gz")
+        .stderr_has("do not match");
+    assert_eq!(env.lock_text(), good);
+}
