@@ -12,12 +12,16 @@ use airgap::media::tree::Tree;
 use airgap::media::yum_repository;
 
 fn main() {
-    let Some(directory) = std::env::args().skip(1).find(|argument| !argument.starts_with('-')) else {
+    let Some(directory) = std::env::args()
+        .skip(1)
+        .find(|argument| !argument.starts_with('-'))
+    else {
         eprintln!("usage: cargo bench --bench yum_metadata -- RPM_DIR");
         return;
     };
     let work = tempfile::tempdir().expect("temp dir");
-    let (signer, _) = Signer::load_or_create(&work.path().join("key.asc"), true).expect("signing key");
+    let (signer, _) =
+        Signer::load_or_create(&work.path().join("key.asc"), true).expect("signing key");
     let media = work.path().join("media");
     let tree = Tree::open(&media).expect("tree");
     let mut rpms = Vec::new();
@@ -28,7 +32,10 @@ fn main() {
         }
         let metadata = rpm::PackageMetadata::open(&path).expect("rpm header");
         let (digest, size) = Digest::of_file(&path).expect("hash");
-        let location = format!("Packages/{}", path.file_name().expect("name").to_string_lossy());
+        let location = format!(
+            "Packages/{}",
+            path.file_name().expect("name").to_string_lossy()
+        );
         let target = media.join("yum/bench").join(&location);
         std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
         std::fs::copy(&path, &target).expect("copy");
@@ -63,5 +70,9 @@ fn main() {
         yum_repository::write(&tree, &yum, &signer).expect("write");
         total += started.elapsed().as_secs_f64();
     }
-    println!("airgap-yum-metadata {:.6} seconds per run, {} packages", total / f64::from(runs), yum.rpms.len());
+    println!(
+        "airgap-yum-metadata {:.6} seconds per run, {} packages",
+        total / f64::from(runs),
+        yum.rpms.len()
+    );
 }

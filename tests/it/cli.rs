@@ -79,7 +79,11 @@ fn the_quickstart_example_runs_offline_with_its_committed_lock() {
     assert!(media.join("config/apt/site-tools.sources").exists());
     // And its yum repository, with regenerated, signed metadata.
     assert!(media.join("yum/site-rpms/repodata/repomd.xml.asc").exists());
-    assert!(media.join("yum/site-rpms/Packages/site-motd-data-1.0-1.noarch.rpm").exists());
+    assert!(
+        media
+            .join("yum/site-rpms/Packages/site-motd-data-1.0-1.noarch.rpm")
+            .exists()
+    );
     assert!(media.join("config/yum/site-rpms.repo").exists());
     let key = media.join("keys/airgap.asc");
     env.run(&[
