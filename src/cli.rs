@@ -59,6 +59,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Show what changed between two lockfiles, artifact by artifact.
     Diff(DiffArgs),
+    /// Serve a media tree read-only: files, apt and yum repositories, and an OCI registry.
+    Serve(ServeArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -123,6 +125,27 @@ pub struct DiffArgs {
     /// Print JSON for machines.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The media tree to serve.
+    pub dir: PathBuf,
+    /// Address to listen on; repeat for several (IPv6: [::1]:8080).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: Vec<std::net::SocketAddr>,
+    /// PEM certificate (chain) for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Connections served at once; more are refused.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request's headers (slow clients are cut off).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub header_timeout: u64,
 }
 
 #[derive(Debug, Args)]

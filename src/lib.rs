@@ -30,6 +30,7 @@ pub mod manifest;
 pub mod media;
 pub mod printer;
 pub mod reference;
+pub mod serve;
 pub mod settings;
 pub mod source;
 pub mod store;

@@ -91,6 +91,13 @@ impl Printer {
         });
     }
 
+    /// An access-log line on stderr, shown unless `--quiet`.
+    pub fn result_stderr(&self, line: impl AsRef<str>) {
+        if self.verbosity >= Verbosity::Normal {
+            self.line_to_stderr(line.as_ref());
+        }
+    }
+
     /// A byte-counting progress bar for one transfer; invisible off a terminal.
     pub fn transfer_bar(&self, label: &str, total: Option<u64>) -> ProgressBar {
         let bar = match total {

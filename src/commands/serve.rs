@@ -1,0 +1,30 @@
+//! `airgap serve DIR`: start the read-only server over a media tree.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+
+use crate::cli::ServeArgs;
+use crate::serve::{self, ServeSettings};
+use crate::settings::Settings;
+
+pub fn run(settings: &Settings, args: &ServeArgs) -> Result<()> {
+    if !serve::is_media(&args.dir) {
+        bail!(
+            "{} is not a media tree (no SHA256SUMS or airgap.lock)\nhint: pass the directory that `airgap materialize --to` wrote, and check it with `airgap verify` first",
+            args.dir.display()
+        );
+    }
+    let serve_settings = ServeSettings {
+        root: args.dir.clone(),
+        listen: args.listen.clone(),
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        max_connections: args.max_connections.max(1),
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        max_header_bytes: 64 * 1024,
+    };
+    let runtime = crate::commands::lock::runtime()?;
+    runtime
+        .block_on(serve::run(serve_settings, settings.printer.clone()))
+        .map_err(|message| anyhow!("{message}"))
+}

@@ -1,0 +1,265 @@
+//! The static part of the tree: `GET`/`HEAD` of files under the served prefixes, with
+//! `Content-Length`, `Content-Type`, `ETag`, `Last-Modified`, conditional requests and single
+//! ranges (tower-http's `ServeFile`), multiple ranges as `multipart/byteranges`, and an HTML
+//! listing for directories. Every path is checked before anything is opened: decoded once,
+//! no `..`, no NUL or backslash, and its canonical form must stay inside the tree, so neither
+//! encoded traversal nor a symlink can reach outside.
+
+use std::path::{Component, Path, PathBuf};
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+/// Top-level entries that are served as files.
+pub const PREFIXES: [&str; 10] = [
+    "files",
+    "apt",
+    "yum",
+    "charts",
+    "git",
+    "keys",
+    "config",
+    "SHA256SUMS",
+    "SHA256SUMS.asc",
+    "airgap.lock",
+];
+
+/// Why a path is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Malformed: bad encoding, NUL, backslash, `..`.
+    BadRequest,
+    /// Outside the served prefixes, missing, or leaving the tree through a symlink.
+    NotFound,
+}
+
+/// Maps a raw request path to a file or directory inside `root` (canonical), or refuses it.
+pub fn resolve(root: &Path, raw: &str) -> Result<PathBuf, Refusal> {
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| Refusal::BadRequest)?;
+    if decoded.contains(['\0', '\\']) {
+        return Err(Refusal::BadRequest);
+    }
+    let mut relative = PathBuf::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => return Err(Refusal::BadRequest),
+            segment => relative.push(segment),
+        }
+    }
+    if relative
+        .components()
+        .any(|component| !matches!(component, Component::Normal(_)))
+    {
+        return Err(Refusal::BadRequest);
+    }
+    if let Some(first) = relative.components().next() {
+        let first = first.as_os_str().to_string_lossy();
+        if !PREFIXES.contains(&first.as_ref()) {
+            return Err(Refusal::NotFound);
+        }
+    }
+    let candidate = root.join(&relative);
+    let canonical = candidate.canonicalize().map_err(|_| Refusal::NotFound)?;
+    if !canonical.starts_with(root) {
+        return Err(Refusal::NotFound);
+    }
+    Ok(canonical)
+}
+
+/// Serves a resolved path.
+pub async fn serve(root: &Path, path: PathBuf, request: Request<Body>) -> Response<Body> {
+    if path.is_dir() {
+        return listing(root, &path, request.uri().path());
+    }
+    if let Some(ranges) = multiple_ranges(&request) {
+        return multipart(&path, &ranges).await;
+    }
+    match ServeFile::new(&path).oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n"),
+    }
+}
+
+/// A small text response.
+pub fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(text.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn listing(root: &Path, directory: &Path, request_path: &str) -> Response<Body> {
+    let mut names: Vec<(String, bool)> = std::fs::read_dir(directory)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| {
+                    (
+                        entry.file_name().to_string_lossy().into_owned(),
+                        entry.path().is_dir(),
+                    )
+                })
+                .filter(|(name, _)| directory != root || PREFIXES.contains(&name.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let base = if request_path.ends_with('/') {
+        request_path.to_string()
+    } else {
+        format!("{request_path}/")
+    };
+    let mut html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{0}</title></head><body>\n<h1>{0}</h1>\n<ul>\n",
+        escape(&base)
+    );
+    if directory != root {
+        html.push_str("<li><a href=\"../\">../</a></li>\n");
+    }
+    for (name, is_directory) in names {
+        let shown = if is_directory {
+            format!("{name}/")
+        } else {
+            name.clone()
+        };
+        let link = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+        let link = if is_directory {
+            format!("{link}/")
+        } else {
+            link
+        };
+        html.push_str(&format!(
+            "<li><a href=\"{base}{link}\">{}</a></li>\n",
+            escape(&shown)
+        ));
+    }
+    html.push_str("</ul>\n</body></html>\n");
+    let mut response = Response::new(Body::from(html));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `Range: bytes=a-b,c-d` with two or more ranges (start, optional end, or suffix length).
+fn multiple_ranges(request: &Request<Body>) -> Option<Vec<(Option<u64>, Option<u64>)>> {
+    let value = request.headers().get(header::RANGE)?.to_str().ok()?;
+    let specs = value.trim().strip_prefix("bytes=")?;
+    let ranges: Vec<(Option<u64>, Option<u64>)> = specs
+        .split(',')
+        .map(|spec| {
+            let (start, end) = spec.trim().split_once('-')?;
+            let start = if start.is_empty() {
+                None
+            } else {
+                Some(start.trim().parse().ok()?)
+            };
+            let end = if end.is_empty() {
+                None
+            } else {
+                Some(end.trim().parse().ok()?)
+            };
+            if start.is_none() && end.is_none() {
+                return None;
+            }
+            Some((start, end))
+        })
+        .collect::<Option<_>>()?;
+    (ranges.len() > 1).then_some(ranges)
+}
+
+async fn multipart(path: &Path, ranges: &[(Option<u64>, Option<u64>)]) -> Response<Body> {
+    let Ok(mut file) = tokio::fs::File::open(path).await else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let length = file
+        .metadata()
+        .await
+        .map(|metadata| metadata.len())
+        .unwrap_or(0);
+    let mut resolved = Vec::new();
+    for range in ranges {
+        let (start, end) = match *range {
+            (Some(start), end) => (
+                start,
+                end.unwrap_or(length.saturating_sub(1))
+                    .min(length.saturating_sub(1)),
+            ),
+            (None, Some(suffix)) => (length.saturating_sub(suffix), length.saturating_sub(1)),
+            (None, None) => continue,
+        };
+        if start < length && start <= end {
+            resolved.push((start, end));
+        }
+    }
+    let total: u64 = resolved.iter().map(|(start, end)| end - start + 1).sum();
+    if resolved.is_empty() || total > 64 << 20 {
+        let mut response = plain(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
+        if let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}")) {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+        return response;
+    }
+    let boundary = "airgap-byteranges";
+    let mut body = Vec::new();
+    for (start, end) in resolved {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {start}-{end}/{length}\r\n\r\n").as_bytes(),
+        );
+        let mut chunk = vec![0u8; (end - start + 1) as usize];
+        if file.seek(std::io::SeekFrom::Start(start)).await.is_err()
+            || file.read_exact(&mut chunk).await.is_err()
+        {
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n");
+        }
+        body.extend_from_slice(&chunk);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    if let Ok(value) = HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
+    {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traversal_is_refused() {
+        let root = std::env::temp_dir().canonicalize().unwrap();
+        for raw in [
+            "/files/../etc/passwd",
+            "/files/%2e%2e/x",
+            "/files/a%00b",
+            "/files/a%5cb",
+            "/files/%ff",
+        ] {
+            assert_eq!(resolve(&root, raw), Err(Refusal::BadRequest), "{raw}");
+        }
+        assert_eq!(resolve(&root, "/oci/index.json"), Err(Refusal::NotFound));
+        assert_eq!(resolve(&root, "/etc/passwd"), Err(Refusal::NotFound));
+    }
+}

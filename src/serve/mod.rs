@@ -1,0 +1,197 @@
+//! `airgap serve DIR`: one read-only HTTP(S) server for the enclave. Static files under the
+//! tree's prefixes, and the OCI registry API over `DIR/oci`. It never writes into `DIR`.
+//!
+//! Depends on `media` (the tree's layout) and leaf modules; nothing depends on it but
+//! `commands`.
+
+pub mod files;
+pub mod limits;
+pub mod registry;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Method, Request, Response, StatusCode};
+use axum::response::IntoResponse;
+
+use crate::printer::Printer;
+
+/// How to serve.
+pub struct ServeSettings {
+    pub root: PathBuf,
+    pub listen: Vec<SocketAddr>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub max_header_bytes: usize,
+}
+
+struct Shared {
+    root: PathBuf,
+    registry: registry::Registry,
+    printer: Printer,
+}
+
+/// Runs until SIGTERM or Ctrl-C, then drains connections for up to 10 seconds.
+pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), String> {
+    let root = settings
+        .root
+        .canonicalize()
+        .map_err(|error| format!("cannot serve {}: {error}", settings.root.display()))?;
+    let registry = registry::Registry::load(&root)?;
+    let repositories = registry.repositories();
+    let shared = Arc::new(Shared {
+        root: root.clone(),
+        registry,
+        printer: printer.clone(),
+    });
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(shared)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let tls = match &settings.tls {
+        Some((certificate, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(certificate, key)
+                .await
+                .map_err(|error| {
+                    format!(
+                        "cannot load the TLS certificate {} and key {}: {error}",
+                        certificate.display(),
+                        key.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let limit = limits::LimitAcceptor::new(settings.max_connections);
+    let mut servers = Vec::new();
+    for address in &settings.listen {
+        let listener = std::net::TcpListener::bind(address)
+            .map_err(|error| format!("cannot listen on {address}: {error}"))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|error| error.to_string())?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        printer.status(
+            "Serving",
+            format!(
+                "{} on {scheme}://{}",
+                root.display(),
+                listener.local_addr().unwrap_or(*address)
+            ),
+        );
+        let mut server = axum_server::from_tcp(listener)
+            .map_err(|error| error.to_string())?
+            .handle(handle.clone());
+        server
+            .http_builder()
+            .http1()
+            .max_buf_size(settings.max_header_bytes.max(8192))
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(settings.header_timeout);
+        let app = app.clone();
+        let limit = limit.clone();
+        let tls = tls.clone();
+        servers.push(tokio::spawn(async move {
+            match tls {
+                Some(config) => {
+                    server
+                        .acceptor(
+                            axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(limit),
+                        )
+                        .serve(app)
+                        .await
+                }
+                None => server.acceptor(limit).serve(app).await,
+            }
+        }));
+    }
+    if !repositories.is_empty() {
+        printer.detail(format!("registry mirrors: {}", repositories.join(", ")));
+    }
+    let shutdown = handle.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    for server in servers {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(format!("the server stopped: {error}")),
+            Err(error) => return Err(format!("the server task failed: {error}")),
+        }
+    }
+    printer.status("Stopped", "all connections drained");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let response = route(&shared, request).await;
+    let length = response
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    shared.printer.result_stderr(format!(
+        "{peer} {method} {uri} {} {length} {:.1}ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
+    response
+}
+
+async fn route(shared: &Shared, request: Request<Body>) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    if path == "/v2" || path.starts_with("/v2/") {
+        return shared.registry.handle(request).await;
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return (StatusCode::METHOD_NOT_ALLOWED, "this server is read-only\n").into_response();
+    }
+    if path == "/healthz" {
+        return files::plain(StatusCode::OK, "ok\n");
+    }
+    match files::resolve(&shared.root, &path) {
+        Ok(resolved) => files::serve(&shared.root, resolved, request).await,
+        Err(files::Refusal::BadRequest) => files::plain(StatusCode::BAD_REQUEST, "bad request\n"),
+        Err(files::Refusal::NotFound) => files::plain(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// The default address.
+pub fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// Whether `root` looks like a media tree.
+pub fn is_media(root: &Path) -> bool {
+    root.join("SHA256SUMS").is_file() || root.join("airgap.lock").is_file()
+}
