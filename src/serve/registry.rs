@@ -18,11 +18,19 @@ use crate::reference::Reference;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
+/// A tagged manifest: digest, media type, size.
+type Tagged = (Digest, String, u64);
+/// (registry, repository).
+type Repository = (String, String);
+
+/// A name the registry cannot resolve: status, OCI error code, message.
+struct NameError(StatusCode, &'static str, String);
+
 /// What the layout holds, indexed for the API.
 pub struct Registry {
     blobs: PathBuf,
     /// (registry, repository) to tag to (digest, media type, size).
-    tags: BTreeMap<(String, String), BTreeMap<String, (Digest, String, u64)>>,
+    tags: BTreeMap<Repository, BTreeMap<String, Tagged>>,
     /// Every manifest of the layout: digest to media type.
     manifests: HashMap<Digest, String>,
     /// Subject digest to the descriptors of the manifests that refer to it.
@@ -254,7 +262,7 @@ impl Registry {
         };
         let (registry, repository) = match self.resolve(name, namespace.as_deref()) {
             Ok(found) => found,
-            Err(response) => return response,
+            Err(NameError(status, code, message)) => return error(status, code, &message),
         };
         match kind {
             "tags" => {
