@@ -136,11 +136,7 @@ impl Registry {
     }
 
     /// Which (registry, repository) a request name means.
-    fn resolve(
-        &self,
-        name: &str,
-        namespace: Option<&str>,
-    ) -> Result<(String, String), Response<Body>> {
+    fn resolve(&self, name: &str, namespace: Option<&str>) -> Result<Repository, NameError> {
         let known = |registry: &str, repository: &str| {
             self.tags
                 .contains_key(&(registry.to_string(), repository.to_string()))
@@ -158,10 +154,10 @@ impl Registry {
             if known(registry, &repository) {
                 return Ok((registry.to_string(), repository));
             }
-            return Err(error(
+            return Err(NameError(
                 StatusCode::NOT_FOUND,
                 "NAME_UNKNOWN",
-                &format!("{registry}/{repository} is not on this media"),
+                format!("{registry}/{repository} is not on this media"),
             ));
         }
         if let Some((first, rest)) = name.split_once('/') {
@@ -175,7 +171,7 @@ impl Registry {
             }
             if registry == "docker.io"
                 && !rest.contains('/')
-                && known("docker.io", &format!("library/{rest}"))
+                && known("docker.io", format!("library/{rest}"))
             {
                 return Ok(("docker.io".to_string(), format!("library/{rest}")));
             }
@@ -185,26 +181,26 @@ impl Registry {
             .keys()
             .filter(|(registry, repository)| {
                 repository == name
-                    || (registry == "docker.io" && repository == &format!("library/{name}"))
+                    || (registry == "docker.io" && repository == format!("library/{name}"))
             })
             .cloned()
             .collect();
         match candidates.len() {
             1 => Ok(candidates.into_iter().next().unwrap_or_default()),
-            0 => Err(error(
+            0 => Err(NameError(
                 StatusCode::NOT_FOUND,
                 "NAME_UNKNOWN",
-                &format!("no image named {name} is on this media"),
+                format!("no image named {name} is on this media"),
             )),
             _ => {
                 let names: Vec<String> = candidates
                     .iter()
                     .map(|(registry, repository)| format!("{registry}/{repository}"))
                     .collect();
-                Err(error(
+                Err(NameError(
                     StatusCode::NOT_FOUND,
                     "NAME_INVALID",
-                    &format!(
+                    format!(
                         "{name} is ambiguous on this media; use one of: {} (or ?ns=<registry>)",
                         names.join(", ")
                     ),
