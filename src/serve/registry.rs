@@ -171,7 +171,7 @@ impl Registry {
             }
             if registry == "docker.io"
                 && !rest.contains('/')
-                && known("docker.io", format!("library/{rest}"))
+                && known("docker.io", &format!("library/{rest}"))
             {
                 return Ok(("docker.io".to_string(), format!("library/{rest}")));
             }
@@ -181,7 +181,7 @@ impl Registry {
             .keys()
             .filter(|(registry, repository)| {
                 repository == name
-                    || (registry == "docker.io" && repository == format!("library/{name}"))
+                    || (registry == "docker.io" && *repository == format!("library/{name}"))
             })
             .cloned()
             .collect();
