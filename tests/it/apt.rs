@@ -199,12 +199,10 @@ fn the_media_repository_is_trusted_and_installed_from_by_stock_apt_get() {
     workspace_with_keys(&env);
     let upstream = Upstream::start();
     serve(&upstream, &fixture.join("repo"));
-    let mirror = Upstream::start();
     env.manifest(
         "apt.toml",
         &format!(
-            "[enclave]\nurl = \"{}\"\n\n{}",
-            mirror.url("").trim_end_matches('/'),
+            "[enclave]\nurl = \"http://mirror.enclave.invalid\"\n\n{}",
             apt_manifest(&upstream, "keys/archive.gpg", &packages(), "")
         ),
     );
@@ -227,9 +225,13 @@ fn the_media_repository_is_trusted_and_installed_from_by_stock_apt_get() {
         locked_debs(&env.lock_text()).len()
     );
 
-    serve(&mirror, &media);
-    // The rendered .sources, with the bundle key inline, is all a node needs.
-    let sources = std::fs::read_to_string(media.join("config/apt/debian.sources")).unwrap();
+    // Served by `airgap serve`; the rendered .sources, with the bundle key inline, is all a
+    // node needs (its URL points at where the server listens in this test).
+    let served = crate::serve::serve(&media, &[]);
+    let base = format!("http://127.0.0.1:{}", served.port);
+    let sources = std::fs::read_to_string(media.join("config/apt/debian.sources"))
+        .unwrap()
+        .replace("http://mirror.enclave.invalid", &base);
     assert!(sources.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
     let apt = AptRoot::new(env.temp.path(), &sources);
     let update = apt.apt_get(&["update", "-q"]);
@@ -270,7 +272,7 @@ fn the_media_repository_is_trusted_and_installed_from_by_stock_apt_get() {
     let apt = AptRoot::new(
         &wrong,
         &sources_for(
-            mirror.url("apt/debian").trim_end_matches('/'),
+            &format!("{base}/apt/debian"),
             &fixture.join("keys/archive.gpg"),
         ),
     );

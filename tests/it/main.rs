@@ -10,6 +10,7 @@ mod images;
 mod lock;
 mod manifest_errors;
 mod registry;
+mod serve;
 mod tls;
 mod verify;
 mod yum;

@@ -148,12 +148,10 @@ fn the_media_repository_is_trusted_and_downloaded_from_by_stock_dnf() {
     workspace_with_keys(&env);
     let upstream = Upstream::start();
     serve(&upstream, &fixture.join("repo"));
-    let mirror = Upstream::start();
     env.manifest(
         "yum.toml",
         &format!(
-            "[enclave]\nurl = \"{}\"\n\n{}",
-            mirror.url("").trim_end_matches('/'),
+            "[enclave]\nurl = \"http://mirror.enclave.invalid\"\n\n{}",
             yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["app"])
         ),
     );
@@ -166,12 +164,16 @@ fn the_media_repository_is_trusted_and_downloaded_from_by_stock_dnf() {
         &media,
     )
     .success();
-    serve(&mirror, &media);
+    // Served by `airgap serve`, at the URL the node's .repo names (here: where it listens).
+    let served = crate::serve::serve(&media, &[]);
+    let base = format!("http://127.0.0.1:{}", served.port);
 
     // The rendered .repo file, as a node would use it: repo_gpgcheck=1 with the bundle key.
     let repos = env.temp.path().join("repos.d");
     std::fs::create_dir_all(&repos).unwrap();
-    let repo = std::fs::read_to_string(media.join("config/yum/test.repo")).unwrap();
+    let repo = std::fs::read_to_string(media.join("config/yum/test.repo"))
+        .unwrap()
+        .replace("http://mirror.enclave.invalid", &base);
     assert!(repo.contains("repo_gpgcheck=1"));
     std::fs::write(repos.join("test.repo"), &repo).unwrap();
     let destination = env.temp.path().join("from-media");
@@ -204,10 +206,7 @@ fn the_media_repository_is_trusted_and_downloaded_from_by_stock_dnf() {
     let foreign_key = std::fs::read(other.media().join("keys/airgap.asc")).unwrap();
     forged.put("keys/airgap.asc", foreign_key);
     let _ = signature;
-    let repo = repo.replace(
-        mirror.url("").trim_end_matches('/'),
-        forged.url("").trim_end_matches('/'),
-    );
+    let repo = repo.replace(&base, forged.url("").trim_end_matches('/'));
     std::fs::write(repos.join("test.repo"), repo).unwrap();
     let run = dnf_download(
         &env.temp.path().join("forged-root"),

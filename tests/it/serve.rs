@@ -1,0 +1,437 @@
+//! `airgap serve` against real clients: skopeo pulling images by host-prefixed and by
+//! flattened names, apt-get and dnf installing from the served repositories, curl for ranges,
+//! conditional requests and TLS, and a hostile-input suite on raw sockets.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::registry::{Layout, Registry, raw_digest, skopeo};
+use crate::support::{BINARY, Env, Run, bytes, output, sha256_hex};
+
+/// A running `airgap serve`, stopped with SIGTERM when dropped.
+pub struct Served {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `airgap serve media` on a port of its own choosing (read back from its status line,
+/// so parallel tests never race for a port), with extra arguments.
+pub fn serve(media: &Path, extra: &[&str]) -> Served {
+    use std::io::BufRead;
+    let mut child = Command::new(BINARY)
+        .arg("serve")
+        .arg(media)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("airgap serve");
+    let stderr = child.stderr.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sender = Some(sender);
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(port) = line
+                .rsplit_once("127.0.0.1:")
+                .and_then(|(_, port)| port.trim().parse::<u16>().ok())
+                && let Some(sender) = sender.take()
+            {
+                let _ = sender.send(port);
+            }
+        }
+    });
+    let port = receiver
+        .recv_timeout(Duration::from_secs(20))
+        .expect("airgap serve did not start");
+    Served { child, port }
+}
+
+/// Sends raw bytes and returns the raw response (head and body).
+fn raw(port: u16, request: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = stream.write_all(request);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    response
+}
+
+fn curl(args: &[&str]) -> Run {
+    let mut command = Command::new("curl");
+    command.args(["-sS", "--path-as-is"]).args(args);
+    output(command)
+}
+
+/// A tree with a file and two images named as on their real registries (built in-house into
+/// workspace layouts, so no upstream registry runs while the media is served). Returns the
+/// digests of the two images.
+fn media_with_images(env: &Env) -> (String, String) {
+    let mut layout = Layout::new(&env.workspace().join("images"));
+    let base = layout.layer(&[("etc/os-release", b"ID=served\n")]);
+    let amd64 = layout.image("amd64", std::slice::from_ref(&base));
+    let arm64 = layout.image("arm64", &[base.clone(), layout.layer(&[("arm", b"arm")])]);
+    let index = layout.index(&[("amd64", &amd64), ("arm64", &arm64)]);
+    layout.tag("v1.33.4", "application/vnd.oci.image.index.v1+json", &index);
+    let calico = layout.image(
+        "amd64",
+        &[base.clone(), layout.layer(&[("calico", b"calico")])],
+    );
+    layout.tag(
+        "v3.28.1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &calico,
+    );
+    env.workspace_file("artifacts/big.bin", &bytes(70, 3_000_000));
+    env.manifest(
+        "media.toml",
+        "[[file]]\nname = \"big\"\nurl = \"artifacts/big.bin\"\npath = \"tools/big.bin\"\n\n\
+         [[image]]\nref = \"registry.k8s.io/kube-apiserver:v1.33.4\"\nlayout = \"images\"\nplatforms = [\"all\"]\n\n\
+         [[image]]\nref = \"quay.io/calico/node:v3.28.1\"\nlayout = \"images\"\n",
+    );
+    env.materialize(&[]).success();
+    (
+        format!("sha256:{}", sha256_hex(&index)),
+        format!("sha256:{}", sha256_hex(&calico)),
+    )
+}
+
+#[test]
+fn skopeo_pulls_every_image_by_host_prefixed_and_flattened_names() {
+    let env = Env::new();
+    let (apiserver_digest, calico_digest) = media_with_images(&env);
+    let (apiserver_digest, calico_digest) = (apiserver_digest.as_str(), calico_digest.as_str());
+    let served = serve(&env.media(), &[]);
+    let server = format!("127.0.0.1:{}", served.port);
+    let second = Registry::start(&env.temp.path().join("second"), None);
+    let cases = [
+        (
+            format!("{server}/registry.k8s.io/kube-apiserver:v1.33.4"),
+            "a/apiserver:1",
+            apiserver_digest,
+        ),
+        (
+            format!("{server}/kube-apiserver:v1.33.4"),
+            "b/apiserver:1",
+            apiserver_digest,
+        ),
+        (
+            format!("{server}/quay.io/calico/node:v3.28.1"),
+            "a/calico:1",
+            calico_digest,
+        ),
+        (
+            format!("{server}/calico/node:v3.28.1"),
+            "b/calico:1",
+            calico_digest,
+        ),
+    ];
+    for (source, destination, digest) in cases {
+        let run = skopeo(&[
+            "copy",
+            "--quiet",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{source}"),
+            &format!("docker://{}/{destination}", second.host()),
+        ]);
+        assert_eq!(run.code, 0, "skopeo copy {source}: {}", run.stderr);
+        assert_eq!(
+            raw_digest(&format!("{}/{destination}", second.host()), &[]),
+            digest,
+            "{source}"
+        );
+    }
+    // containerd's mirrors send ?ns=<upstream registry>.
+    let by_namespace = curl(&[
+        "-i",
+        "-H",
+        "Accept: application/vnd.oci.image.index.v1+json",
+        &format!("http://{server}/v2/kube-apiserver/manifests/v1.33.4?ns=registry.k8s.io"),
+    ]);
+    assert!(
+        by_namespace
+            .stdout
+            .contains(&format!("docker-content-digest: {apiserver_digest}")),
+        "{}",
+        by_namespace.stdout
+    );
+    let catalog = curl(&[&format!("http://{server}/v2/_catalog")]);
+    assert!(
+        catalog.stdout.contains("quay.io/calico/node"),
+        "{}",
+        catalog.stdout
+    );
+    let unknown = curl(&["-i", &format!("http://{server}/v2/nothing/manifests/1")]);
+    assert!(
+        unknown.stdout.contains("404") && unknown.stdout.contains("NAME_UNKNOWN"),
+        "{}",
+        unknown.stdout
+    );
+    let write = curl(&[
+        "-i",
+        "-X",
+        "PUT",
+        &format!("http://{server}/v2/kube-apiserver/manifests/v2"),
+    ]);
+    assert!(
+        write.stdout.contains("405") && write.stdout.contains("UNSUPPORTED"),
+        "{}",
+        write.stdout
+    );
+    let upload = curl(&[
+        "-i",
+        "-X",
+        "POST",
+        &format!("http://{server}/v2/kube-apiserver/blobs/uploads/"),
+    ]);
+    assert!(upload.stdout.contains("UNSUPPORTED"), "{}", upload.stdout);
+}
+
+#[test]
+fn files_with_ranges_conditional_requests_and_listings() {
+    let env = Env::new();
+    env.workspace_file("artifacts/big.bin", &bytes(71, 100_000));
+    env.manifest(
+        "files.toml",
+        "[[file]]\nname = \"big\"\nurl = \"artifacts/big.bin\"\npath = \"tools/big.bin\"\n",
+    );
+    env.materialize(&[]).success();
+    let served = serve(&env.media(), &[]);
+    let url = format!("http://127.0.0.1:{}/files/tools/big.bin", served.port);
+    let content = bytes(71, 100_000);
+    let head = curl(&["-I", &url]);
+    assert!(
+        head.stdout.contains("content-length: 100000"),
+        "{}",
+        head.stdout
+    );
+    let etag = head
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("etag: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let ranged = Command::new("curl")
+        .args(["-s", "-r", "1000-1999", &url])
+        .output()
+        .unwrap();
+    assert_eq!(ranged.stdout, content[1000..2000]);
+    let multi = curl(&["-i", "-r", "0-9,50000-50009", &url]);
+    assert!(
+        multi.stdout.contains("206") && multi.stdout.contains("multipart/byteranges"),
+        "{}",
+        multi.stdout
+    );
+    let not_modified = curl(&["-i", "-H", &format!("If-None-Match: {etag}"), &url]);
+    assert!(
+        not_modified.stdout.starts_with("HTTP/1.1 304"),
+        "{}",
+        not_modified.stdout
+    );
+    let listing = curl(&[&format!("http://127.0.0.1:{}/files/tools/", served.port)]);
+    assert!(listing.stdout.contains("big.bin"), "{}", listing.stdout);
+    let full = Command::new("curl").args(["-s", &url]).output().unwrap();
+    assert_eq!(sha256_hex(&full.stdout), sha256_hex(&content));
+    let health = curl(&[&format!("http://127.0.0.1:{}/healthz", served.port)]);
+    assert_eq!(health.stdout, "ok\n");
+}
+
+#[test]
+fn hostile_requests_never_leave_the_tree_nor_stop_the_server() {
+    let env = Env::new();
+    env.workspace_file("artifacts/a", b"inside");
+    env.manifest(
+        "files.toml",
+        "[[file]]\nname = \"a\"\nurl = \"artifacts/a\"\npath = \"a\"\n",
+    );
+    env.materialize(&[]).success();
+    // A secret next to the tree, and a symlink inside the tree pointing at it.
+    let secret = "TOP-SECRET-OUTSIDE-THE-MEDIA";
+    std::fs::write(env.temp.path().join("secret.txt"), secret).unwrap();
+    std::os::unix::fs::symlink(
+        env.temp.path().join("secret.txt"),
+        env.media().join("files/link"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(env.temp.path(), env.media().join("files/escape")).unwrap();
+    let before = crate::support::tool("sha256sum", &["-c", "--quiet", "SHA256SUMS"], &env.media());
+    assert_eq!(before.code, 0);
+    let served = serve(&env.media(), &["--header-timeout", "2"]);
+    let port = served.port;
+    let long = "a/".repeat(5000);
+    let huge_header = format!(
+        "GET /files/a HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(200_000)
+    );
+    let requests: Vec<Vec<u8>> = vec![
+        b"GET /files/../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/..%2fsecret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/%2e%2e/secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/%2E%2E%2Fsecret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/%252e%252e/secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/....//secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/..\\secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/%5c..%5csecret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/link HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/escape/secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/escape/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /../../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET //secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/a%00.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/%ff%fe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/%c0%ae%c0%ae/secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET http://127.0.0.1/../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /oci/../../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /keys/../../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /v2/../../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /v2/a/blobs/sha256:../../../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /v2/a/blobs/..%2f..%2fsecret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /v2/a/manifests/../../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        format!("GET /files/{long} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").into_bytes(),
+        huge_header.into_bytes(),
+        b"GARBAGE\r\n\r\n".to_vec(),
+        b"GET\r\n\r\n".to_vec(),
+        b"GET /files/a HTTP/9.9\r\n\r\n".to_vec(),
+        b"\x00\x01\x02\x03\r\n\r\n".to_vec(),
+        b"GET /files/a HTTP/1.1\r\nHost: x\r\nRange: bytes=99999999999999999999-\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /files/a HTTP/1.1\r\nHost: x\r\nRange: bytes=5-1,-0,abc\r\nConnection: close\r\n\r\n".to_vec(),
+        b"DELETE /files/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"PUT /files/new HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc".to_vec(),
+        b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+    ];
+    assert!(requests.len() >= 30);
+    for request in &requests {
+        let response = raw(port, request);
+        let text = String::from_utf8_lossy(&response);
+        assert!(
+            !text.contains(secret),
+            "leaked the secret for {:?}:\n{text}",
+            String::from_utf8_lossy(request)
+        );
+    }
+    // Still alive, and still serving what is inside.
+    let inside = raw(
+        port,
+        b"GET /files/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(String::from_utf8_lossy(&inside).ends_with("inside"));
+    // Nothing was written into the tree.
+    assert!(!env.media().join("files/new").exists());
+    std::fs::remove_file(env.media().join("files/link")).unwrap();
+    std::fs::remove_file(env.media().join("files/escape")).unwrap();
+    let after = crate::support::tool("sha256sum", &["-c", "--quiet", "SHA256SUMS"], &env.media());
+    assert_eq!(after.code, 0);
+}
+
+#[test]
+fn a_slow_client_does_not_block_a_normal_one() {
+    let env = Env::new();
+    env.workspace_file("artifacts/a", b"inside");
+    env.manifest(
+        "files.toml",
+        "[[file]]\nname = \"a\"\nurl = \"artifacts/a\"\npath = \"a\"\n",
+    );
+    env.materialize(&[]).success();
+    let served = serve(&env.media(), &["--header-timeout", "2"]);
+    let port = served.port;
+    // Slowloris: many connections that trickle headers and never finish them.
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .write_all(b"GET /files/a HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        slow.push(stream);
+    }
+    let started = Instant::now();
+    let response = raw(
+        port,
+        b"GET /files/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(String::from_utf8_lossy(&response).ends_with("inside"));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a normal request waited {:?}",
+        started.elapsed()
+    );
+    // The trickling clients are cut off after the header timeout.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut closed = 0;
+    for stream in &mut slow {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buffer = [0u8; 256];
+        if stream.read(&mut buffer).is_ok() {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, slow.len(), "slow clients must be disconnected");
+}
+
+#[test]
+fn tls_with_a_test_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let env = Env::new();
+    env.workspace_file("artifacts/a", b"over tls");
+    env.manifest(
+        "files.toml",
+        "[[file]]\nname = \"a\"\nurl = \"artifacts/a\"\npath = \"a\"\n",
+    );
+    env.materialize(&[]).success();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "airgap test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let tls = env.temp.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    std::fs::write(tls.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(tls.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(tls.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+    let served = serve(
+        &env.media(),
+        &[
+            "--tls-cert",
+            tls.join("cert.pem").to_str().unwrap(),
+            "--tls-key",
+            tls.join("key.pem").to_str().unwrap(),
+        ],
+    );
+    let url = format!("https://127.0.0.1:{}/files/a", served.port);
+    let trusted = curl(&["--cacert", tls.join("ca.pem").to_str().unwrap(), &url]);
+    assert_eq!(trusted.stdout, "over tls", "{}", trusted.stderr);
+    let untrusted = curl(&[&url]);
+    assert_ne!(untrusted.code, 0);
+}
