@@ -435,3 +435,104 @@ fn tls_with_a_test_ca() {
     let untrusted = curl(&[&url]);
     assert_ne!(untrusted.code, 0);
 }
+
+/// Debian's containerd, as root on a private socket, root and state directory.
+struct Containerd {
+    child: Child,
+    socket: std::path::PathBuf,
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Containerd {
+    fn start(directory: &Path) -> Containerd {
+        std::fs::create_dir_all(directory).unwrap();
+        let socket = directory.join("containerd.sock");
+        let config = directory.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n[grpc]\n  address = \"{1}\"\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  disable_apparmor = true\n",
+                directory.display(),
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("containerd is installed");
+        let containerd = Containerd { child, socket };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while containerd.ctr(&["version"]).code != 0 {
+            assert!(Instant::now() < deadline, "containerd did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        containerd
+    }
+
+    fn ctr(&self, args: &[&str]) -> Run {
+        let mut command = Command::new("ctr");
+        command.arg("--address").arg(&self.socket).args(args);
+        output(command)
+    }
+}
+
+#[test]
+fn containerd_pulls_by_original_names_through_the_mirror() {
+    let env = Env::new();
+    let (apiserver_digest, calico_digest) = media_with_images(&env);
+    let served = serve(&env.media(), &[]);
+    // hosts.toml as containerd reads them: the upstream registry, mirrored by the server.
+    let hosts = env.temp.path().join("certs.d");
+    for registry in ["registry.k8s.io", "quay.io"] {
+        std::fs::create_dir_all(hosts.join(registry)).unwrap();
+        std::fs::write(
+            hosts.join(registry).join("hosts.toml"),
+            format!(
+                "server = \"https://{registry}\"\n\n[host.\"http://127.0.0.1:{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+                served.port
+            ),
+        )
+        .unwrap();
+    }
+    let containerd = Containerd::start(&env.temp.path().join("containerd"));
+    for (reference, digest) in [
+        ("registry.k8s.io/kube-apiserver:v1.33.4", &apiserver_digest),
+        ("quay.io/calico/node:v3.28.1", &calico_digest),
+    ] {
+        let pull = containerd.ctr(&[
+            "images",
+            "pull",
+            "--snapshotter",
+            "native",
+            "--hosts-dir",
+            hosts.to_str().unwrap(),
+            reference,
+        ]);
+        assert_eq!(
+            pull.code, 0,
+            "ctr images pull {reference}: {}{}",
+            pull.stdout, pull.stderr
+        );
+        let listed = containerd.ctr(&["images", "ls"]);
+        let line = listed
+            .stdout
+            .lines()
+            .find(|line| line.starts_with(reference))
+            .unwrap_or_default();
+        assert!(
+            line.contains(digest.as_str()),
+            "{reference} is not {digest}:\n{}",
+            listed.stdout
+        );
+    }
+}
