@@ -80,10 +80,80 @@ pub async fn serve(root: &Path, path: PathBuf, request: Request<Body>) -> Respon
     if let Some(ranges) = multiple_ranges(&request) {
         return multipart(&path, &ranges).await;
     }
-    match ServeFile::new(&path).oneshot(request).await {
+    if is_plain_get(&request)
+        && let Some(response) = whole_file(&path, None).await
+    {
+        return response;
+    }
+    // Large reads: each chunk is one trip to the blocking pool.
+    match ServeFile::new(&path)
+        .with_buf_chunk_size(1 << 20)
+        .oneshot(request)
+        .await
+    {
         Ok(response) => response.map(Body::new),
         Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n"),
     }
+}
+
+/// The common case, a plain `GET` of a whole file, answered from a read-only memory map:
+/// the kernel copies page-cache pages straight to the socket, with no read into a buffer of
+/// ours (the closest to `sendfile` that hyper's body model allows). Headers are the ones
+/// `ServeFile` sends for the same file (same `ETag` format), so conditional and range requests
+/// that follow, which take the `ServeFile` path, agree with it. The tree is read-only media:
+/// nothing truncates a mapped file under the server.
+pub async fn whole_file(path: &Path, content_type: Option<&str>) -> Option<Response<Body>> {
+    let path = path.to_path_buf();
+    let mapped = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path).ok()?;
+        let metadata = file.metadata().ok()?;
+        if !metadata.is_file() || metadata.len() == 0 {
+            return None;
+        }
+        // SAFETY: the map is read-only and the served tree is never written while served.
+        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        Some((map, metadata, path))
+    })
+    .await
+    .ok()??;
+    let (map, metadata, path) = mapped;
+    let modified = metadata.modified().ok()?;
+    let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    let etag = format!(
+        "\"{:x}.{:08x}-{:x}\"",
+        since_epoch.as_secs(),
+        since_epoch.subsec_nanos(),
+        metadata.len()
+    );
+    let guessed = mime_guess::from_path(&path).first_or_octet_stream();
+    let mime = content_type.unwrap_or(guessed.as_ref());
+    let mut response = Response::new(Body::from(bytes::Bytes::from_owner(map)));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(mime).ok()?);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(metadata.len()));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::LAST_MODIFIED,
+        HeaderValue::from_str(&httpdate::fmt_http_date(modified)).ok()?,
+    );
+    headers.insert(header::ETAG, HeaderValue::from_str(&etag).ok()?);
+    Some(response)
+}
+
+/// A `GET` without ranges or conditions.
+pub fn is_plain_get(request: &Request<Body>) -> bool {
+    let conditional = [
+        header::RANGE,
+        header::IF_MATCH,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+        header::IF_RANGE,
+    ];
+    request.method() == axum::http::Method::GET
+        && !conditional
+            .iter()
+            .any(|name| request.headers().contains_key(name))
 }
 
 /// A small text response.

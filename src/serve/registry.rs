@@ -31,8 +31,10 @@ pub struct Registry {
     blobs: PathBuf,
     /// (registry, repository) to tag to (digest, media type, size).
     tags: BTreeMap<Repository, BTreeMap<String, Tagged>>,
-    /// Every manifest of the layout: digest to media type.
-    manifests: HashMap<Digest, String>,
+    /// Every manifest of the layout: digest to media type and bytes. Manifests are small
+    /// (at most 4 MiB each, usually a few KiB) and by far the most requested documents, so they
+    /// are answered from memory; blobs stream from disk.
+    manifests: HashMap<Digest, (String, bytes::Bytes)>,
     /// Subject digest to the descriptors of the manifests that refer to it.
     referrers: HashMap<Digest, Vec<serde_json::Value>>,
 }
@@ -90,10 +92,16 @@ impl Registry {
             if registry.manifests.contains_key(&digest) {
                 continue;
             }
-            registry.manifests.insert(digest, media_type.clone());
             let Ok(bytes) = std::fs::read(registry.blobs.join(digest.hex())) else {
                 continue;
             };
+            if bytes.len() > 4 << 20 || Digest::of_bytes(&bytes) != digest {
+                continue;
+            }
+            registry.manifests.insert(
+                digest,
+                (media_type.clone(), bytes::Bytes::from(bytes.clone())),
+            );
             let Ok(document) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
                 continue;
             };
@@ -268,18 +276,17 @@ impl Registry {
                 json_response(&json!({"name": format!("{registry}/{repository}"), "tags": tags}))
             }
             "manifests" => {
-                let found = match Digest::parse(reference) {
-                    Ok(digest) => self
-                        .manifests
-                        .get(&digest)
-                        .map(|media_type| (digest, media_type.clone())),
+                let digest = match Digest::parse(reference) {
+                    Ok(digest) => Some(digest),
                     Err(_) => self.tags[&(registry.clone(), repository.clone())]
                         .get(reference)
-                        .map(|(digest, media_type, _)| (*digest, media_type.clone())),
+                        .map(|(digest, _, _)| *digest),
                 };
-                match found {
-                    Some((digest, media_type)) => {
-                        self.blob(digest, Some(&media_type), request).await
+                match digest
+                    .and_then(|digest| self.manifests.get(&digest).map(|found| (digest, found)))
+                {
+                    Some((digest, (media_type, bytes))) => {
+                        manifest_response(&request, digest, media_type, bytes)
                     }
                     None => error(
                         StatusCode::NOT_FOUND,
@@ -339,18 +346,27 @@ impl Registry {
         let mime: mime::Mime = content_type
             .parse()
             .unwrap_or(mime::APPLICATION_OCTET_STREAM);
-        let mut response = match ServeFile::new_with_mime(&path, &mime)
-            .oneshot(request)
-            .await
-        {
-            Ok(response) => response.map(Body::new),
-            Err(_) => {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "UNKNOWN",
-                    "cannot read the blob",
-                );
-            }
+        let fast = if crate::serve::files::is_plain_get(&request) {
+            crate::serve::files::whole_file(&path, Some(content_type)).await
+        } else {
+            None
+        };
+        let mut response = match fast {
+            Some(response) => response,
+            None => match ServeFile::new_with_mime(&path, &mime)
+                .with_buf_chunk_size(1 << 20)
+                .oneshot(request)
+                .await
+            {
+                Ok(response) => response.map(Body::new),
+                Err(_) => {
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "UNKNOWN",
+                        "cannot read the blob",
+                    );
+                }
+            },
         };
         if let Ok(value) = HeaderValue::from_str(&digest.to_string()) {
             response
@@ -359,6 +375,46 @@ impl Registry {
         }
         response
     }
+}
+
+/// A manifest from memory, with its digest as a strong `ETag`.
+fn manifest_response(
+    request: &Request<Body>,
+    digest: Digest,
+    media_type: &str,
+    bytes: &bytes::Bytes,
+) -> Response<Body> {
+    let etag = format!("\"{digest}\"");
+    let not_modified = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .split(',')
+                .any(|candidate| candidate.trim() == etag || candidate.trim() == "*")
+        });
+    let mut response = if not_modified {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else if request.method() == Method::HEAD {
+        Response::new(Body::empty())
+    } else {
+        Response::new(Body::from(bytes.clone()))
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(media_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    if let Ok(value) = HeaderValue::from_str(&digest.to_string()) {
+        headers.insert("Docker-Content-Digest", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    response
 }
 
 fn json_response(value: &serde_json::Value) -> Response<Body> {
