@@ -536,3 +536,68 @@ fn containerd_pulls_by_original_names_through_the_mirror() {
         );
     }
 }
+
+#[test]
+fn git_clones_a_served_repository_over_dumb_http() {
+    let env = Env::new();
+    env.workspace_file("artifacts/a", b"a");
+    env.manifest(
+        "files.toml",
+        "[[file]]\nname = \"a\"\nurl = \"artifacts/a\"\npath = \"a\"\n",
+    );
+    env.materialize(&[]).success();
+    // A bare repository as the git issue will write it: a commit, a tag, update-server-info.
+    let work = env.temp.path().join("work");
+    let bare = env.media().join("git/demo.git");
+    let git = |args: &[&str], directory: &Path| {
+        let mut command = Command::new("git");
+        command
+            .args([
+                "-c",
+                "user.name=airgap",
+                "-c",
+                "user.email=airgap@example.org",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(directory);
+        let run = output(command);
+        assert_eq!(run.code, 0, "git {args:?}: {}", run.stderr);
+        run
+    };
+    std::fs::create_dir_all(&work).unwrap();
+    git(&["init", "-q"], &work);
+    std::fs::write(work.join("README"), "served over dumb HTTP\n").unwrap();
+    git(&["add", "README"], &work);
+    git(&["commit", "-q", "-m", "first"], &work);
+    git(&["tag", "v1.0"], &work);
+    git(
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+        env.temp.path(),
+    );
+    git(&["update-server-info"], &bare);
+    let served = serve(&env.media(), &[]);
+    let clone = env.temp.path().join("clone");
+    git(
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            "v1.0",
+            &format!("http://127.0.0.1:{}/git/demo.git", served.port),
+            clone.to_str().unwrap(),
+        ],
+        env.temp.path(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(clone.join("README")).unwrap(),
+        "served over dumb HTTP\n"
+    );
+}
