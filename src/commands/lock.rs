@@ -69,6 +69,7 @@ pub fn ensure(
             .chain(manifest.images.iter().map(|image| image.reference.as_str()))
             .chain(manifest.apts.iter().map(|apt| apt.name.as_str()))
             .chain(manifest.yums.iter().map(|yum| yum.name.as_str()))
+            .chain(manifest.gits.iter().map(|git| git.name.as_str()))
             .collect();
         for name in names {
             if !known.contains(name.as_str()) {
@@ -124,6 +125,7 @@ pub fn ensure(
     }
 
     let mut files = plan.files.keep.clone();
+    let mut gits = plan.gits.keep.clone();
     let mut images = plan.images.keep.clone();
     // apt entries resolve together (a package of one may depend on another's): when any of
     // them changes, all are resolved again.
@@ -231,6 +233,12 @@ pub fn ensure(
             Some(Err(error)) => failures.push(error),
             None => {}
         }
+        for (artifact, _) in &plan.gits.resolve {
+            match source::git::resolve(artifact, &downloader.workspace) {
+                Ok(pinned) => gits.push(pinned),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
         if !failures.is_empty() {
             failures.sort();
             return Err(LockModeError::Failed {
@@ -247,6 +255,7 @@ pub fn ensure(
         images,
         apts,
         yums,
+        gits,
         ..Lockfile::empty(manifest.inputs_digest)
     };
     if mode.locked && old.as_ref().map(Lockfile::render) != Some(new.render()) {
@@ -264,11 +273,12 @@ pub fn ensure(
     let changed = pending.len() - added;
     let removed = plan.dropped().len();
     let summary = format!(
-        "{} files, {} images, {} apt and {} yum packages",
+        "{} files, {} images, {} apt and {} yum packages, {} git repositories",
         new.files.len(),
         new.images.len(),
         new.apts.iter().map(|apt| apt.debs.len()).sum::<usize>(),
-        new.yums.iter().map(|yum| yum.rpms.len()).sum::<usize>()
+        new.yums.iter().map(|yum| yum.rpms.len()).sum::<usize>(),
+        new.gits.len()
     );
     if written {
         settings.printer.status(

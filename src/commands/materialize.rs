@@ -240,6 +240,34 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             entries.insert(relative, Digest::of_bytes(&key));
         }
     }
+    for pin in &lock.gits {
+        let relative = source::git::media_path(pin);
+        let target = tree.root().join(&relative);
+        if !source::git::is_present(&target, pin) {
+            source::git::materialize(pin, &target, &settings.workspace)?;
+            settings.printer.detail(format!(
+                "git {}: {} at {}",
+                pin.name, pin.reference, pin.commit
+            ));
+        }
+        for entry in walkdir::WalkDir::new(&target)
+            .follow_links(false)
+            .into_iter()
+            .flatten()
+        {
+            if entry.file_type().is_file() {
+                let path = entry.path().to_path_buf();
+                let (digest, _) = Digest::of_file(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let relative = path
+                    .strip_prefix(tree.root())
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .into_owned();
+                entries.insert(relative, digest);
+            }
+        }
+    }
     let keep: BTreeSet<String> = entries.keys().cloned().collect();
     let mut removed = tree.prune("files", &keep)?;
     removed.extend(tree.prune(oci_layout::ROOT, &keep)?);
@@ -247,6 +275,18 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     removed.extend(tree.prune("config/apt", &keep)?);
     removed.extend(tree.prune("yum", &keep)?);
     removed.extend(tree.prune("config/yum", &keep)?);
+    // Repositories are directories with empty ones git needs (refs/tags): remove whole
+    // repositories the lock dropped, never parts of one.
+    let wanted: BTreeSet<String> = lock.gits.iter().map(source::git::media_path).collect();
+    if let Ok(entries) = std::fs::read_dir(tree.root().join("git")) {
+        for entry in entries.flatten() {
+            let relative = format!("git/{}", entry.file_name().to_string_lossy());
+            if !wanted.contains(&relative) {
+                let _ = std::fs::remove_dir_all(entry.path());
+                removed.push(relative);
+            }
+        }
+    }
     let mut keep_keys = keep.clone();
     keep_keys.insert(crate::media::tree::PUBLIC_KEY.to_string());
     removed.extend(tree.prune("keys", &keep_keys)?);

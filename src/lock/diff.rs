@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::lock::{LockedApt, LockedFile, LockedImage, LockedYum, Lockfile};
+use crate::lock::{LockedApt, LockedFile, LockedGit, LockedImage, LockedYum, Lockfile};
 use crate::printer::human_bytes;
 
 /// A lock entry, seen by the diff.
@@ -142,6 +142,23 @@ impl Pin for LockedYum {
     }
 }
 
+impl Pin for LockedGit {
+    const KIND: &'static str = "git";
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("url", self.url.clone()),
+            ("ref", self.reference.clone()),
+            ("commit", self.commit.clone()),
+        ]
+    }
+    fn summary(&self) -> String {
+        format!("{} {} at {}", self.url, self.reference, self.commit)
+    }
+}
+
 /// One changed artifact.
 #[derive(Debug, Serialize)]
 pub struct Change {
@@ -175,6 +192,7 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> Vec<Change> {
     changes.extend(compare(&old.images, &new.images));
     changes.extend(compare(&old.apts, &new.apts));
     changes.extend(compare(&old.yums, &new.yums));
+    changes.extend(compare(&old.gits, &new.gits));
     changes
 }
 

@@ -36,6 +36,26 @@ pub struct Lockfile {
     pub apts: Vec<LockedApt>,
     #[serde(default, rename = "yum", skip_serializing_if = "Vec::is_empty")]
     pub yums: Vec<LockedYum>,
+    #[serde(default, rename = "git", skip_serializing_if = "Vec::is_empty")]
+    pub gits: Vec<LockedGit>,
+}
+
+/// One git repository pinned to a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedGit {
+    pub name: String,
+    pub url: String,
+    /// The ref as asked (`v2.31.0`, `master`, or a commit id).
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// What the ref is upstream: `tag`, `branch` or `commit`.
+    pub kind: String,
+    /// The full ref name on the media (`refs/tags/v2.31.0`), empty for a bare commit.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub full_ref: String,
+    /// The commit id the ref resolved to; git's object ids pin the tree transitively.
+    pub commit: String,
 }
 
 /// One RPM repository: what was asked of it, the repomd it was resolved against, and every
@@ -242,6 +262,7 @@ impl Lockfile {
             images: Vec::new(),
             apts: Vec::new(),
             yums: Vec::new(),
+            gits: Vec::new(),
         }
     }
 
@@ -306,6 +327,9 @@ impl Lockfile {
         for yum in &mut sorted.yums {
             yum.rpms.sort();
         }
+        sorted
+            .gits
+            .sort_by(|left, right| left.name.cmp(&right.name));
         let body = toml::to_string(&sorted).unwrap_or_default();
         format!("{HEADER}{body}")
     }

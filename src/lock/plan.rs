@@ -4,8 +4,10 @@
 
 use std::fmt;
 
-use crate::lock::{LockedApt, LockedFile, LockedImage, LockedYum, Lockfile};
-use crate::manifest::{AptArtifact, FileArtifact, ImageArtifact, Manifest, YumArtifact};
+use crate::lock::{LockedApt, LockedFile, LockedGit, LockedImage, LockedYum, Lockfile};
+use crate::manifest::{
+    AptArtifact, FileArtifact, GitArtifact, ImageArtifact, Manifest, YumArtifact,
+};
 
 /// What `lock` has to do for one kind of artifact.
 #[derive(Debug)]
@@ -35,6 +37,7 @@ pub struct Plan {
     pub images: KindPlan<ImageArtifact, LockedImage>,
     pub apts: KindPlan<AptArtifact, LockedApt>,
     pub yums: KindPlan<YumArtifact, LockedYum>,
+    pub gits: KindPlan<GitArtifact, LockedGit>,
 }
 
 impl Plan {
@@ -58,6 +61,9 @@ impl Plan {
         for (artifact, reason) in &self.yums.resolve {
             lines.push(format!("yum {}: {reason}", artifact.name));
         }
+        for (artifact, reason) in &self.gits.resolve {
+            lines.push(format!("git {}: {reason}", artifact.name));
+        }
         lines
     }
 
@@ -78,6 +84,9 @@ impl Plan {
         }
         for yum in &self.yums.removed {
             lines.push(format!("yum {}: no longer in the manifests", yum.name));
+        }
+        for git in &self.gits.removed {
+            lines.push(format!("git {}: no longer in the manifests", git.name));
         }
         lines
     }
@@ -143,6 +152,22 @@ pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String
             |pin| pin.name.clone(),
             |artifact| wanted(&artifact.name),
             changed_yum,
+        ),
+        gits: plan_kind(
+            &manifest.gits,
+            old.map_or(&[][..], |lock| &lock.gits),
+            |artifact| artifact.name.clone(),
+            |pin| pin.name.clone(),
+            |artifact| wanted(&artifact.name),
+            |artifact, pinned| {
+                if artifact.url != pinned.url {
+                    Some("url")
+                } else if artifact.reference != pinned.reference {
+                    Some("ref")
+                } else {
+                    None
+                }
+            },
         ),
     }
 }

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use toml::Spanned;
 
-use super::model::{RawApt, RawEnclave, RawFile, RawImage, RawManifest, RawSha256, RawYum};
+use super::model::{RawApt, RawEnclave, RawFile, RawGit, RawImage, RawManifest, RawSha256, RawYum};
 use super::{
-    AptArtifact, Diagnostic, Enclave, FileArtifact, FileKey, ImageArtifact, Location, Manifest,
-    ManifestError, Origin, YumArtifact,
+    AptArtifact, Diagnostic, Enclave, FileArtifact, FileKey, GitArtifact, ImageArtifact, Location,
+    Manifest, ManifestError, Origin, YumArtifact,
 };
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -91,6 +91,8 @@ struct Merger {
     apt_names: BTreeMap<String, Place>,
     yums: Vec<YumArtifact>,
     yum_names: BTreeMap<String, Place>,
+    gits: Vec<GitArtifact>,
+    git_names: BTreeMap<String, Place>,
     names: BTreeMap<String, Place>,
     paths: BTreeMap<String, (FileKey, Place)>,
 }
@@ -182,10 +184,6 @@ impl Merger {
                     .collect::<Vec<_>>(),
             ),
             (
-                "[[git]]",
-                raw.git.iter().map(|entry| entry.span()).collect(),
-            ),
-            (
                 "[kubespray]",
                 raw.kubespray.iter().map(|entry| entry.span()).collect(),
             ),
@@ -211,6 +209,9 @@ impl Merger {
         }
         for yum_entry in raw.yum {
             self.add_yum(context, yum_entry);
+        }
+        for git_entry in raw.git {
+            self.add_git(context, git_entry);
         }
     }
 
@@ -430,6 +431,76 @@ impl Merger {
                 .collect(),
             exclude: entry.exclude.unwrap_or_default(),
             insecure: entry.insecure.unwrap_or(false),
+            origin: Origin {
+                file: context.file.to_path_buf(),
+                line: context.place(entry_span).line,
+            },
+        });
+    }
+
+    fn add_git(&mut self, context: &Context, entry: Spanned<RawGit>) {
+        let entry_span = entry.span();
+        let entry = entry.into_inner();
+        let name = entry.name.get_ref().clone();
+        if !is_name(&name) {
+            self.diagnostics.push(
+                context
+                    .error(entry.name.span(), format!("`{name}` is not a valid name"))
+                    .with_hint("use letters, digits, `.`, `_`, `+` and `-`; it names DIR/git/<name>.git on the media"),
+            );
+        } else if let Some(first) = self.git_names.get(&name) {
+            let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
+            self.diagnostics.push(
+                context
+                    .error(
+                        entry.name.span(),
+                        format!("duplicate git repository `{name}`"),
+                    )
+                    .with_hint(format!("it is first defined at {first}")),
+            );
+        } else {
+            self.git_names
+                .insert(name.clone(), context.place(entry.name.span()));
+        }
+        let url = entry.url.get_ref().clone();
+        let scheme_ok = ["https://", "http://", "ssh://", "file://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+            || (!url.contains("://")
+                && !url.is_empty()
+                && !url.starts_with('/')
+                && !url.starts_with('-'));
+        if !scheme_ok {
+            self.diagnostics.push(
+                context
+                    .error(entry.url.span(), format!("`{url}` is not a repository URL airgap can fetch"))
+                    .with_hint("use https://, http://, ssh://, file:/// or a path relative to the workspace"),
+            );
+        }
+        let reference = entry.reference.get_ref().clone();
+        let reference_ok = !reference.is_empty()
+            && !reference.starts_with('-')
+            && !reference.contains("..")
+            && reference.chars().all(|character| {
+                character.is_ascii_alphanumeric()
+                    || matches!(character, '.' | '_' | '-' | '/' | '+')
+            });
+        if !reference_ok {
+            self.diagnostics.push(
+                context
+                    .error(
+                        entry.reference.span(),
+                        format!("`{reference}` is not a git ref"),
+                    )
+                    .with_hint(
+                        "give a tag (\"v2.31.0\"), a branch (\"master\") or a full commit id",
+                    ),
+            );
+        }
+        self.gits.push(GitArtifact {
+            name,
+            url,
+            reference,
             origin: Origin {
                 file: context.file.to_path_buf(),
                 line: context.place(entry_span).line,
@@ -778,6 +849,7 @@ impl Merger {
             .sort_by(|left, right| left.reference.cmp(&right.reference));
         self.apts.sort_by(|left, right| left.name.cmp(&right.name));
         self.yums.sort_by(|left, right| left.name.cmp(&right.name));
+        self.gits.sort_by(|left, right| left.name.cmp(&right.name));
         let enclave = self.enclave.map(|(enclave, _)| enclave).unwrap_or_default();
         #[derive(Serialize)]
         struct Inputs<'a> {
@@ -786,6 +858,7 @@ impl Merger {
             images: &'a [ImageArtifact],
             apts: &'a [AptArtifact],
             yums: &'a [YumArtifact],
+            gits: &'a [GitArtifact],
         }
         // Only what the pins depend on: `[enclave].url` is rendering, not locking, and the
         // platforms are already expanded into the file entries.
@@ -795,6 +868,7 @@ impl Merger {
             images: &self.images,
             apts: &self.apts,
             yums: &self.yums,
+            gits: &self.gits,
         };
         let canonical = serde_json::to_vec(&inputs).unwrap_or_default();
         Ok(Manifest {
@@ -803,6 +877,7 @@ impl Merger {
             images: self.images,
             apts: self.apts,
             yums: self.yums,
+            gits: self.gits,
             inputs_digest: Digest::of_bytes(&canonical),
         })
     }

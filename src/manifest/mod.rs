@@ -28,6 +28,8 @@ pub struct Manifest {
     pub apts: Vec<AptArtifact>,
     /// One entry per `[[yum]]`, sorted by name.
     pub yums: Vec<YumArtifact>,
+    /// One entry per `[[git]]`, sorted by name.
+    pub gits: Vec<GitArtifact>,
     /// Digest of the normalized inputs, recorded in the lock to detect staleness offline.
     pub inputs_digest: Digest,
 }
@@ -131,6 +133,18 @@ pub struct YumArtifact {
     pub packages: Vec<String>,
     pub exclude: Vec<String>,
     pub insecure: bool,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// One `[[git]]` entry: a repository pinned to the commit a ref names.
+#[derive(Debug, Clone, Serialize)]
+pub struct GitArtifact {
+    pub name: String,
+    /// `https://…`, `http://…`, `ssh://…`, `file://…`, or a path relative to the workspace.
+    pub url: String,
+    /// A tag, a branch, or a full commit id.
+    pub reference: String,
     #[serde(skip)]
     pub origin: Origin,
 }

@@ -111,9 +111,9 @@ pub struct RawYum {
 #[serde(deny_unknown_fields)]
 pub struct RawGit {
     pub name: Spanned<String>,
-    pub url: String,
+    pub url: Spanned<String>,
     #[serde(rename = "ref")]
-    pub reference: String,
+    pub reference: Spanned<String>,
 }
 
 /// `[kubespray]`: hosts for the rendered inventory.

@@ -8,6 +8,7 @@ pub mod apt;
 pub mod checksum;
 pub mod download;
 pub mod files;
+pub mod git;
 pub mod oci;
 pub mod yum;
 

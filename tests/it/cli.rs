@@ -85,6 +85,8 @@ fn the_quickstart_example_runs_offline_with_its_committed_lock() {
             .exists()
     );
     assert!(media.join("config/yum/site-rpms.repo").exists());
+    // And its git repository, ready for dumb HTTP.
+    assert!(media.join("git/site-playbooks.git/info/refs").exists());
     let key = media.join("keys/airgap.asc");
     env.run(&[
         "verify",

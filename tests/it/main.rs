@@ -6,6 +6,7 @@ mod upstream;
 mod apt;
 mod cli;
 mod files;
+mod git;
 mod images;
 mod lock;
 mod manifest_errors;
