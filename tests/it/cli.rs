@@ -96,3 +96,36 @@ fn the_quickstart_example_runs_offline_with_its_committed_lock() {
     ])
     .success();
 }
+
+#[test]
+fn the_kubespray_manifest_at_the_top_parses_and_carries_kubesprays_checksums() {
+    // The repository root is a workspace for Kubespray v2.31.0; offline, the only complaint
+    // is that nothing is pinned yet (it is locked with internet).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = std::process::Command::new(BINARY);
+    command.args(["-C", root.to_str().unwrap(), "lock", "--offline"]);
+    let run = output(command);
+    run.failure()
+        .stderr_has("--offline forbids the network")
+        .stderr_has("git kubespray")
+        .stderr_has("file kubeadm (arm64)")
+        .stderr_has("image quay.io/calico/node:v3.31.5");
+    let manifest = std::fs::read_to_string(root.join("manifests/kubespray-v2.31.0.toml")).unwrap();
+    let checksums =
+        std::fs::read_to_string(root.join(
+            "../shared/data/kubespray-v2.31.0/roles_kubespray_defaults_vars_main_checksums.yml",
+        ));
+    if let Ok(checksums) = checksums {
+        for line in manifest
+            .lines()
+            .filter(|line| line.starts_with("sha256 = "))
+        {
+            for digest in line.split('"').filter(|part| part.starts_with("sha256:")) {
+                assert!(
+                    checksums.contains(digest),
+                    "{digest} is not one of Kubespray's checksums"
+                );
+            }
+        }
+    }
+}
