@@ -82,3 +82,10 @@ pub fn verify_detached(
     }
     Err("Release.gpg holds no signature by a key of the keyring".to_string())
 }
+
+/// Reads the keyring file `path` (relative to `workspace`); the error says why, for messages.
+pub fn load(workspace: &std::path::Path, path: &str) -> Result<Vec<SignedPublicKey>, String> {
+    let bytes =
+        std::fs::read(workspace.join(path)).map_err(|error| format!("cannot be read: {error}"))?;
+    read_keyring(&bytes)
+}

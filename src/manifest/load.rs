@@ -72,6 +72,14 @@ pub fn load(workspace: &Path) -> Result<Manifest, ManifestError> {
     merger.finish()
 }
 
+/// The kinds whose entries are named (and whose names must be unique).
+#[derive(Clone, Copy)]
+enum NameKind {
+    Apt,
+    Yum,
+    Git,
+}
+
 /// A span in one of the loaded files.
 #[derive(Clone)]
 struct Place {
@@ -219,26 +227,7 @@ impl Merger {
         let entry_span = entry.span();
         let entry = entry.into_inner();
         let name = entry.name.get_ref().clone();
-        if !is_name(&name) {
-            self.diagnostics.push(
-                context
-                    .error(entry.name.span(), format!("`{name}` is not a valid name"))
-                    .with_hint("use letters, digits, `.`, `_`, `+` and `-`; it names DIR/apt/<name>/ on the media"),
-            );
-        } else if let Some(first) = self.apt_names.get(&name) {
-            let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
-            self.diagnostics.push(
-                context
-                    .error(
-                        entry.name.span(),
-                        format!("duplicate apt repository `{name}`"),
-                    )
-                    .with_hint(format!("it is first defined at {first}")),
-            );
-        } else {
-            self.apt_names
-                .insert(name.clone(), context.place(entry.name.span()));
-        }
+        self.check_unique_name(context, &entry.name, NameKind::Apt);
         let url = entry.url.get_ref().trim_end_matches('/').to_string();
         if let Err(message) = Location::parse(&url, Path::new(".")) {
             self.diagnostics.push(
@@ -342,26 +331,7 @@ impl Merger {
         let entry_span = entry.span();
         let entry = entry.into_inner();
         let name = entry.name.get_ref().clone();
-        if !is_name(&name) {
-            self.diagnostics.push(
-                context
-                    .error(entry.name.span(), format!("`{name}` is not a valid name"))
-                    .with_hint("use letters, digits, `.`, `_`, `+` and `-`; it names DIR/yum/<name>/ on the media"),
-            );
-        } else if let Some(first) = self.yum_names.get(&name) {
-            let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
-            self.diagnostics.push(
-                context
-                    .error(
-                        entry.name.span(),
-                        format!("duplicate yum repository `{name}`"),
-                    )
-                    .with_hint(format!("it is first defined at {first}")),
-            );
-        } else {
-            self.yum_names
-                .insert(name.clone(), context.place(entry.name.span()));
-        }
+        self.check_unique_name(context, &entry.name, NameKind::Yum);
         let url = format!("{}/", entry.url.get_ref().trim_end_matches('/'));
         if let Err(message) = Location::parse(&url, Path::new(".")) {
             self.diagnostics.push(
@@ -442,26 +412,7 @@ impl Merger {
         let entry_span = entry.span();
         let entry = entry.into_inner();
         let name = entry.name.get_ref().clone();
-        if !is_name(&name) {
-            self.diagnostics.push(
-                context
-                    .error(entry.name.span(), format!("`{name}` is not a valid name"))
-                    .with_hint("use letters, digits, `.`, `_`, `+` and `-`; it names DIR/git/<name>.git on the media"),
-            );
-        } else if let Some(first) = self.git_names.get(&name) {
-            let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
-            self.diagnostics.push(
-                context
-                    .error(
-                        entry.name.span(),
-                        format!("duplicate git repository `{name}`"),
-                    )
-                    .with_hint(format!("it is first defined at {first}")),
-            );
-        } else {
-            self.git_names
-                .insert(name.clone(), context.place(entry.name.span()));
-        }
+        self.check_unique_name(context, &entry.name, NameKind::Git);
         let url = entry.url.get_ref().clone();
         let scheme_ok = ["https://", "http://", "ssh://", "file://"]
             .iter()
@@ -506,6 +457,41 @@ impl Merger {
                 line: context.place(entry_span).line,
             },
         });
+    }
+
+    /// Reports an invalid or repeated entry name; records the first use of a valid one.
+    fn check_unique_name(&mut self, context: &Context, name: &Spanned<String>, kind: NameKind) {
+        let (label, media) = match kind {
+            NameKind::Apt => ("apt repository", "DIR/apt/<name>/"),
+            NameKind::Yum => ("yum repository", "DIR/yum/<name>/"),
+            NameKind::Git => ("git repository", "DIR/git/<name>.git"),
+        };
+        let text = name.get_ref();
+        if !is_name(text) {
+            self.diagnostics.push(
+                context
+                    .error(name.span(), format!("`{text}` is not a valid name"))
+                    .with_hint(format!(
+                        "use letters, digits, `.`, `_`, `+` and `-`; it names {media} on the media"
+                    )),
+            );
+            return;
+        }
+        let names = match kind {
+            NameKind::Apt => &mut self.apt_names,
+            NameKind::Yum => &mut self.yum_names,
+            NameKind::Git => &mut self.git_names,
+        };
+        if let Some(first) = names.get(text) {
+            let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
+            self.diagnostics.push(
+                context
+                    .error(name.span(), format!("duplicate {label} `{text}`"))
+                    .with_hint(format!("it is first defined at {first}")),
+            );
+        } else {
+            names.insert(text.clone(), context.place(name.span()));
+        }
     }
 
     fn default_platforms(&self) -> Vec<String> {

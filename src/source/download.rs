@@ -446,6 +446,27 @@ pub struct Mismatch {
     pub actual: Digest,
 }
 
+/// `base` (ending in `/`) joined with a repository-relative `path`. For HTTP(S) each segment is
+/// percent-encoded, as apt and dnf do: pool paths may hold `%` (an epoch's `:` is stored as
+/// `%3a`) or `+`. Local paths are joined as they are.
+pub fn join_url(base: &str, path: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'+');
+    if base.starts_with("http://") || base.starts_with("https://") {
+        let encoded: Vec<String> = path
+            .split('/')
+            .map(|segment| percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string())
+            .collect();
+        format!("{base}{}", encoded.join("/"))
+    } else {
+        format!("{base}{path}")
+    }
+}
+
 fn mismatch(artifact: &str, name: &str, url: &str, expected: Digest, actual: Digest) -> FetchError {
     FetchError::DigestMismatch(Box::new(Mismatch {
         artifact: artifact.to_string(),

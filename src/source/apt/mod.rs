@@ -141,21 +141,15 @@ async fn load(
     let entry = &artifact.name;
     let label = format!("apt {entry}");
     let keys = match &artifact.keyring {
-        Some(keyring) if !artifact.insecure => {
-            let path = downloader.workspace.join(keyring);
-            let bytes = std::fs::read(&path).map_err(|error| AptError::Keyring {
-                entry: entry.clone(),
-                path: keyring.clone(),
-                message: format!("cannot be read: {error}"),
-            })?;
-            Some(
-                crate::keyring::read_keyring(&bytes).map_err(|message| AptError::Keyring {
+        Some(keyring) if !artifact.insecure => Some(
+            crate::keyring::load(&downloader.workspace, keyring).map_err(|message| {
+                AptError::Keyring {
                     entry: entry.clone(),
                     path: keyring.clone(),
                     message,
-                })?,
-            )
-        }
+                }
+            })?,
+        ),
         _ => None,
     };
     let dists = format!("{}/dists/{}", artifact.url, artifact.suite);
@@ -319,23 +313,7 @@ pub async fn fetch_deb(
         "apt {} {}_{}_{}",
         apt.name, deb.name, deb.version, deb.architecture
     );
-    // Pool paths may hold `%` (an epoch's `:` is stored as `%3a`): encode each segment.
-    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'+');
-    let encoded: Vec<String> = deb
-        .filename
-        .split('/')
-        .map(|segment| percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string())
-        .collect();
-    let url = if apt.url.starts_with("http://") || apt.url.starts_with("https://") {
-        format!("{}/{}", apt.url, encoded.join("/"))
-    } else {
-        format!("{}/{}", apt.url, deb.filename)
-    };
+    let url = crate::source::download::join_url(&format!("{}/", apt.url), &deb.filename);
     downloader
         .fetch(&label, &apt.name, &url, Some(deb.digest))
         .await

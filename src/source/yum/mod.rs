@@ -134,22 +134,13 @@ async fn load(
     let entry = &artifact.name;
     let label = format!("yum {entry}");
     let keys = match &artifact.gpgkey {
-        Some(gpgkey) => {
-            let bytes = std::fs::read(downloader.workspace.join(gpgkey)).map_err(|error| {
-                YumError::Key {
-                    entry: entry.clone(),
-                    path: gpgkey.clone(),
-                    message: format!("cannot be read: {error}"),
-                }
-            })?;
-            Some(
-                crate::keyring::read_keyring(&bytes).map_err(|message| YumError::Key {
-                    entry: entry.clone(),
-                    path: gpgkey.clone(),
-                    message,
-                })?,
-            )
-        }
+        Some(gpgkey) => Some(crate::keyring::load(&downloader.workspace, gpgkey).map_err(
+            |message| YumError::Key {
+                entry: entry.clone(),
+                path: gpgkey.clone(),
+                message,
+            },
+        )?),
         None => None,
     };
     let metadata_error = |url: &str, message: String, hint: &str| YumError::Metadata {
@@ -269,24 +260,8 @@ pub async fn fetch_rpm(
         "yum {} {}-{}-{}.{}",
         yum.name, rpm.name, rpm.version, rpm.release, rpm.arch
     );
-    let url = if yum.url.starts_with("http://") || yum.url.starts_with("https://") {
-        let encoded: Vec<String> = rpm
-            .location
-            .split('/')
-            .map(|segment| percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string())
-            .collect();
-        format!("{}{}", yum.url, encoded.join("/"))
-    } else {
-        format!("{}{}", yum.url, rpm.location)
-    };
+    let url = crate::source::download::join_url(&yum.url, &rpm.location);
     downloader
         .fetch(&label, &yum.name, &url, Some(rpm.digest))
         .await
 }
-
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'+');
