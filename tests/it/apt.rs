@@ -11,17 +11,7 @@ use crate::support::{Env, Run, output, sha256_hex, tool};
 use crate::upstream::{Fault, Upstream};
 
 fn fixture() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let directory = root.join("target/apt-fixture");
-    if !directory.join("complete").exists() {
-        let run = output({
-            let mut command = Command::new("bash");
-            command.arg(root.join("scripts/apt-fixture"));
-            command
-        });
-        assert_eq!(run.code, 0, "scripts/apt-fixture failed: {}", run.stderr);
-    }
-    directory
+    crate::support::fixture("apt-fixture")
 }
 
 fn packages() -> Vec<String> {
@@ -32,20 +22,8 @@ fn packages() -> Vec<String> {
         .collect()
 }
 
-/// Serves every file below `directory` from `upstream` at the same relative path.
 fn serve(upstream: &Upstream, directory: &Path) {
-    for entry in walkdir::WalkDir::new(directory) {
-        let entry = entry.unwrap();
-        if entry.file_type().is_file() {
-            let relative = entry
-                .path()
-                .strip_prefix(directory)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            upstream.put(&relative, std::fs::read(entry.path()).unwrap());
-        }
-    }
+    crate::support::serve_directory(upstream, directory);
 }
 
 fn apt_manifest(upstream: &Upstream, keyring: &str, packages: &[String], extra: &str) -> String {

@@ -198,3 +198,33 @@ pub fn tool(program: &str, args: &[&str], directory: &Path) -> Run {
     command.args(args).current_dir(directory);
     output(command)
 }
+
+/// Builds (once) the test upstream made by `scripts/<script>` into `target/<script>` and
+/// returns its directory.
+pub fn fixture(script: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let directory = root.join("target").join(script);
+    if !directory.join("complete").exists() {
+        let mut command = Command::new("bash");
+        command.arg(root.join("scripts").join(script));
+        let run = output(command);
+        assert_eq!(run.code, 0, "scripts/{script} failed: {}", run.stderr);
+    }
+    directory
+}
+
+/// Serves every file below `directory` from `upstream` at the same relative path.
+pub fn serve_directory(upstream: &crate::upstream::Upstream, directory: &Path) {
+    for entry in walkdir::WalkDir::new(directory) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let relative = entry
+                .path()
+                .strip_prefix(directory)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            upstream.put(&relative, std::fs::read(entry.path()).unwrap());
+        }
+    }
+}

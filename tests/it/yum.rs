@@ -11,32 +11,11 @@ use crate::support::{Env, Run, output, tool};
 use crate::upstream::{Fault, Upstream};
 
 fn fixture() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let directory = root.join("target/yum-fixture");
-    if !directory.join("complete").exists() {
-        let run = output({
-            let mut command = Command::new("bash");
-            command.arg(root.join("scripts/yum-fixture"));
-            command
-        });
-        assert_eq!(run.code, 0, "scripts/yum-fixture failed: {}", run.stderr);
-    }
-    directory
+    crate::support::fixture("yum-fixture")
 }
 
 fn serve(upstream: &Upstream, directory: &Path) {
-    for entry in walkdir::WalkDir::new(directory) {
-        let entry = entry.unwrap();
-        if entry.file_type().is_file() {
-            let relative = entry
-                .path()
-                .strip_prefix(directory)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            upstream.put(&relative, std::fs::read(entry.path()).unwrap());
-        }
-    }
+    crate::support::serve_directory(upstream, directory);
 }
 
 fn yum_manifest(upstream: &Upstream, gpgkey: Option<&str>, packages: &[&str]) -> String {
