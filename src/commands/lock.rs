@@ -70,6 +70,7 @@ pub fn ensure(
             .chain(manifest.apts.iter().map(|apt| apt.name.as_str()))
             .chain(manifest.yums.iter().map(|yum| yum.name.as_str()))
             .chain(manifest.gits.iter().map(|git| git.name.as_str()))
+            .chain(manifest.charts.iter().map(|chart| chart.name.as_str()))
             .collect();
         for name in names {
             if !known.contains(name.as_str()) {
@@ -126,6 +127,7 @@ pub fn ensure(
 
     let mut files = plan.files.keep.clone();
     let mut gits = plan.gits.keep.clone();
+    let mut charts = plan.charts.keep.clone();
     let mut images = plan.images.keep.clone();
     // apt entries resolve together (a package of one may depend on another's): when any of
     // them changes, all are resolved again.
@@ -233,6 +235,12 @@ pub fn ensure(
             Some(Err(error)) => failures.push(error),
             None => {}
         }
+        for (artifact, _) in &plan.charts.resolve {
+            match runtime.block_on(source::charts::resolve(downloader, artifact)) {
+                Ok(pinned) => charts.push(pinned),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
         for (artifact, _) in &plan.gits.resolve {
             match source::git::resolve(artifact, &downloader.workspace) {
                 Ok(pinned) => gits.push(pinned),
@@ -256,6 +264,7 @@ pub fn ensure(
         apts,
         yums,
         gits,
+        charts,
         ..Lockfile::empty(manifest.inputs_digest)
     };
     if mode.locked && old.as_ref().map(Lockfile::render) != Some(new.render()) {
@@ -273,12 +282,13 @@ pub fn ensure(
     let changed = pending.len() - added;
     let removed = plan.dropped().len();
     let summary = format!(
-        "{} files, {} images, {} apt and {} yum packages, {} git repositories",
+        "{} files, {} images, {} apt and {} yum packages, {} git repositories, {} charts",
         new.files.len(),
         new.images.len(),
         new.apts.iter().map(|apt| apt.debs.len()).sum::<usize>(),
         new.yums.iter().map(|yum| yum.rpms.len()).sum::<usize>(),
-        new.gits.len()
+        new.gits.len(),
+        new.charts.len()
     );
     if written {
         settings.printer.status(

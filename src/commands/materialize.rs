@@ -17,7 +17,7 @@ use crate::lock::{LockedApt, LockedDeb, LockedImage, LockedRpm, LockedYum, Lockf
 use crate::manifest;
 use crate::media::signing::Signer;
 use crate::media::tree::{Placement, Tree};
-use crate::media::{apt_repository, oci_layout, yum_repository};
+use crate::media::{apt_repository, charts_repository, oci_layout, yum_repository};
 use crate::printer::human_bytes;
 use crate::settings::Settings;
 use crate::source::oci::manifest::Descriptor;
@@ -166,6 +166,20 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             entries.insert(apt_repository::deb_path(apt, &deb.filename), deb.digest);
         }
 
+        // Charts: the pinned archives; index.yaml is written from them afterwards.
+        let results: Vec<Result<()>> = futures_util::stream::iter(lock.charts.iter())
+            .map(|pin| {
+                let relative = charts_repository::archive_path(pin);
+                place(tree, downloader, tally, relative, pin.digest, move || source::charts::fetch(downloader, pin))
+            })
+            .buffer_unordered(settings.jobs)
+            .collect()
+            .await;
+        failures.extend(results.into_iter().filter_map(Result::err).map(|error| format!("{error:#}")));
+        for pin in &lock.charts {
+            entries.insert(charts_repository::archive_path(pin), pin.digest);
+        }
+
         // yum: the pinned .rpm files; repodata is written from their headers afterwards.
         let rpms: Vec<(&LockedYum, &LockedRpm)> = lock
             .yums
@@ -240,6 +254,15 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             entries.insert(relative, Digest::of_bytes(&key));
         }
     }
+    if !lock.charts.is_empty() {
+        let index = charts_repository::index_yaml(tree.root(), &lock.charts)
+            .map_err(|message| anyhow!("charts: {message}"))?;
+        tree.write_if_changed("charts/index.yaml", index.as_bytes())?;
+        entries.insert(
+            "charts/index.yaml".to_string(),
+            Digest::of_bytes(index.as_bytes()),
+        );
+    }
     for pin in &lock.gits {
         let relative = source::git::media_path(pin);
         let target = tree.root().join(&relative);
@@ -275,6 +298,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     removed.extend(tree.prune("config/apt", &keep)?);
     removed.extend(tree.prune("yum", &keep)?);
     removed.extend(tree.prune("config/yum", &keep)?);
+    removed.extend(tree.prune("charts", &keep)?);
     // Repositories are directories with empty ones git needs (refs/tags): remove whole
     // repositories the lock dropped, never parts of one.
     let wanted: BTreeSet<String> = lock.gits.iter().map(source::git::media_path).collect();

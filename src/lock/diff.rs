@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::lock::{LockedApt, LockedFile, LockedGit, LockedImage, LockedYum, Lockfile};
+use crate::lock::{
+    LockedApt, LockedChart, LockedFile, LockedGit, LockedImage, LockedYum, Lockfile,
+};
 use crate::printer::human_bytes;
 
 /// A lock entry, seen by the diff.
@@ -159,6 +161,24 @@ impl Pin for LockedGit {
     }
 }
 
+impl Pin for LockedChart {
+    const KIND: &'static str = "chart";
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("repo", self.repo.clone()),
+            ("version", self.version.clone()),
+            ("url", self.url.clone()),
+            ("digest", self.digest.to_string()),
+        ]
+    }
+    fn summary(&self) -> String {
+        format!("{} {}  {}", self.version, self.digest, self.url)
+    }
+}
+
 /// One changed artifact.
 #[derive(Debug, Serialize)]
 pub struct Change {
@@ -193,6 +213,7 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> Vec<Change> {
     changes.extend(compare(&old.apts, &new.apts));
     changes.extend(compare(&old.yums, &new.yums));
     changes.extend(compare(&old.gits, &new.gits));
+    changes.extend(compare(&old.charts, &new.charts));
     changes
 }
 

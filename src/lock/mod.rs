@@ -38,6 +38,24 @@ pub struct Lockfile {
     pub yums: Vec<LockedYum>,
     #[serde(default, rename = "git", skip_serializing_if = "Vec::is_empty")]
     pub gits: Vec<LockedGit>,
+    #[serde(default, rename = "chart", skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<LockedChart>,
+}
+
+/// One Helm chart pinned to a version and the digest of its archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedChart {
+    pub name: String,
+    pub repo: String,
+    /// The version or range asked for.
+    pub requirement: String,
+    /// The version chosen: the newest that matches.
+    pub version: String,
+    /// Where the archive was fetched from (absolute).
+    pub url: String,
+    pub digest: Digest,
+    pub size: u64,
 }
 
 /// One git repository pinned to a commit.
@@ -263,6 +281,7 @@ impl Lockfile {
             apts: Vec::new(),
             yums: Vec::new(),
             gits: Vec::new(),
+            charts: Vec::new(),
         }
     }
 
@@ -329,6 +348,9 @@ impl Lockfile {
         }
         sorted
             .gits
+            .sort_by(|left, right| left.name.cmp(&right.name));
+        sorted
+            .charts
             .sort_by(|left, right| left.name.cmp(&right.name));
         let body = toml::to_string(&sorted).unwrap_or_default();
         format!("{HEADER}{body}")

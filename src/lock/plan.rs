@@ -4,9 +4,11 @@
 
 use std::fmt;
 
-use crate::lock::{LockedApt, LockedFile, LockedGit, LockedImage, LockedYum, Lockfile};
+use crate::lock::{
+    LockedApt, LockedChart, LockedFile, LockedGit, LockedImage, LockedYum, Lockfile,
+};
 use crate::manifest::{
-    AptArtifact, FileArtifact, GitArtifact, ImageArtifact, Manifest, YumArtifact,
+    AptArtifact, ChartArtifact, FileArtifact, GitArtifact, ImageArtifact, Manifest, YumArtifact,
 };
 
 /// What `lock` has to do for one kind of artifact.
@@ -38,6 +40,7 @@ pub struct Plan {
     pub apts: KindPlan<AptArtifact, LockedApt>,
     pub yums: KindPlan<YumArtifact, LockedYum>,
     pub gits: KindPlan<GitArtifact, LockedGit>,
+    pub charts: KindPlan<ChartArtifact, LockedChart>,
 }
 
 impl Plan {
@@ -64,6 +67,9 @@ impl Plan {
         for (artifact, reason) in &self.gits.resolve {
             lines.push(format!("git {}: {reason}", artifact.name));
         }
+        for (artifact, reason) in &self.charts.resolve {
+            lines.push(format!("chart {}: {reason}", artifact.name));
+        }
         lines
     }
 
@@ -87,6 +93,9 @@ impl Plan {
         }
         for git in &self.gits.removed {
             lines.push(format!("git {}: no longer in the manifests", git.name));
+        }
+        for chart in &self.charts.removed {
+            lines.push(format!("chart {}: no longer in the manifests", chart.name));
         }
         lines
     }
@@ -164,6 +173,22 @@ pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String
                     Some("url")
                 } else if artifact.reference != pinned.reference {
                     Some("ref")
+                } else {
+                    None
+                }
+            },
+        ),
+        charts: plan_kind(
+            &manifest.charts,
+            old.map_or(&[][..], |lock| &lock.charts),
+            |artifact| artifact.name.clone(),
+            |pin| pin.name.clone(),
+            |artifact| wanted(&artifact.name),
+            |artifact, pinned| {
+                if artifact.repo != pinned.repo {
+                    Some("repo")
+                } else if artifact.version != pinned.requirement {
+                    Some("version")
                 } else {
                     None
                 }

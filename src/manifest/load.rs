@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use toml::Spanned;
 
-use super::model::{RawApt, RawEnclave, RawFile, RawGit, RawImage, RawManifest, RawSha256, RawYum};
+use super::model::{
+    RawApt, RawChart, RawEnclave, RawFile, RawGit, RawImage, RawManifest, RawSha256, RawYum,
+};
 use super::{
-    AptArtifact, Diagnostic, Enclave, FileArtifact, FileKey, GitArtifact, ImageArtifact, Location,
-    Manifest, ManifestError, Origin, YumArtifact,
+    AptArtifact, ChartArtifact, Diagnostic, Enclave, FileArtifact, FileKey, GitArtifact,
+    ImageArtifact, Location, Manifest, ManifestError, Origin, YumArtifact,
 };
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -78,6 +80,7 @@ enum NameKind {
     Apt,
     Yum,
     Git,
+    Chart,
 }
 
 /// A span in one of the loaded files.
@@ -101,6 +104,8 @@ struct Merger {
     yum_names: BTreeMap<String, Place>,
     gits: Vec<GitArtifact>,
     git_names: BTreeMap<String, Place>,
+    charts: Vec<ChartArtifact>,
+    chart_names: BTreeMap<String, Place>,
     names: BTreeMap<String, Place>,
     paths: BTreeMap<String, (FileKey, Place)>,
 }
@@ -183,19 +188,13 @@ impl Merger {
     }
 
     fn add_entries(&mut self, context: &Context, raw: RawManifest) {
-        let unsupported = [
-            (
-                "[[chart]]",
-                raw.chart
-                    .iter()
-                    .map(|entry| entry.span())
-                    .collect::<Vec<_>>(),
-            ),
-            (
-                "[kubespray]",
-                raw.kubespray.iter().map(|entry| entry.span()).collect(),
-            ),
-        ];
+        let unsupported = [(
+            "[kubespray]",
+            raw.kubespray
+                .iter()
+                .map(|entry| entry.span())
+                .collect::<Vec<_>>(),
+        )];
         for (kind, spans) in unsupported {
             for span in spans {
                 self.diagnostics.push(
@@ -220,6 +219,9 @@ impl Merger {
         }
         for git_entry in raw.git {
             self.add_git(context, git_entry);
+        }
+        for chart_entry in raw.chart {
+            self.add_chart(context, chart_entry);
         }
     }
 
@@ -459,12 +461,61 @@ impl Merger {
         });
     }
 
+    fn add_chart(&mut self, context: &Context, entry: Spanned<RawChart>) {
+        let entry_span = entry.span();
+        let entry = entry.into_inner();
+        self.check_unique_name(context, &entry.name, NameKind::Chart);
+        let repo = entry.repo.get_ref().trim_end_matches('/').to_string();
+        if repo.starts_with("oci://") {
+            self.diagnostics.push(
+                context
+                    .error(entry.repo.span(), "charts from OCI registries (`oci://`) are not supported yet by this version of airgap")
+                    .with_hint("use the chart's HTTP repository, or list its images as [[image]] entries for now"),
+            );
+        } else if let Err(message) = Location::parse(&format!("{repo}/index.yaml"), Path::new("."))
+        {
+            self.diagnostics.push(
+                context
+                    .error(entry.repo.span(), message)
+                    .with_hint("give the repository root that holds index.yaml, e.g. \"https://kubernetes.github.io/ingress-nginx\""),
+            );
+        }
+        if let Err(message) = crate::reference::version_requirement(entry.version.get_ref()) {
+            self.diagnostics
+                .push(context.error(entry.version.span(), message).with_hint(
+                    "write an exact version (\"4.11.3\") or a range (\"^4.11\", \">=1.0 <2.0\")",
+                ));
+        }
+        if let Some(images) = &entry.images
+            && *images.get_ref()
+        {
+            self.diagnostics.push(
+                context
+                    .error(
+                        images.span(),
+                        "`images = true` is not supported yet by this version of airgap",
+                    )
+                    .with_hint("list the chart's images as [[image]] entries for now"),
+            );
+        }
+        self.charts.push(ChartArtifact {
+            name: entry.name.into_inner(),
+            repo,
+            version: entry.version.into_inner(),
+            origin: Origin {
+                file: context.file.to_path_buf(),
+                line: context.place(entry_span).line,
+            },
+        });
+    }
+
     /// Reports an invalid or repeated entry name; records the first use of a valid one.
     fn check_unique_name(&mut self, context: &Context, name: &Spanned<String>, kind: NameKind) {
         let (label, media) = match kind {
             NameKind::Apt => ("apt repository", "DIR/apt/<name>/"),
             NameKind::Yum => ("yum repository", "DIR/yum/<name>/"),
             NameKind::Git => ("git repository", "DIR/git/<name>.git"),
+            NameKind::Chart => ("chart", "DIR/charts/<name>-<version>.tgz"),
         };
         let text = name.get_ref();
         if !is_name(text) {
@@ -481,6 +532,7 @@ impl Merger {
             NameKind::Apt => &mut self.apt_names,
             NameKind::Yum => &mut self.yum_names,
             NameKind::Git => &mut self.git_names,
+            NameKind::Chart => &mut self.chart_names,
         };
         if let Some(first) = names.get(text) {
             let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
@@ -836,6 +888,8 @@ impl Merger {
         self.apts.sort_by(|left, right| left.name.cmp(&right.name));
         self.yums.sort_by(|left, right| left.name.cmp(&right.name));
         self.gits.sort_by(|left, right| left.name.cmp(&right.name));
+        self.charts
+            .sort_by(|left, right| left.name.cmp(&right.name));
         let enclave = self.enclave.map(|(enclave, _)| enclave).unwrap_or_default();
         #[derive(Serialize)]
         struct Inputs<'a> {
@@ -845,6 +899,7 @@ impl Merger {
             apts: &'a [AptArtifact],
             yums: &'a [YumArtifact],
             gits: &'a [GitArtifact],
+            charts: &'a [ChartArtifact],
         }
         // Only what the pins depend on: `[enclave].url` is rendering, not locking, and the
         // platforms are already expanded into the file entries.
@@ -855,6 +910,7 @@ impl Merger {
             apts: &self.apts,
             yums: &self.yums,
             gits: &self.gits,
+            charts: &self.charts,
         };
         let canonical = serde_json::to_vec(&inputs).unwrap_or_default();
         Ok(Manifest {
@@ -864,6 +920,7 @@ impl Merger {
             apts: self.apts,
             yums: self.yums,
             gits: self.gits,
+            charts: self.charts,
             inputs_digest: Digest::of_bytes(&canonical),
         })
     }

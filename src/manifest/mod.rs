@@ -30,6 +30,8 @@ pub struct Manifest {
     pub yums: Vec<YumArtifact>,
     /// One entry per `[[git]]`, sorted by name.
     pub gits: Vec<GitArtifact>,
+    /// One entry per `[[chart]]`, sorted by name.
+    pub charts: Vec<ChartArtifact>,
     /// Digest of the normalized inputs, recorded in the lock to detect staleness offline.
     pub inputs_digest: Digest,
 }
@@ -145,6 +147,18 @@ pub struct GitArtifact {
     pub url: String,
     /// A tag, a branch, or a full commit id.
     pub reference: String,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// One `[[chart]]` entry: a Helm chart from an HTTP repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartArtifact {
+    pub name: String,
+    /// The repository root (where `index.yaml` is), without a trailing slash.
+    pub repo: String,
+    /// An exact version or a semver range (`^4.11`, `>=1.0 <2.0`).
+    pub version: String,
     #[serde(skip)]
     pub origin: Origin,
 }

@@ -72,9 +72,9 @@ pub struct RawImage {
 #[serde(deny_unknown_fields)]
 pub struct RawChart {
     pub name: Spanned<String>,
-    pub repo: String,
-    pub version: String,
-    pub images: Option<bool>,
+    pub repo: Spanned<String>,
+    pub version: Spanned<String>,
+    pub images: Option<Spanned<bool>>,
 }
 
 /// `[[apt]]`: a Debian/Ubuntu archive and the packages to take from it.

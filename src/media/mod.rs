@@ -2,6 +2,7 @@
 //! offline. Depends on `digest`, `lock` and `store`; never on the network.
 
 pub mod apt_repository;
+pub mod charts_repository;
 pub mod deb;
 pub mod oci_layout;
 pub mod signing;

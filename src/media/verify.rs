@@ -224,6 +224,12 @@ pub fn verify_tree(root: &Path, threads: usize) -> Result<Report, VerifyError> {
                     );
                 pinned.extend(digests.map(|digest| (oci_layout::blob_path(&digest), digest)));
             }
+            for chart in &lock.charts {
+                pinned.push((
+                    format!("charts/{}-{}.tgz", chart.name, chart.version),
+                    chart.digest,
+                ));
+            }
             for yum in &lock.yums {
                 for rpm in &yum.rpms {
                     pinned.push((format!("yum/{}/{}", yum.name, rpm.location), rpm.digest));

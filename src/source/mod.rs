@@ -5,6 +5,7 @@
 //! Depends on `manifest`, `lock`, `store`, `http`; kinds never import each other.
 
 pub mod apt;
+pub mod charts;
 pub mod checksum;
 pub mod download;
 pub mod files;

@@ -87,6 +87,13 @@ fn the_quickstart_example_runs_offline_with_its_committed_lock() {
     assert!(media.join("config/yum/site-rpms.repo").exists());
     // And its git repository, ready for dumb HTTP.
     assert!(media.join("git/site-playbooks.git/info/refs").exists());
+    // And its chart, in a Helm repository of the media.
+    assert!(media.join("charts/site-app-0.1.0.tgz").exists());
+    assert!(
+        std::fs::read_to_string(media.join("charts/index.yaml"))
+            .unwrap()
+            .contains("site-app")
+    );
     let key = media.join("keys/airgap.asc");
     env.run(&[
         "verify",

@@ -4,6 +4,7 @@ mod support;
 mod upstream;
 
 mod apt;
+mod charts;
 mod cli;
 mod files;
 mod git;

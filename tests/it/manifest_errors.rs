@@ -128,9 +128,9 @@ fn path_escaping_the_tree() {
 #[test]
 fn not_yet_supported_kind() {
     check(
-        "[[chart]]\nname = \"ingress-nginx\"\nrepo = \"https://kubernetes.github.io/ingress-nginx\"\nversion = \"4.11.3\"\n",
+        "[kubespray]\n[[kubespray.host]]\nname = \"cp1\"\naddress = \"10.0.0.11\"\ngroups = [\"etcd\"]\n",
         "1:1",
-        "`[[chart]]` entries are not supported yet",
+        "`[kubespray]` entries are not supported yet",
     );
 }
 

@@ -1,0 +1,70 @@
+//! A Helm repository on the media: the pinned chart archives and an `index.yaml` regenerated
+//! from each archive's own `Chart.yaml` (never copied from upstream), with each archive's
+//! digest and a relative URL, so `helm repo add` + `helm pull` work against the media.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::lock::LockedChart;
+
+/// Where a chart archive goes.
+pub fn archive_path(pin: &LockedChart) -> String {
+    format!("charts/{}-{}.tgz", pin.name, pin.version)
+}
+
+/// The `Chart.yaml` inside a chart archive, as YAML.
+pub fn chart_yaml(path: &Path) -> Result<yaml_serde::Value, String> {
+    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in archive.entries().map_err(|error| error.to_string())? {
+        let mut entry = entry.map_err(|error| error.to_string())?;
+        let entry_path = entry
+            .path()
+            .map_err(|error| error.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        let depth = entry_path.trim_start_matches("./").split('/').count();
+        if entry_path.ends_with("/Chart.yaml") && depth == 2 {
+            let mut text = String::new();
+            entry
+                .read_to_string(&mut text)
+                .map_err(|error| error.to_string())?;
+            return yaml_serde::from_str(&text)
+                .map_err(|error| format!("Chart.yaml is not YAML: {error}"));
+        }
+    }
+    Err("has no Chart.yaml".to_string())
+}
+
+/// Renders `index.yaml` for the charts (whose archives are in the tree at `root`).
+pub fn index_yaml(root: &Path, charts: &[LockedChart]) -> Result<String, String> {
+    let mut entries = yaml_serde::Mapping::new();
+    let mut sorted: Vec<&LockedChart> = charts.iter().collect();
+    sorted.sort_by(|left, right| (&left.name, &left.version).cmp(&(&right.name, &right.version)));
+    for pin in sorted {
+        let archive = archive_path(pin);
+        let mut chart =
+            chart_yaml(&root.join(&archive)).map_err(|message| format!("{archive} {message}"))?;
+        let Some(fields) = chart.as_mapping_mut() else {
+            return Err(format!("{archive}: Chart.yaml is not a mapping"));
+        };
+        let file = archive.trim_start_matches("charts/").to_string();
+        fields.insert(
+            "urls".into(),
+            yaml_serde::Value::Sequence(vec![file.into()]),
+        );
+        fields.insert("digest".into(), pin.digest.hex().into());
+        fields.insert("created".into(), "1970-01-01T00:00:00Z".into());
+        let list = entries
+            .entry(pin.name.clone().into())
+            .or_insert_with(|| yaml_serde::Value::Sequence(Vec::new()));
+        if let Some(list) = list.as_sequence_mut() {
+            list.push(chart);
+        }
+    }
+    let mut index = yaml_serde::Mapping::new();
+    index.insert("apiVersion".into(), "v1".into());
+    index.insert("entries".into(), yaml_serde::Value::Mapping(entries));
+    index.insert("generated".into(), "1970-01-01T00:00:00Z".into());
+    yaml_serde::to_string(&index).map_err(|error| error.to_string())
+}

@@ -1,0 +1,181 @@
+//! `[[chart]]` from HTTP repositories made by a real `helm` (`helm package`, `helm repo index`),
+//! and the media's `charts/` served by `airgap serve` to `helm repo add` + `helm pull`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{Env, Run, output, sha256_hex};
+use crate::upstream::Upstream;
+
+fn helm_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let binary = root.join("target/tools/helm");
+    if !binary.exists() {
+        let mut command = Command::new("bash");
+        command.arg(root.join("scripts/helm-tool"));
+        let run = output(command);
+        assert_eq!(run.code, 0, "scripts/helm-tool failed: {}", run.stderr);
+    }
+    binary
+}
+
+/// `helm` with its config, cache and data in the test's own directory.
+fn helm(env: &Env, args: &[&str], directory: &Path) -> Run {
+    let home = env.temp.path().join("helm-home");
+    let mut command = Command::new(helm_binary());
+    command
+        .args(args)
+        .current_dir(directory)
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    let run = output(command);
+    assert_eq!(run.code, 0, "helm {args:?}: {}{}", run.stdout, run.stderr);
+    run
+}
+
+/// A chart repository with `demo` 1.0.0, 1.2.0 and 2.0.0-rc.1, indexed by helm.
+fn repository(env: &Env) -> PathBuf {
+    let build = env.temp.path().join("charts-build");
+    let repo = env.temp.path().join("charts-repo");
+    std::fs::create_dir_all(&build).unwrap();
+    std::fs::create_dir_all(&repo).unwrap();
+    for version in ["1.0.0", "1.2.0", "2.0.0-rc.1"] {
+        let chart = build.join(format!("demo-{version}"));
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            format!("apiVersion: v2\nname: demo\nversion: {version}\nappVersion: \"{version}\"\ndescription: a chart for the airgap tests\n"),
+        )
+        .unwrap();
+        std::fs::write(chart.join("values.yaml"), "replicas: 1\n").unwrap();
+        std::fs::write(
+            chart.join("templates/configmap.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  replicas: \"{{ .Values.replicas }}\"\n",
+        )
+        .unwrap();
+        helm(
+            env,
+            &[
+                "package",
+                chart.to_str().unwrap(),
+                "-d",
+                repo.to_str().unwrap(),
+            ],
+            &build,
+        );
+    }
+    helm(env, &["repo", "index", repo.to_str().unwrap()], &build);
+    repo
+}
+
+#[test]
+fn charts_lock_to_the_newest_matching_version_and_the_media_is_a_helm_repository() {
+    let env = Env::new();
+    let repo = repository(&env);
+    let upstream = Upstream::start();
+    crate::support::serve_directory(&upstream, &repo);
+    let base = upstream.url("").trim_end_matches('/').to_string();
+    env.manifest(
+        "charts.toml",
+        &format!("[[chart]]\nname = \"demo\"\nrepo = \"{base}\"\nversion = \"^1.0\"\n"),
+    );
+    env.run(&["lock"]).success();
+    let archive = std::fs::read(repo.join("demo-1.2.0.tgz")).unwrap();
+    let lock = env.lock_text();
+    assert!(
+        lock.contains("version = \"1.2.0\""),
+        "a prerelease is not taken for ^1.0: {lock}"
+    );
+    assert!(
+        lock.contains(&format!("sha256:{}", sha256_hex(&archive))),
+        "{lock}"
+    );
+
+    // An exact version.
+    env.manifest(
+        "charts.toml",
+        &format!("[[chart]]\nname = \"demo\"\nrepo = \"{base}\"\nversion = \"1.0.0\"\n"),
+    );
+    env.run(&["lock"]).success();
+    assert!(env.lock_text().contains("version = \"1.0.0\""));
+    env.manifest(
+        "charts.toml",
+        &format!("[[chart]]\nname = \"demo\"\nrepo = \"{base}\"\nversion = \"^1.0\"\n"),
+    );
+
+    env.materialize(&[]).success();
+    env.verify(&[]).success();
+    let served = crate::serve::serve(&env.media(), &[]);
+    let pulled = env.temp.path().join("pulled");
+    std::fs::create_dir_all(&pulled).unwrap();
+    helm(
+        &env,
+        &[
+            "repo",
+            "add",
+            "media",
+            &format!("http://127.0.0.1:{}/charts", served.port),
+        ],
+        env.temp.path(),
+    );
+    helm(
+        &env,
+        &[
+            "pull",
+            "media/demo",
+            "--version",
+            "1.2.0",
+            "-d",
+            pulled.to_str().unwrap(),
+        ],
+        env.temp.path(),
+    );
+    assert_eq!(
+        std::fs::read(pulled.join("demo-1.2.0.tgz")).unwrap(),
+        archive,
+        "helm pull gives the same archive bytes"
+    );
+    let search = helm(
+        &env,
+        &["search", "repo", "media/demo", "--versions"],
+        env.temp.path(),
+    );
+    assert!(
+        search.stdout.contains("1.2.0") && !search.stdout.contains("1.0.0"),
+        "the index lists exactly the media's charts: {}",
+        search.stdout
+    );
+}
+
+#[test]
+fn chart_errors_are_clear() {
+    let env = Env::new();
+    let repo = repository(&env);
+    let upstream = Upstream::start();
+    crate::support::serve_directory(&upstream, &repo);
+    let base = upstream.url("").trim_end_matches('/').to_string();
+    env.manifest(
+        "charts.toml",
+        &format!("[[chart]]\nname = \"demo\"\nrepo = \"{base}\"\nversion = \"^3\"\n"),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("no version of `demo` matches `^3`")
+        .stderr_has("1.2.0");
+    env.manifest(
+        "charts.toml",
+        &format!("[[chart]]\nname = \"other\"\nrepo = \"{base}\"\nversion = \"1.0.0\"\n"),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("has no chart named `other`");
+    env.manifest(
+        "charts.toml",
+        "[[chart]]\nname = \"x\"\nrepo = \"oci://ghcr.io/charts\"\nversion = \"1.0.0\"\n",
+    );
+    env.run(&["lock", "--offline"])
+        .failure()
+        .stderr_has("manifests/charts.toml:3:8:")
+        .stderr_has("not supported yet");
+}
