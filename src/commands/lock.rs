@@ -11,7 +11,7 @@ use crate::lock::{self, Lockfile, Reason};
 use crate::manifest::{self, Manifest};
 use crate::settings::Settings;
 use crate::source::oci::Images;
-use crate::source::oci::registry::Registry;
+use crate::source::registry::Registry;
 use crate::source::{self, Downloader};
 
 /// Why the lock cannot be brought up to date under the given mode.

@@ -21,8 +21,8 @@ use crate::media::{apt_repository, charts_repository, oci_layout, yum_repository
 use crate::printer::human_bytes;
 use crate::settings::Settings;
 use crate::source::oci::manifest::Descriptor;
-use crate::source::oci::registry::Registry;
 use crate::source::oci::{self, Images};
+use crate::source::registry::Registry;
 use crate::source::{self, Fetched};
 
 #[derive(Default)]

@@ -11,6 +11,7 @@ pub mod download;
 pub mod files;
 pub mod git;
 pub mod oci;
+pub mod registry;
 pub mod yum;
 
 pub use download::{Downloader, FetchError, Fetched};

@@ -3,7 +3,6 @@
 //! or from OCI layouts in the workspace (`layout = "path"`).
 
 pub mod manifest;
-pub mod registry;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -13,8 +12,8 @@ use crate::lock::{LockedImage, LockedManifest, LockedReferrer};
 use crate::manifest::ImageArtifact;
 use crate::reference::Reference;
 use crate::source::download::{Downloader, FetchError, Fetched};
+use crate::source::registry::{RawManifest, Registry, RegistryError};
 use manifest::{Descriptor, Parsed, REF_NAME};
-use registry::{RawManifest, Registry, RegistryError};
 
 /// Why an image could not be resolved or fetched.
 #[derive(Debug, thiserror::Error)]
