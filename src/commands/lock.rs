@@ -236,7 +236,7 @@ pub fn ensure(
             None => {}
         }
         for (artifact, _) in &plan.charts.resolve {
-            match runtime.block_on(source::charts::resolve(downloader, artifact)) {
+            match runtime.block_on(source::charts::resolve(downloader, &registry, artifact)) {
                 Ok(pinned) => charts.push(pinned),
                 Err(error) => failures.push(error.to_string()),
             }

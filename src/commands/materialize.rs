@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use crate::cli::MaterializeArgs;
 use crate::commands::lock;
 use crate::digest::Digest;
-use crate::lock::{LockedApt, LockedDeb, LockedImage, LockedRpm, LockedYum, Lockfile};
+use crate::lock::{LockedApt, LockedDeb, LockedImage, LockedRpm, LockedYum};
 use crate::manifest;
 use crate::media::signing::Signer;
 use crate::media::tree::{Placement, Tree};
@@ -64,6 +64,20 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         registry: &registry,
         downloader: &downloader,
     };
+    // OCI charts travel in the OCI layout like images (so `helm pull oci://` works against
+    // the server) and as archives in charts/.
+    let chart_images: Vec<LockedImage> = lock
+        .charts
+        .iter()
+        .filter_map(source::charts::as_image)
+        .collect();
+    let all_images: Vec<LockedImage> = lock
+        .images
+        .iter()
+        .chain(chart_images.iter())
+        .cloned()
+        .collect();
+    let all_images = &all_images;
     let tally = Tally::default();
     let runtime = lock::runtime()?;
     let downloader = &downloader;
@@ -91,7 +105,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
 
         // Images: every manifest document first (small), then the unique blobs they name.
         let documents: Vec<(&LockedImage, Result<Vec<oci::StoredManifest>, oci::ImageError>)> =
-            futures_util::stream::iter(lock.images.iter())
+            futures_util::stream::iter(all_images.iter())
                 .map(|pin| {
                     let images = &images;
                     async move { (pin, images.manifests_of(pin).await) }
@@ -170,7 +184,23 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         let results: Vec<Result<()>> = futures_util::stream::iter(lock.charts.iter())
             .map(|pin| {
                 let relative = charts_repository::archive_path(pin);
-                place(tree, downloader, tally, relative, pin.digest, move || source::charts::fetch(downloader, pin))
+                let images = &images;
+                place(tree, downloader, tally, relative, pin.digest, move || async move {
+                    match source::charts::as_image(pin) {
+                        Some(image) => {
+                            let layer = Descriptor {
+                                media_type: source::charts::HELM_CHART_LAYER.to_string(),
+                                digest: pin.digest,
+                                size: pin.size,
+                                platform: None,
+                                annotations: Default::default(),
+                                artifact_type: None,
+                            };
+                            images.fetch_blob(&image, &layer).await.map_err(|error| anyhow!("{error}"))
+                        }
+                        None => source::charts::fetch(downloader, pin).await.map_err(|error| anyhow!("{error}")),
+                    }
+                })
             })
             .buffer_unordered(settings.jobs)
             .collect()
@@ -207,11 +237,11 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
                 failures.join("\n\n")
             ));
         }
-        Ok((entries, layout_entries(&lock)))
+        Ok((entries, layout_entries(all_images)))
     })?;
 
     let mut entries = entries;
-    if !lock.images.is_empty() {
+    if !all_images.is_empty() {
         for (relative, bytes) in [
             (
                 format!("{}/oci-layout", oci_layout::ROOT),
@@ -346,9 +376,9 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
 }
 
 /// The `index.json` entries of the lock's images and their tagged referrers.
-fn layout_entries(lock: &Lockfile) -> Vec<oci_layout::Entry> {
+fn layout_entries(images: &[LockedImage]) -> Vec<oci_layout::Entry> {
     let mut entries = Vec::new();
-    for image in &lock.images {
+    for image in images {
         entries.push(oci_layout::Entry {
             name: Some(oci::layout_name(&image.reference)),
             digest: image.digest,
@@ -383,7 +413,7 @@ async fn place<F, Fut, E>(
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<Fetched, E>>,
-    E: std::error::Error + Send + Sync + 'static,
+    E: Into<anyhow::Error>,
 {
     let check = {
         let tree = tree.clone();
@@ -395,7 +425,7 @@ where
         return Ok(());
     }
     for _ in 0..2 {
-        let fetched = fetch().await?;
+        let fetched = fetch().await.map_err(Into::into)?;
         if fetched.fresh {
             tally
                 .downloaded_bytes

@@ -52,10 +52,16 @@ pub struct LockedChart {
     pub requirement: String,
     /// The version chosen: the newest that matches.
     pub version: String,
-    /// Where the archive was fetched from (absolute).
+    /// Where the archive was fetched from (absolute); `oci://host/path/name:version` for OCI.
     pub url: String,
+    /// The chart archive (for OCI charts: the chart layer, the bytes `helm pull` writes).
     pub digest: Digest,
     pub size: u64,
+    /// For OCI charts: the manifest the tag resolved to, and its size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_size: Option<u64>,
 }
 
 /// One git repository pinned to a commit.

@@ -466,12 +466,14 @@ impl Merger {
         let entry = entry.into_inner();
         self.check_unique_name(context, &entry.name, NameKind::Chart);
         let repo = entry.repo.get_ref().trim_end_matches('/').to_string();
-        if repo.starts_with("oci://") {
-            self.diagnostics.push(
-                context
-                    .error(entry.repo.span(), "charts from OCI registries (`oci://`) are not supported yet by this version of airgap")
-                    .with_hint("use the chart's HTTP repository, or list its images as [[image]] entries for now"),
-            );
+        if let Some(path) = repo.strip_prefix("oci://") {
+            if let Err(message) = Reference::parse(&format!("{path}/{}", entry.name.get_ref())) {
+                self.diagnostics.push(
+                    context
+                        .error(entry.repo.span(), message)
+                        .with_hint("write oci://host/namespace, the place the chart was pushed to"),
+                );
+            }
         } else if let Err(message) = Location::parse(&format!("{repo}/index.yaml"), Path::new("."))
         {
             self.diagnostics.push(

@@ -2,9 +2,11 @@
 //! versions; the newest that matches the requirement is pinned with its archive's sha256 (the
 //! index's `digest` is checked when it has one).
 
-use crate::lock::LockedChart;
+use crate::lock::{LockedChart, LockedImage};
 use crate::manifest::ChartArtifact;
+use crate::reference::Reference;
 use crate::source::download::{Downloader, FetchError, Fetched};
+use crate::source::registry::Registry;
 
 /// Why a chart could not be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +39,12 @@ struct IndexEntry {
 /// Resolves the chart's requirement against its repository's index.
 pub async fn resolve(
     downloader: &Downloader,
+    registry: &Registry,
     artifact: &ChartArtifact,
 ) -> Result<LockedChart, ChartError> {
+    if let Some(path) = artifact.repo.strip_prefix("oci://") {
+        return resolve_oci(downloader, registry, artifact, path).await;
+    }
     let name = &artifact.name;
     let failed = |message: String, hint: &str| ChartError::Failed {
         name: name.clone(),
@@ -124,6 +130,120 @@ pub async fn resolve(
         url,
         digest: fetched.digest,
         size: fetched.size,
+        manifest: None,
+        manifest_size: None,
+    })
+}
+
+/// The media type of a Helm chart's content layer in an OCI registry.
+pub const HELM_CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+/// Resolves a chart pushed to an OCI registry (`oci://host/namespace`): the newest tag that
+/// matches (Helm writes `+` as `_` in tags), pinned to its manifest and chart layer.
+async fn resolve_oci(
+    downloader: &Downloader,
+    registry: &Registry,
+    artifact: &ChartArtifact,
+    path: &str,
+) -> Result<LockedChart, ChartError> {
+    let name = &artifact.name;
+    let failed = |message: String, hint: &str| ChartError::Failed {
+        name: name.clone(),
+        message,
+        hint: hint.to_string(),
+    };
+    let repository = format!("{path}/{name}");
+    let reference =
+        Reference::parse(&repository).map_err(|message| failed(message, "check `repo`"))?;
+    let requirement = crate::reference::version_requirement(&artifact.version)
+        .map_err(|message| failed(message, "write an exact version or a range"))?;
+    let tags = registry
+        .tags(&reference, false)
+        .await
+        .map_err(|error| failed(error.to_string(), "check `repo` and the registry"))?;
+    let chosen = tags
+        .iter()
+        .filter_map(|tag| {
+            semver::Version::parse(&tag.replace('_', "+"))
+                .ok()
+                .map(|version| (version, tag))
+        })
+        .filter(|(version, _)| requirement.matches(version))
+        .max_by(|left, right| left.0.cmp(&right.0));
+    let Some((version, tag)) = chosen else {
+        return Err(failed(
+            format!(
+                "no tag of oci://{repository} matches `{}`",
+                artifact.version
+            ),
+            &format!(
+                "tags: {}",
+                tags.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    };
+    let raw = registry
+        .manifest(&reference, false, tag)
+        .await
+        .map_err(|error| failed(error.to_string(), "check the registry"))?;
+    let parsed = crate::source::oci::manifest::parse(&raw.bytes, raw.content_type.as_deref())
+        .map_err(|detail| {
+            failed(
+                format!("the manifest of {tag} {detail}"),
+                "push the chart again with helm",
+            )
+        })?;
+    let layer = parsed
+        .blobs
+        .iter()
+        .find(|blob| blob.media_type == HELM_CHART_LAYER)
+        .ok_or_else(|| {
+            failed(
+                format!("oci://{repository}:{tag} is not a Helm chart (no chart layer)"),
+                "check `repo`",
+            )
+        })?;
+    downloader
+        .store
+        .insert_reader(raw.bytes.as_slice(), Some(&raw.digest))
+        .map_err(|source| FetchError::Cache {
+            path: downloader.store.root().to_path_buf(),
+            source,
+        })?
+        .map_err(|_| {
+            failed(
+                "the manifest changed while it was stored".to_string(),
+                "retry",
+            )
+        })?;
+    Ok(LockedChart {
+        name: name.clone(),
+        repo: artifact.repo.clone(),
+        requirement: artifact.version.clone(),
+        version: version.to_string(),
+        url: format!("oci://{repository}:{tag}"),
+        digest: layer.digest,
+        size: layer.size,
+        manifest: Some(raw.digest),
+        manifest_size: Some(raw.bytes.len() as u64),
+    })
+}
+
+/// For an OCI chart, the image entry that puts it into the media's OCI layout (so
+/// `helm pull oci://` works against `airgap serve`), named like the chart's reference.
+pub fn as_image(pin: &LockedChart) -> Option<LockedImage> {
+    let reference = pin.url.strip_prefix("oci://")?;
+    Some(LockedImage {
+        reference: Reference::parse(reference).ok()?.to_string(),
+        layout: None,
+        insecure: false,
+        platforms: vec!["all".to_string()],
+        referrers: false,
+        digest: pin.manifest?,
+        media_type: crate::source::oci::manifest::OCI_MANIFEST.to_string(),
+        size: pin.manifest_size?,
+        manifests: Vec::new(),
+        referrer_manifests: Vec::new(),
     })
 }
 

@@ -28,7 +28,8 @@ fn helm(env: &Env, args: &[&str], directory: &Path) -> Run {
         .current_dir(directory)
         .env("HELM_CONFIG_HOME", home.join("config"))
         .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_DATA_HOME", home.join("data"));
+        .env("HELM_DATA_HOME", home.join("data"))
+        .env("HELM_REGISTRY_CONFIG", home.join("registry.json"));
     let run = output(command);
     assert_eq!(run.code, 0, "helm {args:?}: {}{}", run.stdout, run.stderr);
     run
@@ -172,10 +173,77 @@ fn chart_errors_are_clear() {
         .stderr_has("has no chart named `other`");
     env.manifest(
         "charts.toml",
-        "[[chart]]\nname = \"x\"\nrepo = \"oci://ghcr.io/charts\"\nversion = \"1.0.0\"\n",
+        "[[chart]]\nname = \"x\"\nrepo = \"https://charts.example.org\"\nversion = \"1.0.0\"\nimages = true\n",
     );
     env.run(&["lock", "--offline"])
         .failure()
-        .stderr_has("manifests/charts.toml:3:8:")
+        .stderr_has("manifests/charts.toml:5:10:")
         .stderr_has("not supported yet");
+}
+
+#[test]
+fn oci_charts_lock_to_manifests_and_helm_pulls_them_from_airgap_serve() {
+    let env = Env::new();
+    let repo = repository(&env);
+    let registry = crate::registry::Registry::start(&env.temp.path().join("registry"), None);
+    for version in ["1.0.0", "1.2.0"] {
+        let archive = repo.join(format!("demo-{version}.tgz"));
+        helm(
+            &env,
+            &[
+                "push",
+                archive.to_str().unwrap(),
+                &format!("oci://{}/charts", registry.host()),
+                "--plain-http",
+            ],
+            env.temp.path(),
+        );
+    }
+    env.manifest(
+        "charts.toml",
+        &format!(
+            "[[chart]]\nname = \"demo\"\nrepo = \"oci://{}/charts\"\nversion = \"~1.2\"\n",
+            registry.host()
+        ),
+    );
+    env.run(&["lock"]).success();
+    let archive = std::fs::read(repo.join("demo-1.2.0.tgz")).unwrap();
+    let lock = env.lock_text();
+    assert!(lock.contains("version = \"1.2.0\""), "{lock}");
+    assert!(
+        lock.contains(&format!("sha256:{}", sha256_hex(&archive))),
+        "the chart layer is helm's archive: {lock}"
+    );
+    let manifest_digest =
+        crate::registry::raw_digest(&format!("{}/charts/demo:1.2.0", registry.host()), &[]);
+    assert!(lock.contains(&manifest_digest), "{lock}");
+
+    env.materialize(&[]).success();
+    env.verify(&[]).success();
+    drop(registry);
+    let served = crate::serve::serve(&env.media(), &[]);
+    let pulled = env.temp.path().join("pulled-oci");
+    std::fs::create_dir_all(&pulled).unwrap();
+    helm(
+        &env,
+        &[
+            "pull",
+            &format!("oci://127.0.0.1:{}/charts/demo", served.port),
+            "--version",
+            "1.2.0",
+            "--plain-http",
+            "-d",
+            pulled.to_str().unwrap(),
+        ],
+        env.temp.path(),
+    );
+    assert_eq!(
+        std::fs::read(pulled.join("demo-1.2.0.tgz")).unwrap(),
+        archive
+    );
+    // The same chart is also in the media's HTTP repository.
+    assert_eq!(
+        std::fs::read(env.media().join("charts/demo-1.2.0.tgz")).unwrap(),
+        archive
+    );
 }
