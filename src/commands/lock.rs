@@ -237,7 +237,16 @@ pub fn ensure(
         }
         for (artifact, _) in &plan.charts.resolve {
             match runtime.block_on(source::charts::resolve(downloader, &registry, artifact)) {
-                Ok(pinned) => charts.push(pinned),
+                Ok(pinned) => {
+                    if pinned.images {
+                        match runtime.block_on(chart_images(&resolver, manifest, &pinned, artifact))
+                        {
+                            Ok(derived) => images.extend(derived),
+                            Err(error) => failures.push(error),
+                        }
+                    }
+                    charts.push(pinned);
+                }
                 Err(error) => failures.push(error.to_string()),
             }
         }
@@ -258,6 +267,19 @@ pub fn ensure(
         }
     }
 
+    // Charts kept as they were keep the images they declared.
+    if let Some(old) = &old {
+        for chart in plan.charts.keep.iter().filter(|chart| chart.images) {
+            images.extend(
+                old.images
+                    .iter()
+                    .filter(|image| image.chart.as_deref() == Some(chart.name.as_str()))
+                    .cloned(),
+            );
+        }
+    }
+    images.sort_by(|left, right| left.reference.cmp(&right.reference));
+    images.dedup_by(|left, right| left.reference == right.reference);
     let new = Lockfile {
         files,
         images,
@@ -304,6 +326,62 @@ pub fn ensure(
             .status("Locked", format!("{summary}; airgap.lock unchanged"));
     }
     Ok(new)
+}
+
+/// Resolves the images a chart declares into image pins marked with the chart. Images the
+/// manifests list themselves stay the manifests' entries.
+async fn chart_images(
+    resolver: &Images<'_>,
+    manifest: &Manifest,
+    chart: &crate::lock::LockedChart,
+    artifact: &crate::manifest::ChartArtifact,
+) -> Result<Vec<crate::lock::LockedImage>, String> {
+    let downloader = resolver.downloader;
+    // The archive is in the store for HTTP charts; an OCI chart's layer is fetched now.
+    if downloader.store.size_of(&chart.digest).is_none()
+        && let Some(image) = source::charts::as_image(chart)
+    {
+        let layer = crate::source::oci::manifest::Descriptor {
+            media_type: source::charts::HELM_CHART_LAYER.to_string(),
+            digest: chart.digest,
+            size: chart.size,
+            platform: None,
+            annotations: Default::default(),
+            artifact_type: None,
+        };
+        resolver
+            .fetch_blob(&image, &layer)
+            .await
+            .map_err(|error| error.to_string())?;
+    }
+    let archive = downloader.store.blob_path(&chart.digest);
+    let references = source::charts::declared_images(&archive)
+        .map_err(|message| format!("chart {}: the archive {message}", chart.name))?;
+    let mut pinned = Vec::new();
+    for reference in references {
+        if manifest
+            .images
+            .iter()
+            .any(|image| image.reference == reference)
+        {
+            continue;
+        }
+        let image = crate::manifest::ImageArtifact {
+            reference: reference.clone(),
+            platforms: manifest.enclave.platforms.clone(),
+            layout: None,
+            referrers: false,
+            insecure: false,
+            origin: artifact.origin.clone(),
+        };
+        let mut locked = resolver
+            .resolve(&image)
+            .await
+            .map_err(|error| format!("chart {} needs {reference}: {error}", chart.name))?;
+        locked.chart = Some(chart.name.clone());
+        pinned.push(locked);
+    }
+    Ok(pinned)
 }
 
 /// The downloader for this invocation's settings.

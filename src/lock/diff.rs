@@ -68,6 +68,7 @@ impl Pin for LockedImage {
                         .collect(),
                 ),
             ),
+            ("chart", self.chart.clone().unwrap_or_default()),
             (
                 "referrers",
                 list(

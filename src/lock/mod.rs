@@ -57,6 +57,9 @@ pub struct LockedChart {
     /// The chart archive (for OCI charts: the chart layer, the bytes `helm pull` writes).
     pub digest: Digest,
     pub size: u64,
+    /// Whether the chart's images were asked for (they are `[[image]]` entries with `chart`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub images: bool,
     /// For OCI charts: the manifest the tag resolved to, and its size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<Digest>,
@@ -193,6 +196,9 @@ pub struct LockedImage {
     /// Artifacts that refer to the image, when asked for.
     #[serde(default, rename = "referrer", skip_serializing_if = "Vec::is_empty")]
     pub referrer_manifests: Vec<LockedReferrer>,
+    /// The chart that needs this image, when it came from a chart's `images = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
 }
 
 /// A platform manifest kept from an index.

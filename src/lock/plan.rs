@@ -126,6 +126,16 @@ impl fmt::Display for Reason {
 /// `Some(&[])` for `--update` with no names (everything), or the names to re-resolve
 /// (a file's name, or an image's reference).
 pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String]>) -> Plan {
+    // Images a chart declared are kept or re-derived with their chart, not planned here.
+    let own_images: Vec<LockedImage> = old
+        .map(|lock| {
+            lock.images
+                .iter()
+                .filter(|image| image.chart.is_none())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     let wanted = |name: &str| {
         update.is_some_and(|names| names.is_empty() || names.iter().any(|wanted| wanted == name))
     };
@@ -140,7 +150,7 @@ pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String
         ),
         images: plan_kind(
             &manifest.images,
-            old.map_or(&[][..], |lock| &lock.images),
+            &own_images,
             |artifact| artifact.reference.clone(),
             |pin| pin.reference.clone(),
             |artifact| wanted(&artifact.reference),
@@ -189,6 +199,8 @@ pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String
                     Some("repo")
                 } else if artifact.version != pinned.requirement {
                     Some("version")
+                } else if artifact.images != pinned.images {
+                    Some("images")
                 } else {
                     None
                 }

@@ -488,22 +488,11 @@ impl Merger {
                     "write an exact version (\"4.11.3\") or a range (\"^4.11\", \">=1.0 <2.0\")",
                 ));
         }
-        if let Some(images) = &entry.images
-            && *images.get_ref()
-        {
-            self.diagnostics.push(
-                context
-                    .error(
-                        images.span(),
-                        "`images = true` is not supported yet by this version of airgap",
-                    )
-                    .with_hint("list the chart's images as [[image]] entries for now"),
-            );
-        }
         self.charts.push(ChartArtifact {
             name: entry.name.into_inner(),
             repo,
             version: entry.version.into_inner(),
+            images: entry.images.map(Spanned::into_inner).unwrap_or(false),
             origin: Origin {
                 file: context.file.to_path_buf(),
                 line: context.place(entry_span).line,

@@ -159,6 +159,8 @@ pub struct ChartArtifact {
     pub repo: String,
     /// An exact version or a semver range (`^4.11`, `>=1.0 <2.0`).
     pub version: String,
+    /// Also pin the images the chart declares.
+    pub images: bool,
     #[serde(skip)]
     pub origin: Origin,
 }

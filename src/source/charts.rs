@@ -130,6 +130,7 @@ pub async fn resolve(
         url,
         digest: fetched.digest,
         size: fetched.size,
+        images: artifact.images,
         manifest: None,
         manifest_size: None,
     })
@@ -224,6 +225,7 @@ async fn resolve_oci(
         url: format!("oci://{repository}:{tag}"),
         digest: layer.digest,
         size: layer.size,
+        images: artifact.images,
         manifest: Some(raw.digest),
         manifest_size: Some(raw.bytes.len() as u64),
     })
@@ -244,6 +246,7 @@ pub fn as_image(pin: &LockedChart) -> Option<LockedImage> {
         size: pin.manifest_size?,
         manifests: Vec::new(),
         referrer_manifests: Vec::new(),
+        chart: None,
     })
 }
 
@@ -253,4 +256,119 @@ pub async fn fetch(downloader: &Downloader, pin: &LockedChart) -> Result<Fetched
     downloader
         .fetch(&label, &pin.name, &pin.url, Some(pin.digest))
         .await
+}
+
+/// The images a chart declares: `Chart.yaml` annotations (`artifacthub.io/images`,
+/// `helm.sh/images`), an `images.lock` or `.images.lock.yaml`, and `values.yaml` (`image:`
+/// strings, and `image:` maps of `registry`/`repository`/`tag`/`digest`; a missing tag is the
+/// chart's `appVersion`). Normalized full references, sorted, without template expressions.
+pub fn declared_images(archive: &std::path::Path) -> Result<Vec<String>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(archive).map_err(|error| error.to_string())?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut chart_yaml = None;
+    let mut values = None;
+    let mut locks = Vec::new();
+    for entry in tar.entries().map_err(|error| error.to_string())? {
+        let mut entry = entry.map_err(|error| error.to_string())?;
+        let path = entry
+            .path()
+            .map_err(|error| error.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        let parts: Vec<&str> = path.trim_start_matches("./").split('/').collect();
+        if parts.len() != 2 {
+            continue;
+        }
+        let mut text = String::new();
+        if matches!(
+            parts[1],
+            "Chart.yaml" | "values.yaml" | "images.lock" | ".images.lock.yaml"
+        ) {
+            entry
+                .read_to_string(&mut text)
+                .map_err(|error| format!("{path}: {error}"))?;
+        }
+        match parts[1] {
+            "Chart.yaml" => chart_yaml = Some(text),
+            "values.yaml" => values = Some(text),
+            "images.lock" | ".images.lock.yaml" => locks.push(text),
+            _ => {}
+        }
+    }
+    let chart: yaml_serde::Value =
+        yaml_serde::from_str(chart_yaml.as_deref().ok_or("has no Chart.yaml")?)
+            .map_err(|error| format!("Chart.yaml: {error}"))?;
+    let app_version = chart["appVersion"].as_str().map(str::to_string);
+    let mut found = std::collections::BTreeSet::new();
+    let mut add = |text: &str| {
+        if !text.contains("{{")
+            && let Ok(reference) = Reference::parse(text.trim())
+        {
+            found.insert(reference.to_string());
+        }
+    };
+    for annotation in ["artifacthub.io/images", "helm.sh/images"] {
+        if let Some(listed) = chart["annotations"][annotation].as_str()
+            && let Ok(entries) = yaml_serde::from_str::<Vec<yaml_serde::Value>>(listed)
+        {
+            for entry in entries {
+                if let Some(image) = entry["image"].as_str() {
+                    add(image);
+                }
+            }
+        }
+    }
+    for lock in &locks {
+        if let Ok(document) = yaml_serde::from_str::<yaml_serde::Value>(lock) {
+            for entry in document["images"].as_sequence().into_iter().flatten() {
+                if let Some(image) = entry["image"].as_str() {
+                    add(image);
+                }
+            }
+        }
+    }
+    if let Some(values) = values {
+        let document: yaml_serde::Value =
+            yaml_serde::from_str(&values).map_err(|error| format!("values.yaml: {error}"))?;
+        let mut stack = vec![document];
+        while let Some(value) = stack.pop() {
+            if let Some(mapping) = value.as_mapping() {
+                for (key, inner) in mapping {
+                    if key.as_str() == Some("image") {
+                        if let Some(text) = inner.as_str() {
+                            add(text);
+                        } else if let Some(repository) = inner["repository"].as_str() {
+                            let mut text = match inner["registry"].as_str() {
+                                Some(registry) if !registry.is_empty() => {
+                                    format!("{registry}/{repository}")
+                                }
+                                _ => repository.to_string(),
+                            };
+                            let tag = inner["tag"]
+                                .as_str()
+                                .filter(|tag| !tag.is_empty())
+                                .map(str::to_string)
+                                .or_else(|| app_version.clone());
+                            if let Some(tag) = tag.filter(|tag| !tag.is_empty()) {
+                                text.push(':');
+                                text.push_str(&tag);
+                            }
+                            if let Some(digest) =
+                                inner["digest"].as_str().filter(|digest| !digest.is_empty())
+                            {
+                                text.push('@');
+                                text.push_str(digest);
+                            }
+                            add(&text);
+                        }
+                    }
+                    stack.push(inner.clone());
+                }
+            } else if let Some(sequence) = value.as_sequence() {
+                stack.extend(sequence.iter().cloned());
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
 }

@@ -171,14 +171,6 @@ fn chart_errors_are_clear() {
     env.run(&["lock"])
         .failure()
         .stderr_has("has no chart named `other`");
-    env.manifest(
-        "charts.toml",
-        "[[chart]]\nname = \"x\"\nrepo = \"https://charts.example.org\"\nversion = \"1.0.0\"\nimages = true\n",
-    );
-    env.run(&["lock", "--offline"])
-        .failure()
-        .stderr_has("manifests/charts.toml:5:10:")
-        .stderr_has("not supported yet");
 }
 
 #[test]
@@ -245,5 +237,94 @@ fn oci_charts_lock_to_manifests_and_helm_pulls_them_from_airgap_serve() {
     assert_eq!(
         std::fs::read(env.media().join("charts/demo-1.2.0.tgz")).unwrap(),
         archive
+    );
+}
+
+#[test]
+fn chart_images_become_image_entries_marked_with_their_chart() {
+    let env = Env::new();
+    let registry = crate::registry::Registry::start(&env.temp.path().join("registry"), None);
+    let host = registry.host();
+    let mut layout = crate::registry::Layout::new(&env.temp.path().join("images"));
+    let layer = layout.layer(&[("app", b"app")]);
+    let image = layout.image("amd64", &[layer]);
+    layout.tag("one", "application/vnd.oci.image.manifest.v1+json", &image);
+    crate::registry::push(&layout.dir, "one", &format!("{host}/team/app:1.5"), &[]);
+    crate::registry::push(&layout.dir, "one", &format!("{host}/team/helper:2"), &[]);
+
+    // A chart that names one image in values.yaml (tag from appVersion) and one in its
+    // artifacthub.io/images annotation; a templated image string is ignored.
+    let chart = env.temp.path().join("build/withimages");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        format!(
+            "apiVersion: v2\nname: withimages\nversion: 0.3.0\nappVersion: \"1.5\"\nannotations:\n  artifacthub.io/images: |\n    - name: helper\n      image: {host}/team/helper:2\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("values.yaml"),
+        format!("image:\n  registry: {host}\n  repository: team/app\n  tag: \"\"\nsidecar:\n  image: \"{{{{ .Values.sidecarImage }}}}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    )
+    .unwrap();
+    let repo = env.temp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    helm(
+        &env,
+        &[
+            "package",
+            chart.to_str().unwrap(),
+            "-d",
+            repo.to_str().unwrap(),
+        ],
+        env.temp.path(),
+    );
+    helm(
+        &env,
+        &["repo", "index", repo.to_str().unwrap()],
+        env.temp.path(),
+    );
+    let upstream = Upstream::start();
+    crate::support::serve_directory(&upstream, &repo);
+    env.manifest(
+        "charts.toml",
+        &format!(
+            "[[chart]]\nname = \"withimages\"\nrepo = \"{}\"\nversion = \"0.3.0\"\nimages = true\n",
+            upstream.url("").trim_end_matches('/')
+        ),
+    );
+    env.run(&["lock"]).success();
+    let lock: toml::Table = toml::from_str(&env.lock_text()).unwrap();
+    let images = lock["image"].as_array().unwrap();
+    let references: Vec<(&str, &str)> = images
+        .iter()
+        .map(|image| {
+            (
+                image["ref"].as_str().unwrap(),
+                image["chart"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        references,
+        [
+            (format!("{host}/team/app:1.5").as_str(), "withimages"),
+            (format!("{host}/team/helper:2").as_str(), "withimages")
+        ]
+    );
+    // Relocking keeps them with their chart; materialize carries them.
+    env.run(&["lock", "--locked"]).success();
+    env.materialize(&[]).success();
+    let index = std::fs::read_to_string(env.media().join("oci/index.json")).unwrap();
+    assert!(
+        index.contains(&format!("{host}/team/app:1.5"))
+            && index.contains(&format!("{host}/team/helper:2")),
+        "{index}"
     );
 }

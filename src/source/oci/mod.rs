@@ -222,6 +222,7 @@ impl Images<'_> {
             size: top.bytes.len() as u64,
             manifests,
             referrer_manifests,
+            chart: None,
         })
     }
 
