@@ -237,16 +237,15 @@ pub fn ensure(
         }
         for (artifact, _) in &plan.charts.resolve {
             match runtime.block_on(source::charts::resolve(downloader, &registry, artifact)) {
-                Ok(pinned) => {
-                    if pinned.images {
-                        match runtime.block_on(chart_images(&resolver, manifest, &pinned, artifact))
-                        {
-                            Ok(derived) => images.extend(derived),
-                            Err(error) => failures.push(error),
-                        }
+                Ok(pinned) => match runtime.block_on(chart_closure(
+                    &resolver, &registry, manifest, pinned, artifact,
+                )) {
+                    Ok((pinned_charts, derived)) => {
+                        charts.extend(pinned_charts);
+                        images.extend(derived);
                     }
-                    charts.push(pinned);
-                }
+                    Err(error) => failures.push(error),
+                },
                 Err(error) => failures.push(error.to_string()),
             }
         }
@@ -267,17 +266,39 @@ pub fn ensure(
         }
     }
 
-    // Charts kept as they were keep the images they declared.
+    // Charts kept as they were keep the dependencies and images they brought.
     if let Some(old) = &old {
-        for chart in plan.charts.keep.iter().filter(|chart| chart.images) {
+        for chart in &plan.charts.keep {
+            let dependencies: Vec<&crate::lock::LockedChart> = old
+                .charts
+                .iter()
+                .filter(|dependency| {
+                    dependency.dependency_of.as_deref() == Some(chart.name.as_str())
+                })
+                .collect();
+            charts.extend(dependencies.iter().map(|dependency| (*dependency).clone()));
+            let owners: Vec<&str> = std::iter::once(chart.name.as_str())
+                .chain(
+                    dependencies
+                        .iter()
+                        .map(|dependency| dependency.name.as_str()),
+                )
+                .collect();
             images.extend(
                 old.images
                     .iter()
-                    .filter(|image| image.chart.as_deref() == Some(chart.name.as_str()))
+                    .filter(|image| {
+                        image
+                            .chart
+                            .as_deref()
+                            .is_some_and(|owner| owners.contains(&owner))
+                    })
                     .cloned(),
             );
         }
     }
+    charts.sort_by(|left, right| left.name.cmp(&right.name));
+    charts.dedup_by(|left, right| left.name == right.name);
     images.sort_by(|left, right| left.reference.cmp(&right.reference));
     images.dedup_by(|left, right| left.reference == right.reference);
     let new = Lockfile {
@@ -328,16 +349,92 @@ pub fn ensure(
     Ok(new)
 }
 
-/// Resolves the images a chart declares into image pins marked with the chart. Images the
-/// manifests list themselves stay the manifests' entries.
-async fn chart_images(
+/// A resolved chart with what it brings: the dependencies it does not vendor (pinned as
+/// charts marked `dependency_of`) and, with `images = true`, the images it and they declare
+/// (pinned as images marked `chart`). Images the manifests list themselves stay theirs.
+async fn chart_closure(
     resolver: &Images<'_>,
+    registry: &Registry,
     manifest: &Manifest,
-    chart: &crate::lock::LockedChart,
+    root: crate::lock::LockedChart,
     artifact: &crate::manifest::ChartArtifact,
-) -> Result<Vec<crate::lock::LockedImage>, String> {
+) -> Result<(Vec<crate::lock::LockedChart>, Vec<crate::lock::LockedImage>), String> {
+    let mut charts = vec![root];
+    let mut images: Vec<crate::lock::LockedImage> = Vec::new();
+    let mut index = 0;
+    while index < charts.len() {
+        let chart = charts[index].clone();
+        index += 1;
+        let archive = chart_archive(resolver, &chart).await?;
+        let missing = source::charts::unvendored_dependencies(&archive)
+            .map_err(|message| format!("chart {}: the archive {message}", chart.name))?;
+        for dependency in missing {
+            let known = charts.iter().any(|known| known.name == dependency.name)
+                || manifest
+                    .charts
+                    .iter()
+                    .any(|known| known.name == dependency.name);
+            if known {
+                continue;
+            }
+            let needed = crate::manifest::ChartArtifact {
+                name: dependency.name.clone(),
+                repo: dependency.repository.clone(),
+                version: dependency.version.clone(),
+                images: artifact.images,
+                origin: artifact.origin.clone(),
+            };
+            let mut pinned = source::charts::resolve(resolver.downloader, registry, &needed)
+                .await
+                .map_err(|error| {
+                    format!("chart {} needs {}: {error}", chart.name, dependency.name)
+                })?;
+            pinned.dependency_of = Some(charts[0].name.clone());
+            charts.push(pinned);
+        }
+        if !artifact.images {
+            continue;
+        }
+        let mut references = source::charts::declared_images(&archive)
+            .map_err(|message| format!("chart {}: the archive {message}", chart.name))?;
+        references.extend(source::charts::rendered_images(&archive));
+        references.sort();
+        references.dedup();
+        for reference in references {
+            let listed = manifest
+                .images
+                .iter()
+                .any(|image| image.reference == reference)
+                || images.iter().any(|image| image.reference == reference);
+            if listed {
+                continue;
+            }
+            let image = crate::manifest::ImageArtifact {
+                reference: reference.clone(),
+                platforms: manifest.enclave.platforms.clone(),
+                layout: None,
+                referrers: false,
+                insecure: false,
+                origin: artifact.origin.clone(),
+            };
+            let mut locked = resolver
+                .resolve(&image)
+                .await
+                .map_err(|error| format!("chart {} needs {reference}: {error}", chart.name))?;
+            locked.chart = Some(chart.name.clone());
+            images.push(locked);
+        }
+    }
+    Ok((charts, images))
+}
+
+/// The chart's archive in the store: an HTTP chart's is there from resolution; an OCI chart's
+/// layer is fetched now.
+async fn chart_archive(
+    resolver: &Images<'_>,
+    chart: &crate::lock::LockedChart,
+) -> Result<std::path::PathBuf, String> {
     let downloader = resolver.downloader;
-    // The archive is in the store for HTTP charts; an OCI chart's layer is fetched now.
     if downloader.store.size_of(&chart.digest).is_none()
         && let Some(image) = source::charts::as_image(chart)
     {
@@ -354,34 +451,7 @@ async fn chart_images(
             .await
             .map_err(|error| error.to_string())?;
     }
-    let archive = downloader.store.blob_path(&chart.digest);
-    let references = source::charts::declared_images(&archive)
-        .map_err(|message| format!("chart {}: the archive {message}", chart.name))?;
-    let mut pinned = Vec::new();
-    for reference in references {
-        if manifest
-            .images
-            .iter()
-            .any(|image| image.reference == reference)
-        {
-            continue;
-        }
-        let image = crate::manifest::ImageArtifact {
-            reference: reference.clone(),
-            platforms: manifest.enclave.platforms.clone(),
-            layout: None,
-            referrers: false,
-            insecure: false,
-            origin: artifact.origin.clone(),
-        };
-        let mut locked = resolver
-            .resolve(&image)
-            .await
-            .map_err(|error| format!("chart {} needs {reference}: {error}", chart.name))?;
-        locked.chart = Some(chart.name.clone());
-        pinned.push(locked);
-    }
-    Ok(pinned)
+    Ok(downloader.store.blob_path(&chart.digest))
 }
 
 /// The downloader for this invocation's settings.

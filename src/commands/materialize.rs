@@ -292,6 +292,14 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             "charts/index.yaml".to_string(),
             Digest::of_bytes(index.as_bytes()),
         );
+        // What a user in the enclave needs: the repository, in helm's repositories.yaml form
+        // (`helm --repository-config DIR/config/helm/repositories.yaml pull airgap/<chart>`).
+        let repositories = charts_repository::repositories_yaml(&base_url);
+        tree.write_if_changed("config/helm/repositories.yaml", repositories.as_bytes())?;
+        entries.insert(
+            "config/helm/repositories.yaml".to_string(),
+            Digest::of_bytes(repositories.as_bytes()),
+        );
     }
     for pin in &lock.gits {
         let relative = source::git::media_path(pin);
@@ -329,6 +337,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     removed.extend(tree.prune("yum", &keep)?);
     removed.extend(tree.prune("config/yum", &keep)?);
     removed.extend(tree.prune("charts", &keep)?);
+    removed.extend(tree.prune("config/helm", &keep)?);
     // Repositories are directories with empty ones git needs (refs/tags): remove whole
     // repositories the lock dropped, never parts of one.
     let wanted: BTreeSet<String> = lock.gits.iter().map(source::git::media_path).collect();

@@ -57,6 +57,9 @@ pub struct LockedChart {
     /// The chart archive (for OCI charts: the chart layer, the bytes `helm pull` writes).
     pub digest: Digest,
     pub size: u64,
+    /// For a dependency the parent chart does not vendor: the chart that needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency_of: Option<String>,
     /// Whether the chart's images were asked for (they are `[[image]]` entries with `chart`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub images: bool,

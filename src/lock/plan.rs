@@ -136,6 +136,16 @@ pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String
                 .collect()
         })
         .unwrap_or_default();
+    // Dependencies a chart brought are kept or re-resolved with it, not planned here.
+    let own_charts: Vec<LockedChart> = old
+        .map(|lock| {
+            lock.charts
+                .iter()
+                .filter(|chart| chart.dependency_of.is_none())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     let wanted = |name: &str| {
         update.is_some_and(|names| names.is_empty() || names.iter().any(|wanted| wanted == name))
     };
@@ -190,7 +200,7 @@ pub fn plan(manifest: &Manifest, old: Option<&Lockfile>, update: Option<&[String
         ),
         charts: plan_kind(
             &manifest.charts,
-            old.map_or(&[][..], |lock| &lock.charts),
+            &own_charts,
             |artifact| artifact.name.clone(),
             |pin| pin.name.clone(),
             |artifact| wanted(&artifact.name),

@@ -130,6 +130,7 @@ pub async fn resolve(
         url,
         digest: fetched.digest,
         size: fetched.size,
+        dependency_of: None,
         images: artifact.images,
         manifest: None,
         manifest_size: None,
@@ -225,6 +226,7 @@ async fn resolve_oci(
         url: format!("oci://{repository}:{tag}"),
         digest: layer.digest,
         size: layer.size,
+        dependency_of: None,
         images: artifact.images,
         manifest: Some(raw.digest),
         manifest_size: Some(raw.bytes.len() as u64),
@@ -371,4 +373,96 @@ pub fn declared_images(archive: &std::path::Path) -> Result<Vec<String>, String>
         }
     }
     Ok(found.into_iter().collect())
+}
+
+/// A dependency a chart names in its `Chart.yaml` but does not vendor in its `charts/`.
+#[derive(Debug, Clone)]
+pub struct Dependency {
+    pub name: String,
+    pub version: String,
+    pub repository: String,
+}
+
+/// The dependencies of the chart archive at `archive` that it does not carry itself.
+pub fn unvendored_dependencies(archive: &std::path::Path) -> Result<Vec<Dependency>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(archive).map_err(|error| error.to_string())?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut chart_yaml = None;
+    let mut vendored = std::collections::BTreeSet::new();
+    for entry in tar.entries().map_err(|error| error.to_string())? {
+        let mut entry = entry.map_err(|error| error.to_string())?;
+        let path = entry
+            .path()
+            .map_err(|error| error.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        let parts: Vec<&str> = path.trim_start_matches("./").split('/').collect();
+        if parts.len() == 2 && parts[1] == "Chart.yaml" {
+            let mut text = String::new();
+            entry
+                .read_to_string(&mut text)
+                .map_err(|error| format!("{path}: {error}"))?;
+            chart_yaml = Some(text);
+        } else if parts.len() >= 3 && parts[1] == "charts" {
+            // charts/<name>/... or charts/<name>-<version>.tgz
+            let vendored_name = parts[2].trim_end_matches(".tgz");
+            vendored.insert(vendored_name.to_string());
+        }
+    }
+    let chart: yaml_serde::Value =
+        yaml_serde::from_str(chart_yaml.as_deref().ok_or("has no Chart.yaml")?)
+            .map_err(|error| format!("Chart.yaml: {error}"))?;
+    let mut missing = Vec::new();
+    for dependency in chart["dependencies"].as_sequence().into_iter().flatten() {
+        let (Some(name), Some(version), Some(repository)) = (
+            dependency["name"].as_str(),
+            dependency["version"].as_str(),
+            dependency["repository"].as_str(),
+        ) else {
+            continue;
+        };
+        let carried = vendored.contains(name)
+            || vendored
+                .iter()
+                .any(|vendored| vendored.starts_with(&format!("{name}-")));
+        if !carried
+            && !repository.is_empty()
+            && !repository.starts_with("file://")
+            && !repository.starts_with('@')
+        {
+            missing.push(Dependency {
+                name: name.to_string(),
+                version: version.to_string(),
+                repository: repository.trim_end_matches('/').to_string(),
+            });
+        }
+    }
+    Ok(missing)
+}
+
+/// Images in the rendered manifests of a chart, when a `helm` binary is on the PATH
+/// (`helm template` with the chart's default values): the `image:` lines.
+pub fn rendered_images(archive: &std::path::Path) -> Vec<String> {
+    let Ok(output) = std::process::Command::new("helm")
+        .arg("template")
+        .arg(archive)
+        .output()
+    else {
+        return Vec::new();
+    };
+    if !output.status.success() {
+        return Vec::new();
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let line = line.trim().trim_start_matches("- ");
+        if let Some(value) = line.strip_prefix("image:") {
+            let value = value.trim().trim_matches(['"', '\'']);
+            if let Ok(reference) = Reference::parse(value) {
+                found.insert(reference.to_string());
+            }
+        }
+    }
+    found.into_iter().collect()
 }

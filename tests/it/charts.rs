@@ -110,6 +110,13 @@ fn charts_lock_to_the_newest_matching_version_and_the_media_is_a_helm_repository
     let served = crate::serve::serve(&env.media(), &[]);
     let pulled = env.temp.path().join("pulled");
     std::fs::create_dir_all(&pulled).unwrap();
+    // The rendered repositories.yaml names the media's chart repository.
+    let repositories =
+        std::fs::read_to_string(env.media().join("config/helm/repositories.yaml")).unwrap();
+    assert!(
+        repositories.contains("name: airgap") && repositories.contains("/charts"),
+        "{repositories}"
+    );
     helm(
         &env,
         &[
@@ -251,6 +258,9 @@ fn chart_images_become_image_entries_marked_with_their_chart() {
     layout.tag("one", "application/vnd.oci.image.manifest.v1+json", &image);
     crate::registry::push(&layout.dir, "one", &format!("{host}/team/app:1.5"), &[]);
     crate::registry::push(&layout.dir, "one", &format!("{host}/team/helper:2"), &[]);
+    crate::registry::push(&layout.dir, "one", &format!("{host}/team/rendered:3"), &[]);
+    crate::registry::push(&layout.dir, "one", &format!("{host}/team/locked:4"), &[]);
+    crate::registry::push(&layout.dir, "one", &format!("{host}/team/annotated:5"), &[]);
 
     // A chart that names one image in values.yaml (tag from appVersion) and one in its
     // artifacthub.io/images annotation; a templated image string is ignored.
@@ -259,18 +269,31 @@ fn chart_images_become_image_entries_marked_with_their_chart() {
     std::fs::write(
         chart.join("Chart.yaml"),
         format!(
-            "apiVersion: v2\nname: withimages\nversion: 0.3.0\nappVersion: \"1.5\"\nannotations:\n  artifacthub.io/images: |\n    - name: helper\n      image: {host}/team/helper:2\n"
+            "apiVersion: v2\nname: withimages\nversion: 0.3.0\nappVersion: \"1.5\"\nannotations:\n  artifacthub.io/images: |\n    - name: helper\n      image: {host}/team/helper:2\n  helm.sh/images: |\n    - name: annotated\n      image: {host}/team/annotated:5\n"
         ),
     )
     .unwrap();
     std::fs::write(
         chart.join("values.yaml"),
-        format!("image:\n  registry: {host}\n  repository: team/app\n  tag: \"\"\nsidecar:\n  image: \"{{{{ .Values.sidecarImage }}}}\"\n"),
+        format!(
+            "image:\n  registry: {host}\n  repository: team/app\n  tag: \"\"\nsidecar:\n  image: \"{{{{ .Values.sidecarImage }}}}\"\ndeploy:\n  ref: {host}/team/rendered:3\n"
+        ),
     )
     .unwrap();
     std::fs::write(
         chart.join("templates/cm.yaml"),
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join(".images.lock.yaml"),
+        format!("images:\n  - name: locked\n    image: {host}/team/locked:4\n"),
+    )
+    .unwrap();
+    // Only `helm template` finds this one: the value is not under an `image` key.
+    std::fs::write(
+        chart.join("templates/pod.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers:\n    - name: x\n      image: {{ .Values.deploy.ref }}\n",
     )
     .unwrap();
     let repo = env.temp.path().join("repo");
@@ -299,7 +322,15 @@ fn chart_images_become_image_entries_marked_with_their_chart() {
             upstream.url("").trim_end_matches('/')
         ),
     );
-    env.run(&["lock"]).success();
+    // With helm on the PATH, `helm template` is read too.
+    let mut command = env.command(&["lock"]);
+    let path = format!(
+        "{}:{}",
+        helm_binary().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    command.env("PATH", path);
+    crate::support::output(command).success();
     let lock: toml::Table = toml::from_str(&env.lock_text()).unwrap();
     let images = lock["image"].as_array().unwrap();
     let references: Vec<(&str, &str)> = images
@@ -314,8 +345,11 @@ fn chart_images_become_image_entries_marked_with_their_chart() {
     assert_eq!(
         references,
         [
+            (format!("{host}/team/annotated:5").as_str(), "withimages"),
             (format!("{host}/team/app:1.5").as_str(), "withimages"),
-            (format!("{host}/team/helper:2").as_str(), "withimages")
+            (format!("{host}/team/helper:2").as_str(), "withimages"),
+            (format!("{host}/team/locked:4").as_str(), "withimages"),
+            (format!("{host}/team/rendered:3").as_str(), "withimages"),
         ]
     );
     // Relocking keeps them with their chart; materialize carries them.
@@ -325,6 +359,84 @@ fn chart_images_become_image_entries_marked_with_their_chart() {
     assert!(
         index.contains(&format!("{host}/team/app:1.5"))
             && index.contains(&format!("{host}/team/helper:2")),
+        "{index}"
+    );
+}
+
+#[test]
+fn dependencies_a_chart_does_not_vendor_are_pinned_too() {
+    let env = Env::new();
+    let repo = repository(&env);
+    let upstream = Upstream::start();
+    let base = upstream.url("").trim_end_matches('/').to_string();
+    // An umbrella chart that needs demo ^1.0 from the same repository, without vendoring it.
+    let umbrella = env.temp.path().join("build/umbrella");
+    std::fs::create_dir_all(umbrella.join("templates")).unwrap();
+    std::fs::write(
+        umbrella.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: umbrella\nversion: 1.0.0\ndependencies:\n  - name: demo\n    version: \"^1.0\"\n    repository: {base}\n"),
+    )
+    .unwrap();
+    // `helm package` refuses unvendored dependencies; a chart archive is a gzip'd tar of the
+    // chart's directory, which is how upstreams that publish such charts build them.
+    let packed = crate::support::tool(
+        "tar",
+        &[
+            "-czf",
+            repo.join("umbrella-1.0.0.tgz").to_str().unwrap(),
+            "-C",
+            umbrella.parent().unwrap().to_str().unwrap(),
+            "umbrella",
+        ],
+        env.temp.path(),
+    );
+    assert_eq!(packed.code, 0, "{}", packed.stderr);
+    helm(
+        &env,
+        &["repo", "index", repo.to_str().unwrap()],
+        env.temp.path(),
+    );
+    crate::support::serve_directory(&upstream, &repo);
+    env.manifest(
+        "charts.toml",
+        &format!("[[chart]]\nname = \"umbrella\"\nrepo = \"{base}\"\nversion = \"1.0.0\"\n"),
+    );
+    env.run(&["lock"]).success();
+    let lock: toml::Table = toml::from_str(&env.lock_text()).unwrap();
+    let charts: Vec<(String, String, String)> = lock["chart"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|chart| {
+            (
+                chart["name"].as_str().unwrap().to_string(),
+                chart["version"].as_str().unwrap().to_string(),
+                chart
+                    .get("dependency_of")
+                    .and_then(|value| value.as_str())
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        charts,
+        [
+            (
+                "demo".to_string(),
+                "1.2.0".to_string(),
+                "umbrella".to_string()
+            ),
+            ("umbrella".to_string(), "1.0.0".to_string(), String::new()),
+        ]
+    );
+    env.run(&["lock", "--locked"]).success();
+    env.materialize(&[]).success();
+    env.verify(&[]).success();
+    assert!(env.media().join("charts/demo-1.2.0.tgz").exists());
+    let index = std::fs::read_to_string(env.media().join("charts/index.yaml")).unwrap();
+    assert!(
+        index.contains("umbrella") && index.contains("demo"),
         "{index}"
     );
 }
