@@ -2,21 +2,28 @@
 //! install needs.
 //!
 //! The stages, and the one-way arrows between them (a module may use only those to its left;
-//! `digest`, `printer` and `http` are leaves that any stage may use):
+//! `digest`, `reference`, `deb822`, `keyring`, `printer` and `http` are leaves that any stage
+//! may use):
 //!
 //! ```text
-//! manifest ──> lock ──> source ──> store ──> media ──> commands ──> cli/run
-//!  (toml,       (pins,    (kinds:    (sha256    (tree,     (orchestration,
-//!   spans)       plan,     files;     blobs,     SHA256SUMS, one file per
-//!                diff)     download)  atomic)    signing)    subcommand)
+//! manifest ──> lock ──> source ──> store ──> media ──> serve ──> commands ──> cli/run
+//!  (toml,       (pins,    (kinds:    (sha256    (tree,     (files,    (orchestration,
+//!   spans)       plan,     files,     blobs,     SHA256SUMS, registry   one file per
+//!                diff)     oci, apt,  atomic)    signing,    over the   subcommand)
+//!                          yum, git,             apt/yum/    media)
+//!                          charts;               charts
+//!                          registry,             metadata,
+//!                          download)             verify)
 //! ```
 //!
-//! - `digest`, `reference`: leaf value types (sha256 digests, image references).
 //! - `manifest`: reads `manifests/*.toml` into a validated [`manifest::Manifest`].
 //! - `lock`: the lockfile model, its deterministic writer, staleness ([`lock::plan`]) and diff.
-//! - `source`: per-kind resolution and fetching over the one HTTP seam (`http`).
+//! - `source`: per-kind resolution and fetching over the one HTTP seam (`http`); the kinds share
+//!   the downloader and the OCI registry client, never each other.
 //! - `store`: the content-addressed cache; only verified bytes get a blob name.
-//! - `media`: the media tree, `SHA256SUMS`, the OpenPGP signature, offline verification.
+//! - `media`: the media tree, `SHA256SUMS`, the OpenPGP signature, repository metadata
+//!   regenerated from the artifacts (apt, yum, Helm), offline verification.
+//! - `serve`: the read-only HTTP(S) server over a media tree.
 //! - `commands`: one file per subcommand; `cli` holds the clap model, `settings` resolves it.
 
 pub mod cli;
