@@ -19,7 +19,8 @@
 //! - `manifest`: reads `manifests/*.toml` into a validated [`manifest::Manifest`].
 //! - `lock`: the lockfile model, its deterministic writer, staleness ([`lock::plan`]) and diff.
 //! - `source`: per-kind resolution and fetching over the one HTTP seam (`http`); the kinds share
-//!   the downloader and the OCI registry client, never each other.
+//!   the downloader, the OCI registry client and the OCI media types (`source::oci::manifest`,
+//!   which OCI charts use too); otherwise they do not import each other.
 //! - `store`: the content-addressed cache; only verified bytes get a blob name.
 //! - `media`: the media tree, `SHA256SUMS`, the OpenPGP signature, repository metadata
 //!   regenerated from the artifacts (apt, yum, Helm), offline verification.
