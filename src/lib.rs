@@ -38,6 +38,7 @@ pub mod manifest;
 pub mod media;
 pub mod printer;
 pub mod reference;
+pub mod render;
 pub mod serve;
 pub mod settings;
 pub mod source;

@@ -262,6 +262,10 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
     let public_key = signer.public_key_armored()?;
+    for (relative, text) in crate::render::containerd_hosts(&lock, &base_url)? {
+        tree.write_if_changed(&relative, text.as_bytes())?;
+        entries.insert(relative, Digest::of_bytes(text.as_bytes()));
+    }
     for apt in &lock.apts {
         entries.extend(apt_repository::write(tree, apt, &signer)?);
         let sources = apt_repository::sources(apt, &base_url, &public_key);
@@ -338,6 +342,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     removed.extend(tree.prune("config/yum", &keep)?);
     removed.extend(tree.prune("charts", &keep)?);
     removed.extend(tree.prune("config/helm", &keep)?);
+    removed.extend(tree.prune("config/containerd", &keep)?);
     // Repositories are directories with empty ones git needs (refs/tags): remove whole
     // repositories the lock dropped, never parts of one.
     let wanted: BTreeSet<String> = lock.gits.iter().map(source::git::media_path).collect();

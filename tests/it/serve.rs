@@ -491,19 +491,27 @@ fn containerd_pulls_by_original_names_through_the_mirror() {
     let env = Env::new();
     let (apiserver_digest, calico_digest) = media_with_images(&env);
     let served = serve(&env.media(), &[]);
-    // hosts.toml as containerd reads them: the upstream registry, mirrored by the server.
-    let hosts = env.temp.path().join("certs.d");
+    // The rendered hosts.toml files, as containerd reads them (the mirror URL is where the
+    // server listens in this test; the media says the default, http://127.0.0.1:8080).
+    let hosts = env.media().join("config/containerd/certs.d");
+    let rendered = env.temp.path().join("certs.d");
     for registry in ["registry.k8s.io", "quay.io"] {
-        std::fs::create_dir_all(hosts.join(registry)).unwrap();
+        let text = std::fs::read_to_string(hosts.join(registry).join("hosts.toml")).unwrap();
+        assert!(
+            text.contains(&format!("server = \"https://{registry}\"")),
+            "{text}"
+        );
+        std::fs::create_dir_all(rendered.join(registry)).unwrap();
         std::fs::write(
-            hosts.join(registry).join("hosts.toml"),
-            format!(
-                "server = \"https://{registry}\"\n\n[host.\"http://127.0.0.1:{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
-                served.port
+            rendered.join(registry).join("hosts.toml"),
+            text.replace(
+                "http://127.0.0.1:8080",
+                &format!("http://127.0.0.1:{}", served.port),
             ),
         )
         .unwrap();
     }
+    let hosts = rendered;
     let containerd = Containerd::start(&env.temp.path().join("containerd"));
     for (reference, digest) in [
         ("registry.k8s.io/kube-apiserver:v1.33.4", &apiserver_digest),
