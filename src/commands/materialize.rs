@@ -262,6 +262,13 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
     let public_key = signer.public_key_armored()?;
+    let root = std::path::absolute(tree.root()).unwrap_or_else(|_| tree.root().to_path_buf());
+    let nginx = crate::render::nginx_conf(&root, &base_url)?;
+    tree.write_if_changed("config/nginx.conf", nginx.as_bytes())?;
+    entries.insert(
+        "config/nginx.conf".to_string(),
+        Digest::of_bytes(nginx.as_bytes()),
+    );
     for (relative, text) in crate::render::containerd_hosts(&lock, &base_url)? {
         tree.write_if_changed(&relative, text.as_bytes())?;
         entries.insert(relative, Digest::of_bytes(text.as_bytes()));

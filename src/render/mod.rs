@@ -12,6 +12,34 @@ use crate::lock::Lockfile;
 use crate::reference::Reference;
 
 const CONTAINERD_HOSTS: &str = include_str!("../../templates/containerd/hosts.toml.j2");
+const NGINX: &str = include_str!("../../templates/nginx/nginx.conf.j2");
+
+/// `config/nginx.conf`: nginx serving the static parts of the tree at `root`, listening where
+/// `[enclave].url` says (its port; 80 or 443 by scheme otherwise).
+pub fn nginx_conf(root: &std::path::Path, enclave_url: &str) -> Result<String, RenderError> {
+    let port = url::Url::parse(enclave_url)
+        .ok()
+        .and_then(|url| url.port_or_known_default())
+        .unwrap_or(8080);
+    let mut environment = Environment::new();
+    environment.set_keep_trailing_newline(true);
+    let failed = |error: minijinja::Error| RenderError {
+        template: "templates/nginx/nginx.conf.j2".to_string(),
+        message: error.to_string(),
+    };
+    environment
+        .add_template("nginx.conf", NGINX)
+        .map_err(failed)?;
+    environment
+        .get_template("nginx.conf")
+        .map_err(failed)?
+        .render(context! {
+            root => root.to_string_lossy(),
+            listen => port,
+            prefixes => ["files", "apt", "yum", "charts", "git", "keys", "config"],
+        })
+        .map_err(failed)
+}
 
 /// Why rendering failed.
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,11 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .prefix(".airgap-tmp-")
         .tempfile_in(directory)?;
     temporary.write_all(bytes)?;
+    // tempfile creates 0600; the media is read by servers running as other users (nginx).
+    use std::os::unix::fs::PermissionsExt;
+    temporary
+        .as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))?;
     temporary.as_file().sync_all()?;
     temporary.persist(path).map_err(|error| error.error)?;
     sync_directory(directory);
@@ -98,9 +103,10 @@ impl Store {
         let target = self.blob_path(digest);
         let handle = fs::File::open(file)?;
         handle.sync_all()?;
-        let mut permissions = handle.metadata()?.permissions();
-        permissions.set_readonly(true);
-        fs::set_permissions(file, permissions)?;
+        // Read-only, and readable by everyone: media files may be hard links to blobs, and are
+        // served by processes of other users (nginx workers).
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(file, fs::Permissions::from_mode(0o444))?;
         fs::rename(file, &target)?;
         sync_directory(&self.root.join("sha256"));
         Ok(target)

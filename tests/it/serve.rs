@@ -609,3 +609,74 @@ fn git_clones_a_served_repository_over_dumb_http() {
         "served over dumb HTTP\n"
     );
 }
+
+#[test]
+fn the_rendered_nginx_conf_passes_nginx_t_and_serves_the_tree() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.workspace_file("artifacts/a", b"served by nginx");
+    env.manifest(
+        "files.toml",
+        "[enclave]\nurl = \"http://mirror.enclave.internal:8080\"\n\n[[file]]\nname = \"a\"\nurl = \"artifacts/a\"\npath = \"tools/a\"\n",
+    );
+    env.materialize(&[]).success();
+    let conf = env.media().join("config/nginx.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.contains("listen 8080;") && text.contains(&format!("root {};", env.media().display())),
+        "{text}"
+    );
+    let checked = crate::support::tool(
+        "nginx",
+        &["-t", "-c", conf.to_str().unwrap()],
+        env.temp.path(),
+    );
+    assert_eq!(checked.code, 0, "nginx -t: {}", checked.stderr);
+    // Run it on a free port, with its pid file in the test's directory.
+    for directory in [
+        env.temp.path().to_path_buf(),
+        env.media(),
+        env.media().join("files"),
+        env.media().join("files/tools"),
+    ] {
+        std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pid = env.temp.path().join("nginx.pid");
+    let running = text
+        .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"))
+        .replace(
+            "pid /run/airgap-nginx.pid;",
+            &format!("pid {};", pid.display()),
+        );
+    let copy = env.temp.path().join("nginx.conf");
+    std::fs::write(&copy, running).unwrap();
+    // The daemon keeps stderr (error_log stderr), so it must not be a pipe we wait on.
+    let started = Command::new("nginx")
+        .arg("-c")
+        .arg(&copy)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(started.success(), "nginx did not start");
+    std::thread::sleep(Duration::from_millis(300));
+    let fetched = curl(&[&format!("http://127.0.0.1:{port}/files/tools/a")]);
+    let outside = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://127.0.0.1:{port}/oci/index.json"),
+    ]);
+    if let Ok(pid) = std::fs::read_to_string(&pid) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+    assert_eq!(fetched.stdout, "served by nginx");
+    assert_eq!(outside.stdout, "404");
+}
