@@ -294,11 +294,7 @@ impl Registry {
         let response = request
             .send()
             .await
-            .map_err(|error| RegistryError::Unreachable {
-                registry: reference.registry.clone(),
-                url: realm.to_string(),
-                message: http::error_chain(&error),
-            })?;
+            .map_err(|error| unreachable(reference, realm.to_string(), &error))?;
         let status = response.status();
         if !status.is_success() {
             return Err(RegistryError::Denied {
@@ -317,11 +313,7 @@ impl Registry {
         let body = response
             .bytes()
             .await
-            .map_err(|error| RegistryError::Unreachable {
-                registry: reference.registry.clone(),
-                url: realm.to_string(),
-                message: http::error_chain(&error),
-            })?;
+            .map_err(|error| unreachable(reference, realm.to_string(), &error))?;
         let parsed: TokenResponse =
             serde_json::from_slice(&body).map_err(|error| RegistryError::BadManifest {
                 reference: reference.to_string(),
@@ -468,11 +460,7 @@ impl Registry {
             .headers(headers)
             .send()
             .await
-            .map_err(|error| RegistryError::Unreachable {
-                registry: reference.registry.clone(),
-                url: url.clone(),
-                message: http::error_chain(&error),
-            })?;
+            .map_err(|error| unreachable(reference, url.clone(), &error))?;
         if !response.status().is_success() {
             return Ok(Vec::new());
         }
@@ -509,17 +497,22 @@ impl Registry {
             .header(reqwest::header::ACCEPT, manifest::OCI_INDEX)
             .send()
             .await
-            .map_err(|error| RegistryError::Unreachable {
-                registry: reference.registry.clone(),
-                url: url.clone(),
-                message: http::error_chain(&error),
-            })?;
+            .map_err(|error| unreachable(reference, url.clone(), &error))?;
         if !response.status().is_success() {
             return Ok(None);
         }
         Ok(read_limited(response, manifest::MAX_MANIFEST_BYTES)
             .await
             .ok())
+    }
+}
+
+/// A transport failure talking to `reference`'s registry at `url`.
+fn unreachable(reference: &Reference, url: impl ToString, error: &reqwest::Error) -> RegistryError {
+    RegistryError::Unreachable {
+        registry: reference.registry.clone(),
+        url: url.to_string(),
+        message: http::error_chain(error),
     }
 }
 
