@@ -6,7 +6,8 @@ use std::process::Command;
 
 use crate::support::{Env, output};
 
-fn git(args: &[&str], directory: &Path) -> String {
+/// Runs git with a fixed identity in `directory`; fails the test on error; returns stdout.
+pub fn git(args: &[&str], directory: &Path) -> String {
     let mut command = Command::new("git");
     command
         .args([

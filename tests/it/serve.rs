@@ -557,23 +557,7 @@ fn git_clones_a_served_repository_over_dumb_http() {
     // A bare repository as the git issue will write it: a commit, a tag, update-server-info.
     let work = env.temp.path().join("work");
     let bare = env.media().join("git/demo.git");
-    let git = |args: &[&str], directory: &Path| {
-        let mut command = Command::new("git");
-        command
-            .args([
-                "-c",
-                "user.name=airgap",
-                "-c",
-                "user.email=airgap@example.org",
-                "-c",
-                "init.defaultBranch=main",
-            ])
-            .args(args)
-            .current_dir(directory);
-        let run = output(command);
-        assert_eq!(run.code, 0, "git {args:?}: {}", run.stderr);
-        run
-    };
+    let git = crate::git::git;
     std::fs::create_dir_all(&work).unwrap();
     git(&["init", "-q"], &work);
     std::fs::write(work.join("README"), "served over dumb HTTP\n").unwrap();
