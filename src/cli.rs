@@ -61,6 +61,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Serve a media tree read-only: files, apt and yum repositories, and an OCI registry.
     Serve(ServeArgs),
+    /// Re-render the configuration of a media tree (config/, kubespray/), e.g. for another URL.
+    Render(RenderArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -103,8 +105,42 @@ pub struct MaterializeArgs {
     /// user config directory, e.g. ~/.config/airgap/signing-key.asc).
     #[arg(long, value_name = "FILE", env = "AIRGAP_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
+    /// Templates that replace the built-in ones of the rendered configuration, by name
+    /// (e.g. DIR/kubespray/offline.yml.j2).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     #[command(flatten)]
     pub mode: LockMode,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The media tree.
+    pub dir: PathBuf,
+    /// Where the nodes reach the media (replaces the URL the tree was rendered for).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// A host of the Kubespray inventory, NAME=ADDRESS/GROUP[,GROUP...]; repeat for each
+    /// host. Replaces the hosts the tree was rendered for.
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// The PEM CA certificate behind the server's TLS (for containerd's `ca`).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_ca")]
+    pub ca: Option<PathBuf>,
+    /// Forget the CA the tree was rendered with (the server's certificate is publicly trusted).
+    #[arg(long)]
+    pub no_ca: bool,
+    /// Templates that replace the built-in ones, by name (e.g. DIR/kubespray/offline.yml.j2).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Write the configuration below this directory instead of into the tree (the tree, its
+    /// SHA256SUMS and signature stay as they are; no signing key needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The OpenPGP secret key that signed the tree (default: the one in the user config
+    /// directory); SHA256SUMS is signed again with it.
+    #[arg(long, value_name = "FILE", env = "AIRGAP_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -256,36 +256,11 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             entries.insert(relative, Digest::of_bytes(bytes.as_bytes()));
         }
     }
-    let base_url = manifest
-        .enclave
-        .url
-        .clone()
-        .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
-    let public_key = signer.public_key_armored()?;
-    let root = std::path::absolute(tree.root()).unwrap_or_else(|_| tree.root().to_path_buf());
-    let nginx = crate::render::nginx_conf(&root, &base_url)?;
-    tree.write_if_changed("config/nginx.conf", nginx.as_bytes())?;
-    entries.insert(
-        "config/nginx.conf".to_string(),
-        Digest::of_bytes(nginx.as_bytes()),
-    );
-    for (relative, text) in crate::render::containerd_hosts(&lock, &base_url)? {
-        tree.write_if_changed(&relative, text.as_bytes())?;
-        entries.insert(relative, Digest::of_bytes(text.as_bytes()));
-    }
     for apt in &lock.apts {
         entries.extend(apt_repository::write(tree, apt, &signer)?);
-        let sources = apt_repository::sources(apt, &base_url, &public_key);
-        let relative = format!("config/apt/{}.sources", apt.name);
-        tree.write_if_changed(&relative, sources.as_bytes())?;
-        entries.insert(relative, Digest::of_bytes(sources.as_bytes()));
     }
     for yum in &lock.yums {
         entries.extend(yum_repository::write(tree, yum, &signer)?);
-        let repo = yum_repository::repo_file(yum, &base_url);
-        let relative = format!("config/yum/{}.repo", yum.name);
-        tree.write_if_changed(&relative, repo.as_bytes())?;
-        entries.insert(relative, Digest::of_bytes(repo.as_bytes()));
         if let Some(gpgkey) = &yum.gpgkey {
             let path = settings.workspace.join(gpgkey);
             let key = std::fs::read(&path)
@@ -302,14 +277,6 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         entries.insert(
             "charts/index.yaml".to_string(),
             Digest::of_bytes(index.as_bytes()),
-        );
-        // What a user in the enclave needs: the repository, in helm's repositories.yaml form
-        // (`helm --repository-config DIR/config/helm/repositories.yaml pull airgap/<chart>`).
-        let repositories = charts_repository::repositories_yaml(&base_url);
-        tree.write_if_changed("config/helm/repositories.yaml", repositories.as_bytes())?;
-        entries.insert(
-            "config/helm/repositories.yaml".to_string(),
-            Digest::of_bytes(repositories.as_bytes()),
         );
     }
     for pin in &lock.gits {
@@ -340,16 +307,20 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             }
         }
     }
+    let inputs = render_inputs(settings, &manifest)?;
+    let templates = crate::render::Templates::new(args.templates.as_deref())?;
+    entries.extend(write_rendered(
+        settings, tree, &lock, &inputs, &signer, &templates,
+    )?);
     let keep: BTreeSet<String> = entries.keys().cloned().collect();
     let mut removed = tree.prune("files", &keep)?;
     removed.extend(tree.prune(oci_layout::ROOT, &keep)?);
     removed.extend(tree.prune("apt", &keep)?);
-    removed.extend(tree.prune("config/apt", &keep)?);
     removed.extend(tree.prune("yum", &keep)?);
-    removed.extend(tree.prune("config/yum", &keep)?);
     removed.extend(tree.prune("charts", &keep)?);
-    removed.extend(tree.prune("config/helm", &keep)?);
-    removed.extend(tree.prune("config/containerd", &keep)?);
+    for root in crate::render::ROOTS {
+        removed.extend(tree.prune(root, &keep)?);
+    }
     // Repositories are directories with empty ones git needs (refs/tags): remove whole
     // repositories the lock dropped, never parts of one.
     let wanted: BTreeSet<String> = lock.gits.iter().map(source::git::media_path).collect();
@@ -394,6 +365,65 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+/// The render inputs of a materialize: `[enclave]` (URL, CA), `[kubespray]` hosts, `[dns]`.
+fn render_inputs(
+    settings: &Settings,
+    manifest: &manifest::Manifest,
+) -> Result<crate::render::Inputs> {
+    let ca = match &manifest.enclave.ca {
+        Some(path) => {
+            let path = settings.workspace.join(path);
+            Some(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read the enclave CA {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    Ok(crate::render::Inputs {
+        url: manifest
+            .enclave
+            .url
+            .clone()
+            .unwrap_or_else(|| crate::render::DEFAULT_URL.to_string()),
+        kubespray: crate::render::Kubespray {
+            host: manifest.kubespray_hosts.clone(),
+        },
+        dns: crate::render::Dns {
+            forward: manifest.dns_forwards.clone(),
+        },
+        ca,
+    })
+}
+
+/// Renders the configuration into the tree; returns the files written, with their digests.
+pub fn write_rendered(
+    settings: &Settings,
+    tree: &Tree,
+    lock: &crate::lock::Lockfile,
+    inputs: &crate::render::Inputs,
+    signer: &Signer,
+    templates: &crate::render::Templates,
+) -> Result<BTreeMap<String, Digest>> {
+    let root = std::path::absolute(tree.root()).unwrap_or_else(|_| tree.root().to_path_buf());
+    let rendered = crate::render::render(
+        lock,
+        inputs,
+        &root,
+        &signer.public_key_armored()?,
+        templates,
+    )?;
+    for warning in &rendered.warnings {
+        settings.printer.warn(warning);
+    }
+    let mut entries = BTreeMap::new();
+    for (relative, text) in rendered.files {
+        tree.write_if_changed(&relative, text.as_bytes())?;
+        entries.insert(relative, Digest::of_bytes(text.as_bytes()));
+    }
+    Ok(entries)
 }
 
 /// The `index.json` entries of the lock's images and their tagged referrers.

@@ -5,6 +5,7 @@ pub mod diff;
 pub mod init;
 pub mod lock;
 pub mod materialize;
+pub mod render;
 pub mod serve;
 pub mod verify;
 
@@ -23,6 +24,7 @@ pub fn dispatch(cli: &Cli, settings: &Settings) -> Result<()> {
         Command::Verify(args) => verify::run(settings, args),
         Command::Diff(args) => diff::run(settings, args),
         Command::Serve(args) => serve::run(settings, args),
+        Command::Render(args) => render::run(settings, args),
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "airgap", &mut std::io::stdout());

@@ -9,11 +9,13 @@ use serde::Serialize;
 use toml::Spanned;
 
 use super::model::{
-    RawApt, RawChart, RawEnclave, RawFile, RawGit, RawImage, RawManifest, RawSha256, RawYum,
+    RawApt, RawChart, RawDns, RawEnclave, RawFile, RawGit, RawImage, RawKubespray, RawManifest,
+    RawSha256, RawYum,
 };
 use super::{
-    AptArtifact, ChartArtifact, Diagnostic, Enclave, FileArtifact, FileKey, GitArtifact,
-    ImageArtifact, Location, Manifest, ManifestError, Origin, YumArtifact,
+    AptArtifact, ChartArtifact, Diagnostic, DnsForward, Enclave, FileArtifact, FileKey,
+    GitArtifact, ImageArtifact, KubesprayHost, Location, Manifest, ManifestError, Origin,
+    YumArtifact,
 };
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -57,7 +59,10 @@ pub fn load(workspace: &Path) -> Result<Manifest, ManifestError> {
             .unwrap_or(path);
         sources.push((shown, text));
     }
-    let mut merger = Merger::default();
+    let mut merger = Merger {
+        workspace: workspace.to_path_buf(),
+        ..Merger::default()
+    };
     // Two passes: `[enclave]` first, so its defaults apply whichever file it is in.
     let mut parsed = Vec::new();
     for (path, text) in &sources {
@@ -93,8 +98,12 @@ struct Place {
 
 #[derive(Default)]
 struct Merger {
+    workspace: PathBuf,
     diagnostics: Vec<Diagnostic>,
     enclave: Option<(Enclave, Place)>,
+    kubespray: Option<Place>,
+    kubespray_hosts: Vec<KubesprayHost>,
+    dns_forwards: Vec<DnsForward>,
     files: Vec<FileArtifact>,
     images: Vec<ImageArtifact>,
     images_seen: BTreeMap<String, Place>,
@@ -156,6 +165,22 @@ impl Merger {
                         ),
                     }
                 }
+                if let Some(ca) = enclave.ca {
+                    let pem = std::fs::read_to_string(self.workspace.join(ca.get_ref())).ok();
+                    match pem {
+                        Some(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => resolved.ca = Some(ca.get_ref().clone()),
+                        Some(_) => self.diagnostics.push(
+                            context
+                                .error(ca.span(), format!("`{}` holds no PEM certificate", ca.get_ref()))
+                                .with_hint("give the CA certificate (-----BEGIN CERTIFICATE-----) that signs the server's TLS certificate"),
+                        ),
+                        None => self.diagnostics.push(
+                            context
+                                .error(ca.span(), format!("cannot read `{}`", ca.get_ref()))
+                                .with_hint("give a path relative to the workspace (the directory that holds manifests/)"),
+                        ),
+                    }
+                }
                 if let Some(platforms) = enclave.platforms {
                     let span = platforms.span();
                     let platforms = platforms.into_inner();
@@ -188,23 +213,12 @@ impl Merger {
     }
 
     fn add_entries(&mut self, context: &Context, raw: RawManifest) {
-        let unsupported = [(
-            "[kubespray]",
-            raw.kubespray
-                .iter()
-                .map(|entry| entry.span())
-                .collect::<Vec<_>>(),
-        )];
-        for (kind, spans) in unsupported {
-            for span in spans {
-                self.diagnostics.push(
-                    context
-                        .error(span, format!("`{kind}` entries are not supported yet by this version of airgap"))
-                        .with_hint("remove the entry or move it to a manifest that is not in manifests/; `[[file]]` and `[[image]]` work today"),
-                );
-            }
+        if let Some(kubespray) = raw.kubespray {
+            self.add_kubespray(context, kubespray);
         }
-
+        if let Some(dns) = raw.dns {
+            self.add_dns(context, dns.into_inner());
+        }
         for file_entry in raw.file {
             self.add_file(context, file_entry);
         }
@@ -222,6 +236,130 @@ impl Merger {
         }
         for chart_entry in raw.chart {
             self.add_chart(context, chart_entry);
+        }
+    }
+
+    fn add_kubespray(&mut self, context: &Context, kubespray: Spanned<RawKubespray>) {
+        let place = context.place(kubespray.span());
+        if let Some(first) = &self.kubespray {
+            let first = format!("{}:{}:{}", first.file.display(), first.line, first.column);
+            self.diagnostics.push(
+                context
+                    .error(kubespray.span(), "`[kubespray]` is defined twice")
+                    .with_hint(format!("it is first defined at {first}; keep one `[kubespray]` across all manifests")),
+            );
+            return;
+        }
+        self.kubespray = Some(place);
+        for host in kubespray.into_inner().host {
+            let host = host.into_inner();
+            let name = host.name.get_ref().clone();
+            if !is_inventory_name(&name) {
+                self.diagnostics.push(
+                    context
+                        .error(
+                            host.name.span(),
+                            format!("`{name}` is not a usable inventory host name"),
+                        )
+                        .with_hint("use letters, digits, `-`, `_` and `.`, e.g. \"cp1\""),
+                );
+            }
+            if self.kubespray_hosts.iter().any(|known| known.name == name) {
+                self.diagnostics.push(
+                    context
+                        .error(host.name.span(), format!("host `{name}` is listed twice"))
+                        .with_hint("list each host once, with all its groups"),
+                );
+            }
+            for address in std::iter::once(&host.address).chain(host.ip.as_ref()) {
+                let text = address.get_ref();
+                if text.is_empty()
+                    || text.contains(char::is_whitespace)
+                    || text.contains(['"', '\'', '='])
+                {
+                    self.diagnostics.push(
+                        context
+                            .error(address.span(), format!("`{text}` is not an address"))
+                            .with_hint("give an IP address or a DNS name, e.g. \"10.0.0.11\""),
+                    );
+                }
+            }
+            let groups_span = host.groups.span();
+            let groups: Vec<String> = host.groups.into_inner().into_iter().map(|group| {
+                if !is_identifier(group.get_ref()) {
+                    self.diagnostics.push(
+                        context
+                            .error(group.span(), format!("`{}` is not an Ansible group name", group.get_ref()))
+                            .with_hint("Kubespray's groups are kube_control_plane, etcd, kube_node (and calico_rr)"),
+                    );
+                }
+                group.into_inner()
+            }).collect();
+            if groups.is_empty() {
+                self.diagnostics.push(
+                    context
+                        .error(groups_span, format!("host `{name}` has no groups"))
+                        .with_hint("give Kubespray groups, e.g. [\"kube_control_plane\", \"etcd\", \"kube_node\"]"),
+                );
+            }
+            self.kubespray_hosts.push(KubesprayHost {
+                name,
+                address: host.address.into_inner(),
+                ip: host.ip.map(Spanned::into_inner),
+                groups,
+            });
+        }
+    }
+
+    fn add_dns(&mut self, context: &Context, dns: RawDns) {
+        for forward in dns.forward {
+            let forward = forward.into_inner();
+            let zone = forward.zone.get_ref().trim_end_matches('.').to_string();
+            let zone_ok = zone == "."
+                || (!zone.is_empty()
+                    && zone.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.chars().all(|character| {
+                                character.is_ascii_alphanumeric()
+                                    || character == '-'
+                                    || character == '_'
+                            })
+                    }));
+            if !zone_ok {
+                self.diagnostics.push(
+                    context
+                        .error(
+                            forward.zone.span(),
+                            format!("`{}` is not a DNS zone", forward.zone.get_ref()),
+                        )
+                        .with_hint("write a domain, e.g. \"corp.example.com\""),
+                );
+            }
+            let to_span = forward.to.span();
+            let mut to = Vec::new();
+            for resolver in forward.to.into_inner() {
+                let text = resolver.get_ref();
+                let address = text.strip_prefix("tls://").unwrap_or(text);
+                let valid = address.parse::<std::net::IpAddr>().is_ok()
+                    || address.parse::<std::net::SocketAddr>().is_ok();
+                if valid {
+                    to.push(text.clone());
+                } else {
+                    self.diagnostics.push(
+                        context
+                            .error(resolver.span(), format!("`{text}` is not a resolver address"))
+                            .with_hint("give an IP address, optionally with a port, e.g. \"10.0.0.53\" or \"10.0.0.53:5353\""),
+                    );
+                }
+            }
+            if to.is_empty() && zone_ok {
+                self.diagnostics.push(
+                    context
+                        .error(to_span, format!("`{zone}` forwards to no resolver"))
+                        .with_hint("list at least one resolver, e.g. to = [\"10.0.0.53\"]"),
+                );
+            }
+            self.dns_forwards.push(DnsForward { zone, to });
         }
     }
 
@@ -912,6 +1050,8 @@ impl Merger {
             yums: self.yums,
             gits: self.gits,
             charts: self.charts,
+            kubespray_hosts: self.kubespray_hosts,
+            dns_forwards: self.dns_forwards,
             inputs_digest: Digest::of_bytes(&canonical),
         })
     }
@@ -935,6 +1075,14 @@ impl Context<'_> {
             column: diagnostic.column,
         }
     }
+}
+
+fn is_inventory_name(text: &str) -> bool {
+    !text.is_empty()
+        && !text.starts_with('-')
+        && text.chars().all(|character| {
+            character.is_ascii_alphanumeric() || matches!(character, '-' | '_' | '.')
+        })
 }
 
 fn is_identifier(text: &str) -> bool {

@@ -32,6 +32,10 @@ pub struct Manifest {
     pub gits: Vec<GitArtifact>,
     /// One entry per `[[chart]]`, sorted by name.
     pub charts: Vec<ChartArtifact>,
+    /// `[[kubespray.host]]`, in manifest order.
+    pub kubespray_hosts: Vec<KubesprayHost>,
+    /// `[[dns.forward]]`, in manifest order.
+    pub dns_forwards: Vec<DnsForward>,
     /// Digest of the normalized inputs, recorded in the lock to detect staleness offline.
     pub inputs_digest: Digest,
 }
@@ -41,6 +45,8 @@ pub struct Manifest {
 pub struct Enclave {
     pub url: Option<String>,
     pub platforms: Vec<String>,
+    /// Workspace path of the PEM CA certificate behind the server's TLS, if private.
+    pub ca: Option<String>,
 }
 
 impl Default for Enclave {
@@ -48,8 +54,30 @@ impl Default for Enclave {
         Enclave {
             url: None,
             platforms: vec!["linux/amd64".to_string()],
+            ca: None,
         }
     }
+}
+
+/// A host of the rendered Kubespray inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubesprayHost {
+    pub name: String,
+    /// Where Ansible reaches the host (`ansible_host`).
+    pub address: String,
+    /// The address Kubernetes binds to (`ip`); `address` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// A CoreDNS forward: queries for `zone` go to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsForward {
+    pub zone: String,
+    pub to: Vec<String>,
 }
 
 /// The identity of a file artifact: its manifest name and, for `{arch}` files, the architecture.

@@ -25,6 +25,7 @@ pub struct RawManifest {
     #[serde(default)]
     pub git: Vec<Spanned<RawGit>>,
     pub kubespray: Option<Spanned<RawKubespray>>,
+    pub dns: Option<Spanned<RawDns>>,
 }
 
 /// `[enclave]`: where the nodes reach the media and which platforms they run.
@@ -33,6 +34,8 @@ pub struct RawManifest {
 pub struct RawEnclave {
     pub url: Option<Spanned<String>>,
     pub platforms: Option<Spanned<Vec<Spanned<String>>>>,
+    /// PEM file (workspace path) of the CA that signs the server's TLS certificate.
+    pub ca: Option<Spanned<String>>,
 }
 
 /// `[[file]]`: a static file (binary, archive), fetched by URL or from the workspace.
@@ -121,14 +124,31 @@ pub struct RawGit {
 #[serde(deny_unknown_fields)]
 pub struct RawKubespray {
     #[serde(default)]
-    pub host: Vec<RawKubesprayHost>,
+    pub host: Vec<Spanned<RawKubesprayHost>>,
 }
 
 /// `[[kubespray.host]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKubesprayHost {
-    pub name: String,
-    pub address: String,
-    pub groups: Vec<String>,
+    pub name: Spanned<String>,
+    pub address: Spanned<String>,
+    pub ip: Option<Spanned<String>>,
+    pub groups: Spanned<Vec<Spanned<String>>>,
+}
+
+/// `[dns]`: names the enclave may still resolve outside.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    #[serde(default)]
+    pub forward: Vec<Spanned<RawDnsForward>>,
+}
+
+/// `[[dns.forward]]`: a zone and the resolvers that answer for it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnsForward {
+    pub zone: Spanned<String>,
+    pub to: Spanned<Vec<Spanned<String>>>,
 }

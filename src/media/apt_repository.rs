@@ -123,29 +123,6 @@ pub fn write(
     Ok(written)
 }
 
-/// The deb822 `.sources` file that points a node at the repository, with the bundle key
-/// inline in `Signed-By` (so the file alone is enough).
-pub fn sources(apt: &LockedApt, base_url: &str, public_key: &str) -> String {
-    let key: String = public_key
-        .lines()
-        .map(|line| {
-            if line.is_empty() {
-                " .\n".to_string()
-            } else {
-                format!(" {line}\n")
-            }
-        })
-        .collect();
-    format!(
-        "# {name}: the packages airgap.lock pins from {url}, served from the media.\nTypes: deb\nURIs: {base_url}/apt/{name}\nSuites: {suite}\nComponents: {components}\nArchitectures: {architectures}\nSigned-By:\n{key}",
-        name = apt.name,
-        url = apt.url,
-        suite = apt.suite,
-        components = apt.components.join(" "),
-        architectures = apt.architectures.join(" "),
-    )
-}
-
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::GzBuilder::new()
         .mtime(0)

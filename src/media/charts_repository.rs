@@ -68,10 +68,3 @@ pub fn index_yaml(root: &Path, charts: &[LockedChart]) -> Result<String, String>
     index.insert("generated".into(), "1970-01-01T00:00:00Z".into());
     yaml_serde::to_string(&index).map_err(|error| error.to_string())
 }
-
-/// helm's `repositories.yaml` naming the media's chart repository `airgap`.
-pub fn repositories_yaml(base_url: &str) -> String {
-    format!(
-        "apiVersion: \"\"\ngenerated: \"1970-01-01T00:00:00Z\"\nrepositories:\n- name: airgap\n  url: {base_url}/charts\n"
-    )
-}

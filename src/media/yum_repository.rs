@@ -304,23 +304,3 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     let _ = encoder.write_all(bytes);
     encoder.finish().unwrap_or_default()
 }
-
-/// The `.repo` file that points dnf on a node at the repository: metadata signed by the
-/// bundle key (`repo_gpgcheck=1`), packages checked with the upstream key when there is one.
-pub fn repo_file(yum: &LockedYum, base_url: &str) -> String {
-    let (gpgcheck, keys) = match &yum.gpgkey {
-        Some(_) => (
-            "1",
-            format!(
-                "{base_url}/keys/airgap.asc\n       {base_url}/{}",
-                upstream_key_path(yum)
-            ),
-        ),
-        None => ("0", format!("{base_url}/keys/airgap.asc")),
-    };
-    format!(
-        "# {name}: the packages airgap.lock pins from {url}, served from the media.\n[airgap-{name}]\nname={name} (airgap media)\nbaseurl={base_url}/yum/{name}/\nenabled=1\nrepo_gpgcheck=1\ngpgcheck={gpgcheck}\ngpgkey={keys}\n",
-        name = yum.name,
-        url = yum.url,
-    )
-}

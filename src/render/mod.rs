@@ -1,44 +1,151 @@
 //! Rendered configuration that points the enclave at the media, from minijinja templates kept
-//! in `templates/` and compiled into the binary. So far: containerd `hosts.toml` for every
-//! upstream registry in the lock.
+//! in `templates/` and compiled into the binary (`--templates DIR` overrides them by name):
+//! containerd `hosts.toml` for every upstream registry of the lock, apt `.sources` and yum
+//! `.repo` files, helm's `repositories.yaml`, `nginx.conf`, a CoreDNS forward stanza, and the
+//! Kubespray inventory with its `offline.yml`.
 //!
-//! Depends on `lock` and `reference`; `media` and `commands` call it.
+//! What the configuration is rendered from (the URL the nodes use, the hosts, DNS forwards,
+//! a private CA) is kept in the tree (`config/airgap-render.toml`, `config/enclave-ca.pem`),
+//! so that `airgap render DIR --url ...` can change one input and re-render the rest.
+//!
+//! Depends on `lock`, `manifest` (host and forward types) and `reference`; `commands` call it.
 
-use std::collections::BTreeSet;
+pub mod kubespray;
 
-use minijinja::{Environment, context};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
-use crate::lock::Lockfile;
+use minijinja::{AutoEscape, Environment, context};
+use serde::{Deserialize, Serialize};
+
+use crate::lock::{LockedApt, LockedYum, Lockfile};
+use crate::manifest::{DnsForward, KubesprayHost};
 use crate::reference::Reference;
 
-const CONTAINERD_HOSTS: &str = include_str!("../../templates/containerd/hosts.toml.j2");
-const NGINX: &str = include_str!("../../templates/nginx/nginx.conf.j2");
+/// The inputs of the rendered configuration, kept in the tree.
+pub const INPUTS: &str = "config/airgap-render.toml";
+/// The private CA behind the server's TLS, when there is one.
+pub const CA: &str = "config/enclave-ca.pem";
+/// Where nodes reach the media when `[enclave].url` is not given.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+/// Where the rendered files live in the tree (pruned of what a render no longer writes).
+pub const ROOTS: [&str; 2] = ["config", "kubespray"];
 
-/// `config/nginx.conf`: nginx serving the static parts of the tree at `root`, listening where
-/// `[enclave].url` says (its port; 80 or 443 by scheme otherwise).
-pub fn nginx_conf(root: &std::path::Path, enclave_url: &str) -> Result<String, RenderError> {
-    let port = url::Url::parse(enclave_url)
-        .ok()
-        .and_then(|url| url.port_or_known_default())
-        .unwrap_or(8080);
-    let mut environment = Environment::new();
-    environment.set_keep_trailing_newline(true);
-    let failed = |error: minijinja::Error| RenderError {
-        template: "templates/nginx/nginx.conf.j2".to_string(),
-        message: error.to_string(),
-    };
-    environment
-        .add_template("nginx.conf", NGINX)
-        .map_err(failed)?;
-    environment
-        .get_template("nginx.conf")
-        .map_err(failed)?
-        .render(context! {
-            root => root.to_string_lossy(),
-            listen => port,
-            prefixes => ["files", "apt", "yum", "charts", "git", "keys", "config"],
-        })
-        .map_err(failed)
+/// The built-in templates, by the name an override in `--templates DIR` must have.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "containerd/hosts.toml.j2",
+        include_str!("../../templates/containerd/hosts.toml.j2"),
+    ),
+    (
+        "nginx/nginx.conf.j2",
+        include_str!("../../templates/nginx/nginx.conf.j2"),
+    ),
+    (
+        "apt/sources.j2",
+        include_str!("../../templates/apt/sources.j2"),
+    ),
+    ("yum/repo.j2", include_str!("../../templates/yum/repo.j2")),
+    (
+        "helm/repositories.yaml.j2",
+        include_str!("../../templates/helm/repositories.yaml.j2"),
+    ),
+    (
+        "coredns/forward.conf.j2",
+        include_str!("../../templates/coredns/forward.conf.j2"),
+    ),
+    (
+        "kubespray/inventory.ini.j2",
+        include_str!("../../templates/kubespray/inventory.ini.j2"),
+    ),
+    (
+        "kubespray/offline.yml.j2",
+        include_str!("../../templates/kubespray/offline.yml.j2"),
+    ),
+];
+
+/// What the configuration is rendered from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inputs {
+    /// Where the nodes reach the media (`airgap serve`, or nginx).
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Kubespray::is_empty")]
+    pub kubespray: Kubespray,
+    #[serde(default, skip_serializing_if = "Dns::is_empty")]
+    pub dns: Dns,
+    /// PEM of the private CA behind `url`'s TLS (kept in [`CA`], not in the inputs file).
+    #[serde(skip)]
+    pub ca: Option<String>,
+}
+
+/// `[kubespray]` of the inputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kubespray {
+    #[serde(default)]
+    pub host: Vec<KubesprayHost>,
+}
+
+impl Kubespray {
+    fn is_empty(&self) -> bool {
+        self.host.is_empty()
+    }
+}
+
+/// `[dns]` of the inputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    #[serde(default)]
+    pub forward: Vec<DnsForward>,
+}
+
+impl Dns {
+    fn is_empty(&self) -> bool {
+        self.forward.is_empty()
+    }
+}
+
+impl Inputs {
+    /// The inputs file's text.
+    pub fn to_toml(&self) -> String {
+        format!(
+            "# What airgap rendered config/ and kubespray/ of this tree from; `airgap render DIR`\n# re-renders them, with --url, --host, --ca to change an input.\n{}",
+            toml::to_string(self).unwrap_or_default()
+        )
+    }
+
+    /// Reads the inputs kept in a tree.
+    pub fn read(root: &Path) -> Result<Inputs, RenderError> {
+        let path = root.join(INPUTS);
+        let text = std::fs::read_to_string(&path).map_err(|error| RenderError {
+            template: path.display().to_string(),
+            message: format!(
+                "{error}; materialize this tree again with a current airgap, or pass --url"
+            ),
+        })?;
+        let mut inputs: Inputs = toml::from_str(&text).map_err(|error| RenderError {
+            template: path.display().to_string(),
+            message: error.to_string(),
+        })?;
+        inputs.ca = std::fs::read_to_string(root.join(CA)).ok();
+        Ok(inputs)
+    }
+
+    /// `host:port` of the URL, as an image name's registry part.
+    pub fn registry_host(&self) -> String {
+        url::Url::parse(&self.url)
+            .ok()
+            .and_then(|url| {
+                let host = url.host_str()?.to_string();
+                Some(match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            })
+            .unwrap_or_else(|| self.url.clone())
+    }
 }
 
 /// Why rendering failed.
@@ -47,6 +154,319 @@ pub fn nginx_conf(root: &std::path::Path, enclave_url: &str) -> Result<String, R
 pub struct RenderError {
     pub template: String,
     pub message: String,
+}
+
+/// The templates in use: the built-in ones, each possibly replaced from `--templates DIR`.
+pub struct Templates {
+    environment: Environment<'static>,
+    origins: BTreeMap<&'static str, String>,
+}
+
+impl Templates {
+    /// The built-in templates, with those of `overrides` (same relative names) in their place.
+    pub fn new(overrides: Option<&Path>) -> Result<Templates, RenderError> {
+        let mut environment = Environment::new();
+        environment.set_keep_trailing_newline(true);
+        environment.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        environment.set_auto_escape_callback(|_| AutoEscape::None);
+        let mut origins = BTreeMap::new();
+        for (name, source) in TEMPLATES {
+            origins.insert(*name, format!("templates/{name} (built in)"));
+            environment
+                .add_template(name, source)
+                .map_err(|error| RenderError {
+                    template: format!("templates/{name}"),
+                    message: error.to_string(),
+                })?;
+        }
+        if let Some(directory) = overrides {
+            if !directory.is_dir() {
+                return Err(RenderError {
+                    template: directory.display().to_string(),
+                    message: "is not a directory; give the directory that holds the templates to override (e.g. kubespray/offline.yml.j2)".to_string(),
+                });
+            }
+            for entry in walkdir::WalkDir::new(directory).into_iter().flatten() {
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                let relative = entry
+                    .path()
+                    .strip_prefix(directory)
+                    .unwrap_or(entry.path())
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let Some((name, _)) = TEMPLATES.iter().find(|(name, _)| *name == relative) else {
+                    return Err(RenderError {
+                        template: entry.path().display().to_string(),
+                        message: format!(
+                            "is not one of airgap's templates; the names are: {}",
+                            TEMPLATES
+                                .iter()
+                                .map(|(name, _)| *name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    });
+                };
+                let source =
+                    std::fs::read_to_string(entry.path()).map_err(|error| RenderError {
+                        template: entry.path().display().to_string(),
+                        message: error.to_string(),
+                    })?;
+                environment
+                    .add_template_owned(*name, source)
+                    .map_err(|error| RenderError {
+                        template: entry.path().display().to_string(),
+                        message: error.to_string(),
+                    })?;
+                origins.insert(name, entry.path().display().to_string());
+            }
+        }
+        Ok(Templates {
+            environment,
+            origins,
+        })
+    }
+
+    fn render(&self, name: &str, context: minijinja::Value) -> Result<String, RenderError> {
+        let origin = self
+            .origins
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string());
+        let failed = |error: minijinja::Error| {
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            RenderError {
+                template: origin.clone(),
+                message,
+            }
+        };
+        self.environment
+            .get_template(name)
+            .map_err(failed)?
+            .render(context)
+            .map_err(failed)
+    }
+}
+
+/// The rendered files (path below the tree, content) and what the operator should know.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub files: BTreeMap<String, String>,
+    pub warnings: Vec<String>,
+}
+
+/// Renders every configuration file of a tree at `root` from its lock and the inputs.
+/// `upstream_keys` are the tree paths of upstream yum keys (for `gpgkey`).
+pub fn render(
+    lock: &Lockfile,
+    inputs: &Inputs,
+    root: &Path,
+    public_key: &str,
+    templates: &Templates,
+) -> Result<Rendered, RenderError> {
+    let mut rendered = Rendered::default();
+    let url = inputs.url.trim_end_matches('/');
+    rendered.files.insert(INPUTS.to_string(), inputs.to_toml());
+    if let Some(ca) = &inputs.ca {
+        rendered.files.insert(CA.to_string(), ca.clone());
+    }
+
+    let port = url::Url::parse(url)
+        .ok()
+        .and_then(|url| url.port_or_known_default())
+        .unwrap_or(8080);
+    rendered.files.insert(
+        "config/nginx.conf".to_string(),
+        templates.render(
+            "nginx/nginx.conf.j2",
+            context! {
+                root => root.to_string_lossy(),
+                listen => port,
+                prefixes => ["files", "apt", "yum", "charts", "git", "keys", "config"],
+            },
+        )?,
+    );
+
+    // containerd: a mirror for each upstream registry, and the media's own name (so that
+    // Kubespray's `registry_host/...` names resolve, over plain HTTP when the URL says so).
+    let registry_host = inputs.registry_host();
+    let mut servers: Vec<(String, String)> = registries(lock)
+        .into_iter()
+        .map(|registry| {
+            let server = if registry == "docker.io" {
+                "https://registry-1.docker.io".to_string()
+            } else {
+                format!("https://{registry}")
+            };
+            (registry, server)
+        })
+        .collect();
+    if !lock.images.is_empty()
+        && !servers
+            .iter()
+            .any(|(registry, _)| *registry == registry_host)
+    {
+        servers.push((registry_host.clone(), url.to_string()));
+    }
+    for (registry, server) in &servers {
+        let directory = format!(
+            "config/containerd/certs.d/{}",
+            containerd_directory(registry)
+        );
+        rendered.files.insert(
+            format!("{directory}/hosts.toml"),
+            templates.render(
+                "containerd/hosts.toml.j2",
+                context! {
+                    registry => registry,
+                    server => server,
+                    mirror => url,
+                    ca => inputs.ca.as_ref().map(|_| "ca.crt"),
+                },
+            )?,
+        );
+        if let Some(ca) = &inputs.ca {
+            rendered
+                .files
+                .insert(format!("{directory}/ca.crt"), ca.clone());
+        }
+    }
+
+    let signed_by: Vec<String> = public_key
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                ".".to_string()
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    for apt in &lock.apts {
+        rendered.files.insert(
+            format!("config/apt/{}.sources", apt.name),
+            templates.render(
+                "apt/sources.j2",
+                context! { apt => apt_context(apt), url => url, signed_by => &signed_by },
+            )?,
+        );
+    }
+    for yum in &lock.yums {
+        rendered.files.insert(
+            format!("config/yum/{}.repo", yum.name),
+            templates.render(
+                "yum/repo.j2",
+                context! { yum => yum_context(yum), url => url },
+            )?,
+        );
+    }
+    if !lock.charts.is_empty() {
+        rendered.files.insert(
+            "config/helm/repositories.yaml".to_string(),
+            templates.render("helm/repositories.yaml.j2", context! { url => url })?,
+        );
+    }
+    if !inputs.dns.forward.is_empty() {
+        rendered.files.insert(
+            "config/coredns/forward.conf".to_string(),
+            templates.render(
+                "coredns/forward.conf.j2",
+                context! { forwards => &inputs.dns.forward },
+            )?,
+        );
+    }
+
+    // Kubespray: the inventory when there are hosts, offline.yml always (it is what makes a
+    // Kubespray checkout use the media).
+    let files = kubespray::files(&lock.files);
+    rendered.warnings.extend(files.warnings.iter().cloned());
+    let hosts = &inputs.kubespray.host;
+    let mut groups: Vec<String> = ["kube_control_plane", "etcd", "kube_node"]
+        .iter()
+        .map(|group| group.to_string())
+        .collect();
+    for host in hosts {
+        for group in &host.groups {
+            if !groups.contains(group) {
+                groups.push(group.clone());
+            }
+        }
+    }
+    let members: Vec<(String, Vec<String>)> = groups
+        .iter()
+        .map(|group| {
+            let names = hosts
+                .iter()
+                .filter(|host| host.groups.contains(group))
+                .map(|host| host.name.clone())
+                .collect();
+            (group.clone(), names)
+        })
+        .collect();
+    if !hosts.is_empty() {
+        for (group, names) in &members[..2] {
+            if names.is_empty() {
+                rendered.warnings.push(format!(
+                    "no [[kubespray.host]] is in the group {group}; Kubespray needs at least one"
+                ));
+            }
+        }
+        rendered.files.insert(
+            "kubespray/inventory/airgap/inventory.ini".to_string(),
+            templates.render(
+                "kubespray/inventory.ini.j2",
+                context! { hosts => hosts, groups => &members, url => url },
+            )?,
+        );
+    }
+    let image_repos: Vec<(&str, String)> = [
+        ("kube_image_repo", "registry.k8s.io"),
+        ("gcr_image_repo", "gcr.io"),
+        ("docker_image_repo", "docker.io"),
+        ("quay_image_repo", "quay.io"),
+        ("github_image_repo", "ghcr.io"),
+    ]
+    .iter()
+    .map(|(variable, upstream)| (*variable, format!("{{{{ registry_host }}}}/{upstream}")))
+    .collect();
+    let mirrors: Vec<minijinja::Value> = servers
+        .iter()
+        .map(|(registry, server)| {
+            context! {
+                prefix => registry,
+                server => server,
+                host => url,
+                ca => inputs.ca.as_ref().map(|_| "/etc/containerd/certs.d/airgap-enclave-ca.crt"),
+            }
+        })
+        .collect();
+    let os_repos = os_repositories(lock, url);
+    rendered.files.insert(
+        "kubespray/inventory/airgap/group_vars/all/offline.yml".to_string(),
+        templates.render(
+            "kubespray/offline.yml.j2",
+            context! {
+                url => url,
+                files_repo => format!("{url}/files"),
+                registry_host => &registry_host,
+                image_repos => image_repos,
+                downloads => &files.downloads,
+                versions => &files.versions,
+                unknown => &files.unknown,
+                os_repos => os_repos,
+                mirrors => mirrors,
+                ca => inputs.ca.is_some(),
+            },
+        )?,
+    );
+    Ok(rendered)
 }
 
 /// The upstream registries of the lock's images.
@@ -58,43 +478,85 @@ pub fn registries(lock: &Lockfile) -> BTreeSet<String> {
         .collect()
 }
 
-/// `config/containerd/certs.d/<registry>/hosts.toml` for every upstream registry: the path
-/// below the tree and the content. `mirror` is where nodes reach `airgap serve`.
-pub fn containerd_hosts(
-    lock: &Lockfile,
-    mirror: &str,
-) -> Result<Vec<(String, String)>, RenderError> {
-    let mut environment = Environment::new();
-    environment.set_keep_trailing_newline(true);
-    environment
-        .add_template("hosts.toml", CONTAINERD_HOSTS)
-        .map_err(|error| RenderError {
-            template: "templates/containerd/hosts.toml.j2".to_string(),
-            message: error.to_string(),
-        })?;
-    let template = environment
-        .get_template("hosts.toml")
-        .map_err(|error| RenderError {
-            template: "templates/containerd/hosts.toml.j2".to_string(),
-            message: error.to_string(),
-        })?;
-    let mut files = Vec::new();
-    for registry in registries(lock) {
-        let server = if registry == "docker.io" {
-            "https://registry-1.docker.io".to_string()
-        } else {
-            format!("https://{registry}")
-        };
-        let text = template
-            .render(context! { registry => &registry, server => server, mirror => mirror, ca => Option::<String>::None })
-            .map_err(|error| RenderError {
-                template: "templates/containerd/hosts.toml.j2".to_string(),
-                message: error.to_string(),
-            })?;
-        files.push((
-            format!("config/containerd/certs.d/{registry}/hosts.toml"),
-            text,
-        ));
+/// containerd's directory name for a registry: `host:port` is looked up as `host_port_` first,
+/// a name that FAT and exFAT media can hold.
+fn containerd_directory(registry: &str) -> String {
+    match registry.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => format!("{host}_{port}_"),
+        _ => registry.to_string(),
     }
-    Ok(files)
+}
+
+fn apt_context(apt: &LockedApt) -> minijinja::Value {
+    context! {
+        name => &apt.name,
+        upstream => &apt.url,
+        suite => &apt.suite,
+        components => &apt.components,
+        architectures => &apt.architectures,
+    }
+}
+
+fn yum_context(yum: &LockedYum) -> minijinja::Value {
+    context! {
+        name => &yum.name,
+        upstream => &yum.url,
+        upstream_key => yum.gpgkey.as_ref().map(|_| crate::media::yum_repository::upstream_key_path(yum)),
+    }
+}
+
+/// Kubespray's OS repository variables for the lock's apt and yum repositories: the bases
+/// (`debian_repo`, `ubuntu_repo`, `yum_repo`) and, for Docker's repositories (which also
+/// carry containerd.io), the variables its container engine roles read.
+fn os_repositories(lock: &Lockfile, url: &str) -> Vec<(String, String)> {
+    let mut variables: Vec<(String, String)> = Vec::new();
+    let mut set = |name: &str, value: String| {
+        if !variables.iter().any(|(known, _)| known == name) {
+            variables.push((name.to_string(), value));
+        }
+    };
+    for apt in &lock.apts {
+        let distribution = if apt.url.contains("ubuntu") {
+            "ubuntu"
+        } else {
+            "debian"
+        };
+        set(&format!("{distribution}_repo"), format!("{url}/apt"));
+        if apt.url.contains("download.docker.com") {
+            let base = format!("{url}/apt/{}", apt.name);
+            let key = format!("{url}/keys/airgap.asc");
+            set(
+                &format!("docker_{distribution}_repo_base_url"),
+                base.clone(),
+            );
+            set(&format!("docker_{distribution}_repo_gpgkey"), key.clone());
+            set(&format!("containerd_{distribution}_repo_base_url"), base);
+            set(&format!("containerd_{distribution}_repo_gpgkey"), key);
+        }
+    }
+    for yum in &lock.yums {
+        set("yum_repo", format!("{url}/yum"));
+        if yum.url.contains("download.docker.com") {
+            let base = format!("{url}/yum/{}", yum.name);
+            let key = match &yum.gpgkey {
+                Some(_) => format!(
+                    "{url}/{}",
+                    crate::media::yum_repository::upstream_key_path(yum)
+                ),
+                None => format!("{url}/keys/airgap.asc"),
+            };
+            let family = if yum.url.contains("fedora") {
+                "fedora"
+            } else {
+                "rh"
+            };
+            set(&format!("docker_{family}_repo_base_url"), base.clone());
+            set(&format!("docker_{family}_repo_gpgkey"), key.clone());
+            if family == "fedora" {
+                set("containerd_fedora_repo_base_url", base);
+                set("containerd_fedora_repo_gpgkey", key);
+            }
+        }
+    }
+    variables
 }

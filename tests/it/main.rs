@@ -12,6 +12,7 @@ mod images;
 mod lock;
 mod manifest_errors;
 mod registry;
+mod render;
 mod serve;
 mod tls;
 mod verify;

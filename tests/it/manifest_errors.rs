@@ -126,12 +126,42 @@ fn path_escaping_the_tree() {
 }
 
 #[test]
-fn not_yet_supported_kind() {
+fn kubespray_host_with_a_bad_group() {
     check(
-        "[kubespray]\n[[kubespray.host]]\nname = \"cp1\"\naddress = \"10.0.0.11\"\ngroups = [\"etcd\"]\n",
-        "1:1",
-        "`[kubespray]` entries are not supported yet",
+        "[kubespray]\n[[kubespray.host]]\nname = \"cp1\"\naddress = \"10.0.0.11\"\ngroups = [\"etcd\", \"kube node\"]\n",
+        "5:19",
+        "`kube node` is not an Ansible group name",
     );
+}
+
+#[test]
+fn kubespray_host_listed_twice() {
+    check(
+        "[kubespray]\n[[kubespray.host]]\nname = \"cp1\"\naddress = \"10.0.0.11\"\ngroups = [\"etcd\"]\n[[kubespray.host]]\nname = \"cp1\"\naddress = \"10.0.0.12\"\ngroups = [\"kube_node\"]\n",
+        "7:8",
+        "host `cp1` is listed twice",
+    );
+}
+
+#[test]
+fn dns_forward_to_a_name() {
+    check(
+        "[[dns.forward]]\nzone = \"corp.example.com\"\nto = [\"dns.corp\"]\n",
+        "3:7",
+        "`dns.corp` is not a resolver address",
+    );
+}
+
+#[test]
+fn enclave_ca_that_is_not_a_certificate() {
+    let env = Env::new();
+    env.workspace_file("tls/ca.pem", b"not a certificate");
+    env.manifest("enclave.toml", "[enclave]\nca = \"tls/ca.pem\"\n");
+    env.run(&["lock", "--offline"])
+        .failure()
+        .stderr_has("manifests/enclave.toml:2:6:")
+        .stderr_has("holds no PEM certificate")
+        .stderr_has("hint:");
 }
 
 #[test]
