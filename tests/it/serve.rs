@@ -486,63 +486,131 @@ impl Containerd {
     }
 }
 
+/// `ctr images pull` through the rendered hosts.toml files; returns the pull's outcome.
+fn ctr_pull(containerd: &Containerd, hosts: &Path, reference: &str) -> Run {
+    containerd.ctr(&[
+        "images",
+        "pull",
+        "--snapshotter",
+        "native",
+        "--hosts-dir",
+        hosts.to_str().unwrap(),
+        reference,
+    ])
+}
+
+fn assert_pulled(containerd: &Containerd, reference: &str, digest: &str) {
+    let listed = containerd.ctr(&["images", "ls"]);
+    let line = listed
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(reference))
+        .unwrap_or_default();
+    assert!(
+        line.contains(digest),
+        "{reference} is not {digest}:\n{}",
+        listed.stdout
+    );
+}
+
 #[test]
 fn containerd_pulls_by_original_names_through_the_mirror() {
     let env = Env::new();
     let (apiserver_digest, calico_digest) = media_with_images(&env);
     let served = serve(&env.media(), &[]);
-    // The rendered hosts.toml files, as containerd reads them (the mirror URL is where the
-    // server listens in this test; the media says the default, http://127.0.0.1:8080).
+    // The configuration rendered for where the server listens in this test.
+    let url = format!("http://127.0.0.1:{}", served.port);
+    env.run(&["render", env.media().to_str().unwrap(), "--url", &url])
+        .success();
     let hosts = env.media().join("config/containerd/certs.d");
-    let rendered = env.temp.path().join("certs.d");
     for registry in ["registry.k8s.io", "quay.io"] {
         let text = std::fs::read_to_string(hosts.join(registry).join("hosts.toml")).unwrap();
         assert!(
             text.contains(&format!("server = \"https://{registry}\"")),
             "{text}"
         );
-        std::fs::create_dir_all(rendered.join(registry)).unwrap();
-        std::fs::write(
-            rendered.join(registry).join("hosts.toml"),
-            text.replace(
-                "http://127.0.0.1:8080",
-                &format!("http://127.0.0.1:{}", served.port),
-            ),
-        )
-        .unwrap();
     }
-    let hosts = rendered;
     let containerd = Containerd::start(&env.temp.path().join("containerd"));
+    // By the original names, and by Kubespray's `{{ registry_host }}/<upstream>/...` names
+    // (plain HTTP to the media's own host:port, from its host_port_ directory).
+    let own = format!(
+        "127.0.0.1:{}/registry.k8s.io/kube-apiserver:v1.33.4",
+        served.port
+    );
     for (reference, digest) in [
         ("registry.k8s.io/kube-apiserver:v1.33.4", &apiserver_digest),
         ("quay.io/calico/node:v3.28.1", &calico_digest),
+        (own.as_str(), &apiserver_digest),
     ] {
-        let pull = containerd.ctr(&[
-            "images",
-            "pull",
-            "--snapshotter",
-            "native",
-            "--hosts-dir",
-            hosts.to_str().unwrap(),
-            reference,
-        ]);
+        let pull = ctr_pull(&containerd, &hosts, reference);
         assert_eq!(
             pull.code, 0,
             "ctr images pull {reference}: {}{}",
             pull.stdout, pull.stderr
         );
-        let listed = containerd.ctr(&["images", "ls"]);
-        let line = listed
-            .stdout
-            .lines()
-            .find(|line| line.starts_with(reference))
-            .unwrap_or_default();
-        assert!(
-            line.contains(digest.as_str()),
-            "{reference} is not {digest}:\n{}",
-            listed.stdout
-        );
+        assert_pulled(&containerd, reference, digest);
     }
+}
+
+#[test]
+fn containerd_trusts_the_private_ca_named_in_hosts_toml() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let env = Env::new();
+    let (apiserver_digest, _) = media_with_images(&env);
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "enclave test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let tls = env.temp.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    std::fs::write(tls.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(tls.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(tls.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+    let served = serve(
+        &env.media(),
+        &[
+            "--tls-cert",
+            tls.join("cert.pem").to_str().unwrap(),
+            "--tls-key",
+            tls.join("key.pem").to_str().unwrap(),
+        ],
+    );
+    let media = env.media();
+    let url = format!("https://127.0.0.1:{}", served.port);
+    let hosts = media.join("config/containerd/certs.d");
+    let containerd = Containerd::start(&env.temp.path().join("containerd"));
+    let reference = "registry.k8s.io/kube-apiserver:v1.33.4";
+
+    // Without the CA, containerd refuses the server's certificate.
+    env.run(&["render", media.to_str().unwrap(), "--url", &url])
+        .success();
+    let refused = ctr_pull(&containerd, &hosts, reference);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+
+    env.run(&[
+        "render",
+        media.to_str().unwrap(),
+        "--url",
+        &url,
+        "--ca",
+        tls.join("ca.pem").to_str().unwrap(),
+    ])
+    .success();
+    let text = std::fs::read_to_string(hosts.join("registry.k8s.io").join("hosts.toml")).unwrap();
+    assert!(text.contains("ca = \"ca.crt\""), "{text}");
+    let pull = ctr_pull(&containerd, &hosts, reference);
+    assert_eq!(pull.code, 0, "{}{}", pull.stdout, pull.stderr);
+    assert_pulled(&containerd, reference, &apiserver_digest);
+    env.verify(&[]).success();
 }
 
 #[test]
