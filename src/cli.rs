@@ -63,6 +63,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Re-render the configuration of a media tree (config/, kubespray/), e.g. for another URL.
     Render(RenderArgs),
+    /// Copy every image of a media tree into an existing registry (Harbor, distribution, Zot).
+    Push(PushArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -127,6 +129,17 @@ pub struct RenderArgs {
     /// The PEM CA certificate behind the server's TLS (for containerd's `ca`).
     #[arg(long, value_name = "FILE", conflicts_with = "no_ca")]
     pub ca: Option<PathBuf>,
+    /// Point containerd and Kubespray at this registry ([http://]HOST[/PREFIX]) instead of
+    /// the media's server, e.g. after `airgap push`.
+    #[arg(long, value_name = "HOST[/PREFIX]", conflicts_with = "no_registry")]
+    pub registry: Option<String>,
+    /// How names map into --registry: nested keeps the upstream registry in the path, flat
+    /// drops it (Kubespray's `*_image_repo: "{{ registry_host }}"`).
+    #[arg(long, value_enum, requires = "registry")]
+    pub layout: Option<LayoutArg>,
+    /// Point containerd and Kubespray at the media's server again.
+    #[arg(long)]
+    pub no_registry: bool,
     /// Forget the CA the tree was rendered with (the server's certificate is publicly trusted).
     #[arg(long)]
     pub no_ca: bool,
@@ -188,4 +201,35 @@ pub struct ServeArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LayoutArg {
+    /// HOST/PREFIX/<upstream registry>/<path>, e.g. harbor/mirror/registry.k8s.io/pause
+    Nested,
+    /// HOST/PREFIX/<path>, e.g. harbor/mirror/pause, as Kubespray's *_image_repo expect
+    Flat,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The media tree.
+    pub dir: PathBuf,
+    /// The registry to fill: [http://]HOST[/PREFIX] (https unless http:// is given; a
+    /// loopback registry without TLS is reached over plain HTTP).
+    #[arg(long, value_name = "HOST[/PREFIX]")]
+    pub registry: String,
+    /// How names map into the registry.
+    #[arg(long, value_enum, default_value = "nested")]
+    pub layout: LayoutArg,
+    /// The PEM CA certificate of the registry's TLS (enclave registries use private CAs).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Upload blobs in chunks of this many MiB (default: one request per blob, or chunks
+    /// when the registry asks for them).
+    #[arg(long, value_name = "MIB")]
+    pub chunk_size: Option<u64>,
+    /// Print what would be sent and how much the registry already has; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -6,14 +6,14 @@
 //! may use):
 //!
 //! ```text
-//! manifest ──> lock ──> source ──> store ──> media ──> serve ──> commands ──> cli/run
-//!  (toml,       (pins,    (kinds:    (sha256    (tree,     (files,    (orchestration,
-//!   spans)       plan,     files,     blobs,     SHA256SUMS, registry   one file per
-//!                diff)     oci, apt,  atomic)    signing,    over the   subcommand)
-//!                          yum, git,             apt/yum/    media)
-//!                          charts;               charts
-//!                          registry,             metadata,
-//!                          download)             verify)
+//! manifest ──> lock ──> source ──> store ──> media ──> render ──> serve/push ──> commands ──> cli/run
+//!  (toml,       (pins,    (kinds:    (sha256    (tree,     (config/,   (files and   (orchestration,
+//!   spans)       plan,     files,     blobs,     SHA256SUMS, kubespray/  registry     one file per
+//!                diff)     oci, apt,  atomic)    signing,    from        over the     subcommand)
+//!                          yum, git,             apt/yum/    templates)  media; push
+//!                          charts;               charts                  into an
+//!                          registry,             metadata,               enclave
+//!                          download)             verify)                 registry)
 //! ```
 //!
 //! - `manifest`: reads `manifests/*.toml` into a validated [`manifest::Manifest`].
@@ -24,7 +24,9 @@
 //! - `store`: the content-addressed cache; only verified bytes get a blob name.
 //! - `media`: the media tree, `SHA256SUMS`, the OpenPGP signature, repository metadata
 //!   regenerated from the artifacts (apt, yum, Helm), offline verification.
-//! - `serve`: the read-only HTTP(S) server over a media tree.
+//! - `render`: the configuration that points nodes, Kubespray and nginx at the media.
+//! - `serve`: the read-only HTTP(S) server over a media tree; `push`: its images into an
+//!   existing registry.
 //! - `commands`: one file per subcommand; `cli` holds the clap model, `settings` resolves it.
 
 pub mod cli;
@@ -37,6 +39,7 @@ pub mod lock;
 pub mod manifest;
 pub mod media;
 pub mod printer;
+pub mod push;
 pub mod reference;
 pub mod render;
 pub mod serve;

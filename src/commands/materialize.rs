@@ -394,6 +394,7 @@ fn render_inputs(
         dns: crate::render::Dns {
             forward: manifest.dns_forwards.clone(),
         },
+        registry: None,
         ca,
     })
 }

@@ -5,6 +5,7 @@ pub mod diff;
 pub mod init;
 pub mod lock;
 pub mod materialize;
+pub mod push;
 pub mod render;
 pub mod serve;
 pub mod verify;
@@ -25,6 +26,7 @@ pub fn dispatch(cli: &Cli, settings: &Settings) -> Result<()> {
         Command::Diff(args) => diff::run(settings, args),
         Command::Serve(args) => serve::run(settings, args),
         Command::Render(args) => render::run(settings, args),
+        Command::Push(args) => push::run(settings, args),
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "airgap", &mut std::io::stdout());

@@ -114,6 +114,16 @@ fn apply(inputs: &mut Inputs, args: &RenderArgs) -> Result<()> {
             .map(|text| parse_host(text))
             .collect::<Result<_>>()?;
     }
+    if args.no_registry {
+        inputs.registry = None;
+    }
+    if let Some(registry) = &args.registry {
+        let layout = args.layout.map(Into::into).unwrap_or_default();
+        inputs.registry = Some(
+            crate::push::Target::parse(registry, layout)
+                .map_err(|message| anyhow!("--registry {message}"))?,
+        );
+    }
     if args.no_ca {
         inputs.ca = None;
     }

@@ -72,6 +72,9 @@ pub struct Inputs {
     pub url: String,
     #[serde(default, skip_serializing_if = "Kubespray::is_empty")]
     pub kubespray: Kubespray,
+    /// The registry the images were pushed into (`airgap push`), which nodes then pull from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<crate::push::Target>,
     #[serde(default, skip_serializing_if = "Dns::is_empty")]
     pub dns: Dns,
     /// PEM of the private CA behind `url`'s TLS (kept in [`CA`], not in the inputs file).
@@ -133,8 +136,11 @@ impl Inputs {
         Ok(inputs)
     }
 
-    /// `host:port` of the URL, as an image name's registry part.
+    /// Where images are pulled from: the pushed-into registry, or `host:port` of the URL.
     pub fn registry_host(&self) -> String {
+        if let Some(target) = &self.registry {
+            return target.host.clone();
+        }
         url::Url::parse(&self.url)
             .ok()
             .and_then(|url| {
@@ -294,10 +300,11 @@ pub fn render(
         )?,
     );
 
-    // containerd: a mirror for each upstream registry, and the media's own name (so that
+    // containerd: a mirror for each upstream registry, and the pull host's own name (so that
     // Kubespray's `registry_host/...` names resolve, over plain HTTP when the URL says so).
+    // The mirror is the media's server, or the registry the images were pushed into.
     let registry_host = inputs.registry_host();
-    let mut servers: Vec<(String, String)> = registries(lock)
+    let mut servers: Vec<Mirror> = registries(lock)
         .into_iter()
         .map(|registry| {
             let server = if registry == "docker.io" {
@@ -305,29 +312,53 @@ pub fn render(
             } else {
                 format!("https://{registry}")
             };
-            (registry, server)
+            let (host, override_path) = match &inputs.registry {
+                Some(target) => (target.mirror_url(&registry), true),
+                None => (url.to_string(), false),
+            };
+            Mirror {
+                registry,
+                server,
+                host,
+                override_path,
+            }
         })
         .collect();
     if !lock.images.is_empty()
         && !servers
             .iter()
-            .any(|(registry, _)| *registry == registry_host)
+            .any(|mirror| mirror.registry == registry_host)
     {
-        servers.push((registry_host.clone(), url.to_string()));
+        let own = match &inputs.registry {
+            Some(target) => format!(
+                "{}://{}",
+                if target.plain_http { "http" } else { "https" },
+                target.host
+            ),
+            None => url.to_string(),
+        };
+        servers.push(Mirror {
+            registry: registry_host.clone(),
+            server: own.clone(),
+            host: own,
+            override_path: false,
+        });
     }
-    for (registry, server) in &servers {
+    for mirror in &servers {
         let directory = format!(
             "config/containerd/certs.d/{}",
-            containerd_directory(registry)
+            containerd_directory(&mirror.registry)
         );
         rendered.files.insert(
             format!("{directory}/hosts.toml"),
             templates.render(
                 "containerd/hosts.toml.j2",
                 context! {
-                    registry => registry,
-                    server => server,
-                    mirror => url,
+                    registry => &mirror.registry,
+                    server => &mirror.server,
+                    mirror => &mirror.host,
+                    override_path => mirror.override_path,
+                    pushed => inputs.registry.is_some(),
                     ca => inputs.ca.as_ref().map(|_| "ca.crt"),
                 },
             )?,
@@ -434,15 +465,33 @@ pub fn render(
         ("github_image_repo", "ghcr.io"),
     ]
     .iter()
-    .map(|(variable, upstream)| (*variable, format!("{{{{ registry_host }}}}/{upstream}")))
+    .map(|(variable, upstream)| {
+        let value = match &inputs.registry {
+            None => format!("{{{{ registry_host }}}}/{upstream}"),
+            Some(target) => {
+                let mut value = String::from("{{ registry_host }}");
+                if let Some(prefix) = &target.prefix {
+                    value.push('/');
+                    value.push_str(prefix);
+                }
+                if target.layout == crate::push::Layout::Nested {
+                    value.push('/');
+                    value.push_str(upstream);
+                }
+                value
+            }
+        };
+        (*variable, value)
+    })
     .collect();
     let mirrors: Vec<minijinja::Value> = servers
         .iter()
-        .map(|(registry, server)| {
+        .map(|mirror| {
             context! {
-                prefix => registry,
-                server => server,
-                host => url,
+                prefix => &mirror.registry,
+                server => &mirror.server,
+                host => &mirror.host,
+                override_path => mirror.override_path,
                 ca => inputs.ca.as_ref().map(|_| "/etc/containerd/certs.d/airgap-enclave-ca.crt"),
             }
         })
@@ -476,6 +525,15 @@ pub fn registries(lock: &Lockfile) -> BTreeSet<String> {
         .filter_map(|image| Reference::parse(&image.reference).ok())
         .map(|reference| reference.registry)
         .collect()
+}
+
+/// One `hosts.toml`: pulls from `registry` go to `host` (with `override_path`, `host` is the
+/// whole API path, as a registry holding several upstreams under prefixes needs).
+struct Mirror {
+    registry: String,
+    server: String,
+    host: String,
+    override_path: bool,
 }
 
 /// containerd's directory name for a registry: `host:port` is looked up as `host_port_` first,

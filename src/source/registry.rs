@@ -161,6 +161,16 @@ impl Registry {
 
     /// Credentials from the docker config, if any (`DOCKER_CONFIG` or `~/.docker`).
     fn credential(&self, reference: &Reference) -> Option<Credential> {
+        // The environment first (CI and scripts): never a command-line argument, which
+        // other users can read from the process list.
+        if let (Ok(username), Ok(password)) = (
+            std::env::var("AIRGAP_REGISTRY_USERNAME"),
+            std::env::var("AIRGAP_REGISTRY_PASSWORD"),
+        ) && std::env::var("AIRGAP_REGISTRY_HOST")
+            .map_or(true, |host| host == reference.registry)
+        {
+            return Some(Credential::Basic { username, password });
+        }
         let server = if reference.registry == "docker.io" {
             "https://index.docker.io/v1/".to_string()
         } else {
@@ -205,6 +215,20 @@ impl Registry {
         insecure: bool,
         refresh: bool,
     ) -> Result<HeaderMap, RegistryError> {
+        let scopes = [format!("repository:{}:pull", reference.repository)];
+        self.authorization_for(reference, insecure, refresh, &scopes)
+            .await
+    }
+
+    /// The `Authorization` header for the given token scopes (e.g. `repository:a/b:pull,push`
+    /// and, to mount a blob from another repository, `repository:c/d:pull`).
+    pub async fn authorization_for(
+        &self,
+        reference: &Reference,
+        insecure: bool,
+        refresh: bool,
+        scopes: &[String],
+    ) -> Result<HeaderMap, RegistryError> {
         let host = self.host(reference, insecure).await?;
         let mut headers = HeaderMap::new();
         let value = match &host.challenge {
@@ -214,7 +238,7 @@ impl Registry {
                 _ => None,
             },
             Challenge::Bearer { realm, service } => {
-                let key = (reference.registry.clone(), reference.repository.clone());
+                let key = (reference.registry.clone(), scopes.join(" "));
                 let mut tokens = self.tokens.lock().await;
                 if refresh {
                     tokens.remove(&key);
@@ -223,7 +247,7 @@ impl Registry {
                     Some(token) => Some(format!("Bearer {token}")),
                     None => {
                         let token = self
-                            .token(reference, &host, realm, service.as_deref())
+                            .token(reference, &host, realm, service.as_deref(), scopes)
                             .await?;
                         tokens.insert(key, token.clone());
                         Some(format!("Bearer {token}"))
@@ -246,9 +270,13 @@ impl Registry {
         host: &Host,
         realm: &str,
         service: Option<&str>,
+        scopes: &[String],
     ) -> Result<String, RegistryError> {
-        let scope = format!("repository:{}:pull", reference.repository);
-        let mut query: Vec<(&str, &str)> = vec![("scope", &scope)];
+        let scope = scopes.join(" ");
+        let mut query: Vec<(&str, &str)> = scopes
+            .iter()
+            .map(|scope| ("scope", scope.as_str()))
+            .collect();
         if let Some(service) = service {
             query.push(("service", service));
         }
@@ -328,6 +356,15 @@ impl Registry {
                 reference: reference.to_string(),
                 detail: format!("token endpoint {realm} answered without a token"),
             })
+    }
+
+    /// `https://host` or `http://host` of the reference's registry, discovered once per run.
+    pub async fn base(
+        &self,
+        reference: &Reference,
+        insecure: bool,
+    ) -> Result<String, RegistryError> {
+        Ok(self.host(reference, insecure).await?.base)
     }
 
     /// The URL of a blob of `reference`'s repository.

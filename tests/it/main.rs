@@ -11,6 +11,7 @@ mod git;
 mod images;
 mod lock;
 mod manifest_errors;
+mod push;
 mod registry;
 mod render;
 mod serve;

@@ -52,11 +52,14 @@ impl Registry {
         }
         let config_path = directory.join("config.yml");
         std::fs::write(&config_path, config).unwrap();
+        // The access log (one line per request) goes to registry.log for tests that count
+        // requests.
+        let log = std::fs::File::create(directory.join("registry.log")).unwrap();
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .expect("docker-registry is installed");
         let registry = Registry { child, port };
@@ -162,12 +165,15 @@ impl Layout {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        {
+        // Fed from a thread: a large layer fills the output pipe before the input is written.
+        let mut stdin = gzip.stdin.take().unwrap();
+        let input = tar.stdout.clone();
+        let feeder = std::thread::spawn(move || {
             use std::io::Write;
-            let mut stdin = gzip.stdin.take().unwrap();
-            stdin.write_all(&tar.stdout).unwrap();
-        }
+            stdin.write_all(&input).unwrap();
+        });
         let compressed = gzip.wait_with_output().unwrap();
+        feeder.join().unwrap();
         (compressed.stdout, tar.stdout)
     }
 

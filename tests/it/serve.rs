@@ -437,7 +437,7 @@ fn tls_with_a_test_ca() {
 }
 
 /// Debian's containerd, as root on a private socket, root and state directory.
-struct Containerd {
+pub struct Containerd {
     child: Child,
     socket: std::path::PathBuf,
 }
@@ -450,7 +450,7 @@ impl Drop for Containerd {
 }
 
 impl Containerd {
-    fn start(directory: &Path) -> Containerd {
+    pub fn start(directory: &Path) -> Containerd {
         std::fs::create_dir_all(directory).unwrap();
         let socket = directory.join("containerd.sock");
         let config = directory.join("config.toml");
@@ -487,7 +487,7 @@ impl Containerd {
 }
 
 /// `ctr images pull` through the rendered hosts.toml files; returns the pull's outcome.
-fn ctr_pull(containerd: &Containerd, hosts: &Path, reference: &str) -> Run {
+pub fn ctr_pull(containerd: &Containerd, hosts: &Path, reference: &str) -> Run {
     containerd.ctr(&[
         "images",
         "pull",
@@ -499,7 +499,7 @@ fn ctr_pull(containerd: &Containerd, hosts: &Path, reference: &str) -> Run {
     ])
 }
 
-fn assert_pulled(containerd: &Containerd, reference: &str, digest: &str) {
+pub fn assert_pulled(containerd: &Containerd, reference: &str, digest: &str) {
     let listed = containerd.ctr(&["images", "ls"]);
     let line = listed
         .stdout

@@ -1,0 +1,842 @@
+//! The push side of the OCI distribution API: copying every image of a media tree's OCI
+//! layout into an enclave's own registry (Harbor, distribution, Zot), digests preserved byte
+//! for byte. Blobs the registry has are skipped (`HEAD`), blobs shared between repositories
+//! are mounted (`?mount=&from=`) instead of sent again, uploads are monolithic or chunked as
+//! the registry asks, each blob is hashed as it is read from the media (a damaged blob is
+//! never committed), and every request is retried on transient failures. Nothing is written
+//! before the credentials are known to work.
+//!
+//! Depends on `source::registry` (scheme, challenge, credentials, tokens), `lock`, `reference`
+//! and `media::oci_layout`; `commands::push` calls it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, LOCATION};
+use tokio::io::AsyncReadExt;
+
+use crate::digest::{Digest, Hasher};
+use crate::http;
+use crate::lock::LockedImage;
+use crate::media::oci_layout;
+use crate::reference::Reference;
+use crate::source::oci::manifest;
+use crate::source::registry::Registry;
+
+/// How upstream names map into the target registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// `HOST/PREFIX/<upstream registry>/<path>`: every upstream keeps its own namespace.
+    #[default]
+    Nested,
+    /// `HOST/PREFIX/<path>`: Kubespray's `*_image_repo: "{{ registry_host }}"` names.
+    Flat,
+}
+
+/// Where images go: `[http://]HOST[/PREFIX]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Target {
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub layout: Layout,
+    /// Plain HTTP (`http://` given); otherwise HTTPS, or plain HTTP for a loopback registry
+    /// that does not speak TLS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http: bool,
+}
+
+impl Target {
+    pub fn parse(text: &str, layout: Layout) -> Result<Target, String> {
+        let (plain_http, rest) = match text.strip_prefix("http://") {
+            Some(rest) => (true, rest),
+            None => (false, text.strip_prefix("https://").unwrap_or(text)),
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, prefix) = match rest.split_once('/') {
+            Some((host, prefix)) => (host, Some(prefix.to_string())),
+            None => (rest, None),
+        };
+        let valid_host = !host.is_empty()
+            && host.chars().all(|character| {
+                character.is_ascii_alphanumeric()
+                    || matches!(character, '.' | '-' | ':' | '[' | ']')
+            });
+        let valid_prefix = prefix.as_ref().is_none_or(|prefix| {
+            prefix.split('/').all(|part| {
+                !part.is_empty()
+                    && part.chars().all(|character| {
+                        character.is_ascii_lowercase()
+                            || character.is_ascii_digit()
+                            || matches!(character, '.' | '-' | '_')
+                    })
+            })
+        });
+        if !valid_host || !valid_prefix {
+            return Err(format!(
+                "`{text}` is not HOST[/PREFIX] (e.g. harbor.enclave.internal/mirror); a prefix is lowercase path components"
+            ));
+        }
+        Ok(Target {
+            host: host.to_string(),
+            prefix,
+            layout,
+            plain_http,
+        })
+    }
+
+    /// `HOST[/PREFIX]`, as image names start.
+    pub fn name(&self) -> String {
+        match &self.prefix {
+            Some(prefix) => format!("{}/{prefix}", self.host),
+            None => self.host.clone(),
+        }
+    }
+
+    /// The repository (below the host) that an upstream repository goes to.
+    pub fn repository(&self, upstream: &Reference) -> String {
+        let path = match self.layout {
+            Layout::Nested => format!(
+                "{}/{}",
+                path_component(&upstream.registry),
+                upstream.repository
+            ),
+            Layout::Flat => upstream.repository.clone(),
+        };
+        match &self.prefix {
+            Some(prefix) => format!("{prefix}/{path}"),
+            None => path,
+        }
+    }
+
+    /// The base URL containerd's `hosts.toml` uses for an upstream registry's images
+    /// (`override_path = true`): `https://HOST/v2/PREFIX[/<registry>]`.
+    pub fn mirror_url(&self, registry: &str) -> String {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let mut path = String::from("/v2");
+        if let Some(prefix) = &self.prefix {
+            path.push('/');
+            path.push_str(prefix);
+        }
+        if self.layout == Layout::Nested {
+            path.push('/');
+            path.push_str(&path_component(registry));
+        }
+        format!("{scheme}://{}{path}", self.host)
+    }
+}
+
+/// A registry host as a repository path component (`host:5000` is `host_5000`: a name
+/// component cannot hold `:`).
+pub fn path_component(registry: &str) -> String {
+    registry.to_ascii_lowercase().replace(':', "_")
+}
+
+/// Why a push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(
+        "--layout flat maps several upstream repositories to one name:\n{0}\nhint: push with the default nested layout (HOST/PREFIX/<registry>/<path>), or drop one of them from the lock"
+    )]
+    Collision(String),
+    #[error("{0}")]
+    Registry(#[from] crate::source::registry::RegistryError),
+    #[error("{what}: {message}")]
+    Failed { what: String, message: String },
+}
+
+fn failed(what: impl Into<String>, message: impl Into<String>) -> PushError {
+    PushError::Failed {
+        what: what.into(),
+        message: message.into(),
+    }
+}
+
+/// One manifest to put: its repository, digest, media type, and the tag to put it under.
+#[derive(Debug, Clone)]
+struct ManifestPut {
+    digest: Digest,
+    media_type: String,
+    tag: Option<String>,
+}
+
+/// One image (or OCI chart) of the tree, in the order its parts must land.
+#[derive(Debug)]
+pub struct ImagePlan {
+    pub source: String,
+    pub target: Reference,
+    /// Manifests, children first, the tagged top last.
+    manifests: Vec<ManifestPut>,
+    /// Blobs (config and layers) with sizes.
+    blobs: BTreeMap<Digest, u64>,
+}
+
+/// Everything a push sends.
+#[derive(Debug)]
+pub struct Plan {
+    pub images: Vec<ImagePlan>,
+    root: PathBuf,
+}
+
+impl Plan {
+    /// Reads the images of the tree at `root` (its lock and OCI layout) and maps them onto
+    /// `target`. Flat names that collide are an error listing every collision.
+    pub fn new(root: &Path, images: &[LockedImage], target: &Target) -> Result<Plan, PushError> {
+        let mut plans = Vec::new();
+        let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for image in images {
+            let upstream = Reference::parse(&image.reference)
+                .map_err(|message| failed(&image.reference, message))?;
+            let repository = target.repository(&upstream);
+            names
+                .entry(repository.clone())
+                .or_default()
+                .insert(format!("{}/{}", upstream.registry, upstream.repository));
+            let target_reference = Reference {
+                registry: target.host.clone(),
+                repository,
+                tag: upstream.tag.clone(),
+                digest: Some(image.digest),
+            };
+            let mut plan = ImagePlan {
+                source: image.reference.clone(),
+                target: target_reference,
+                manifests: Vec::new(),
+                blobs: BTreeMap::new(),
+            };
+            let root_path = root.to_path_buf();
+            let mut add =
+                |digest: &Digest, media_type: &str, tag: Option<String>| -> Result<(), PushError> {
+                    let path = root_path.join(oci_layout::blob_path(digest));
+                    let bytes = read_manifest(&path, digest)?;
+                    let parsed = manifest::parse(&bytes, Some(media_type))
+                        .map_err(|message| failed(path.display().to_string(), message))?;
+                    for blob in &parsed.blobs {
+                        plan.blobs.insert(blob.digest, blob.size);
+                    }
+                    plan.manifests.push(ManifestPut {
+                        digest: *digest,
+                        media_type: media_type.to_string(),
+                        tag,
+                    });
+                    Ok(())
+                };
+            for child in &image.manifests {
+                add(&child.digest, &child.media_type, None)?;
+            }
+            add(&image.digest, &image.media_type, upstream.tag.clone())?;
+            for referrer in &image.referrer_manifests {
+                add(&referrer.digest, &referrer.media_type, referrer.tag.clone())?;
+            }
+            plans.push(plan);
+        }
+        let collisions: Vec<String> = names
+            .iter()
+            .filter(|(_, sources)| sources.len() > 1)
+            .map(|(name, sources)| {
+                format!(
+                    "  {}/{name} <- {}",
+                    target.host,
+                    sources.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
+        if !collisions.is_empty() {
+            return Err(PushError::Collision(collisions.join("\n")));
+        }
+        Ok(Plan {
+            images: plans,
+            root: root.to_path_buf(),
+        })
+    }
+}
+
+/// Reads a manifest blob of the layout and checks its digest.
+fn read_manifest(path: &Path, digest: &Digest) -> Result<Vec<u8>, PushError> {
+    let bytes = std::fs::read(path).map_err(|error| {
+        failed(
+            path.display().to_string(),
+            format!("{error}; run `airgap verify` on the tree"),
+        )
+    })?;
+    if Digest::of_bytes(&bytes) != *digest {
+        return Err(failed(
+            path.display().to_string(),
+            format!("is not {digest}; the tree is damaged, run `airgap verify` on it"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// What a push did (or, dry, would do).
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub blobs_present: AtomicUsize,
+    pub bytes_present: AtomicU64,
+    pub blobs_mounted: AtomicUsize,
+    pub blobs_sent: AtomicUsize,
+    pub bytes_sent: AtomicU64,
+    pub manifests_present: AtomicUsize,
+    pub manifests_sent: AtomicUsize,
+}
+
+/// The pushing client.
+pub struct Pusher<'a> {
+    pub registry: &'a Registry,
+    pub client: reqwest::Client,
+    pub target: &'a Target,
+    pub jobs: usize,
+    pub dry_run: bool,
+    /// Upload in chunks of this many bytes (otherwise monolithic, unless the registry asks
+    /// for chunks with `OCI-Chunk-Min-Length`).
+    pub chunk_size: Option<u64>,
+    pub tally: Tally,
+}
+
+const ATTEMPTS: u32 = 4;
+
+impl Pusher<'_> {
+    async fn headers(
+        &self,
+        reference: &Reference,
+        refresh: bool,
+        mount_from: Option<&str>,
+    ) -> Result<HeaderMap, PushError> {
+        let mut scopes = vec![format!("repository:{}:pull,push", reference.repository)];
+        if let Some(from) = mount_from {
+            scopes.push(format!("repository:{from}:pull"));
+        }
+        Ok(self
+            .registry
+            .authorization_for(reference, self.target.plain_http, refresh, &scopes)
+            .await?)
+    }
+
+    async fn base(&self, reference: &Reference) -> Result<String, PushError> {
+        Ok(self
+            .registry
+            .base(reference, self.target.plain_http)
+            .await?)
+    }
+
+    /// Fails, before anything is sent, when the registry refuses these credentials.
+    pub async fn check_access(&self, plan: &Plan) -> Result<(), PushError> {
+        let Some(first) = plan.images.first() else {
+            return Ok(());
+        };
+        let headers = self.headers(&first.target, false, None).await?;
+        let url = format!("{}/v2/", self.base(&first.target).await?);
+        let response = self
+            .client
+            .get(&url)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|error| failed(&url, http::error_chain(&error)))?;
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(failed(
+                self.target.host.clone(),
+                format!(
+                    "the registry refuses these credentials ({}); nothing was sent\nhint: `docker login {}`, or set AIRGAP_REGISTRY_USERNAME and AIRGAP_REGISTRY_PASSWORD",
+                    response.status(),
+                    self.target.host
+                ),
+            )),
+            status => Err(failed(
+                &url,
+                format!("answered {status}; is this an OCI registry?"),
+            )),
+        }
+    }
+
+    /// Sends every blob, then every manifest.
+    pub async fn push(&self, plan: &Plan) -> Result<(), PushError> {
+        // Each blob once: to its first repository by upload, to the others by mount.
+        let mut blobs: BTreeMap<Digest, (u64, Vec<&Reference>)> = BTreeMap::new();
+        for image in &plan.images {
+            for (digest, size) in &image.blobs {
+                let entry = blobs.entry(*digest).or_insert((*size, Vec::new()));
+                if !entry
+                    .1
+                    .iter()
+                    .any(|known| known.repository == image.target.repository)
+                {
+                    entry.1.push(&image.target);
+                }
+            }
+        }
+        let results: Vec<Result<(), PushError>> = futures_util::stream::iter(blobs.iter())
+            .map(|(digest, (size, repositories))| async move {
+                let mut mounted_from: Option<&str> = None;
+                for repository in repositories {
+                    self.blob(plan, repository, digest, *size, mounted_from)
+                        .await?;
+                    mounted_from.get_or_insert(repository.repository.as_str());
+                }
+                Ok(())
+            })
+            .buffer_unordered(self.jobs.max(1))
+            .collect()
+            .await;
+        let errors: Vec<String> = results
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|error| error.to_string())
+            .collect();
+        if !errors.is_empty() {
+            return Err(failed(
+                format!("{} blobs", errors.len()),
+                format!(
+                    "could not be pushed; what landed stays, and a rerun sends only the rest:\n{}",
+                    errors.join("\n")
+                ),
+            ));
+        }
+        let results: Vec<Result<(), PushError>> = futures_util::stream::iter(plan.images.iter())
+            .map(|image| async move {
+                for put in &image.manifests {
+                    self.manifest(plan, &image.target, put).await?;
+                }
+                Ok(())
+            })
+            .buffer_unordered(self.jobs.max(1))
+            .collect()
+            .await;
+        let errors: Vec<String> = results
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|error| error.to_string())
+            .collect();
+        if !errors.is_empty() {
+            return Err(failed(
+                format!("{} images", errors.len()),
+                format!("could not be pushed:\n{}", errors.join("\n")),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Retries `attempt` on transport errors, 429 and 5xx.
+    async fn retrying<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, PushError>
+    where
+        F: FnMut(bool) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Attempt>>,
+    {
+        let mut refresh = false;
+        let mut failures = 0;
+        loop {
+            match attempt(refresh).await {
+                Ok(value) => return Ok(value),
+                Err(Attempt::Fatal(message)) => return Err(failed(what, message)),
+                Err(Attempt::Unauthorized(message)) if refresh => {
+                    return Err(failed(what, message));
+                }
+                Err(Attempt::Unauthorized(_)) => refresh = true,
+                Err(Attempt::Transient(message)) => {
+                    failures += 1;
+                    if failures >= ATTEMPTS {
+                        return Err(failed(
+                            what,
+                            format!("{message} (after {ATTEMPTS} attempts)"),
+                        ));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(failures)))
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn blob(
+        &self,
+        plan: &Plan,
+        reference: &Reference,
+        digest: &Digest,
+        size: u64,
+        mount_from: Option<&str>,
+    ) -> Result<(), PushError> {
+        let what = format!(
+            "blob {digest} to {}/{}",
+            reference.registry, reference.repository
+        );
+        let path = plan.root.join(oci_layout::blob_path(digest));
+        let base = self.base(reference).await?;
+        let outcome = self
+            .retrying(&what, |refresh| {
+                let path = path.clone();
+                let base = base.clone();
+                async move {
+                    let headers = self
+                        .headers(reference, refresh, mount_from)
+                        .await
+                        .map_err(|error| Attempt::Fatal(error.to_string()))?;
+                    let head = format!("{base}/v2/{}/blobs/{digest}", reference.repository);
+                    let response = self
+                        .client
+                        .head(&head)
+                        .headers(headers.clone())
+                        .send()
+                        .await
+                        .map_err(transport)?;
+                    match response.status() {
+                        status if status.is_success() => return Ok(Landed::Present),
+                        StatusCode::NOT_FOUND => {}
+                        status => return Err(classify(status, &head)),
+                    }
+                    if self.dry_run {
+                        return Ok(Landed::WouldSend);
+                    }
+                    let start = match mount_from {
+                        Some(from) => format!(
+                            "{base}/v2/{}/blobs/uploads/?mount={digest}&from={from}",
+                            reference.repository
+                        ),
+                        None => format!("{base}/v2/{}/blobs/uploads/", reference.repository),
+                    };
+                    let response = self
+                        .client
+                        .post(&start)
+                        .headers(headers.clone())
+                        .header(CONTENT_LENGTH, 0)
+                        .send()
+                        .await
+                        .map_err(transport)?;
+                    let status = response.status();
+                    if status == StatusCode::CREATED && mount_from.is_some() {
+                        return Ok(Landed::Mounted);
+                    }
+                    if status != StatusCode::ACCEPTED {
+                        return Err(classify(status, &start));
+                    }
+                    let minimum: Option<u64> = response
+                        .headers()
+                        .get("OCI-Chunk-Min-Length")
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.parse().ok());
+                    let location = location(&base, &response).ok_or_else(|| {
+                        Attempt::Fatal(format!("{start} answered 202 without a Location"))
+                    })?;
+                    let chunk = match (self.chunk_size, minimum) {
+                        (Some(chunk), Some(minimum)) => Some(chunk.max(minimum)),
+                        (Some(chunk), None) => Some(chunk),
+                        (None, Some(minimum)) => Some(minimum.max(8 << 20)),
+                        (None, None) => None,
+                    };
+                    match chunk {
+                        Some(chunk) if size > 0 => {
+                            self.upload_chunked(&headers, location, &path, digest, size, chunk)
+                                .await?
+                        }
+                        _ => {
+                            self.upload_monolithic(&headers, &location, &path, digest, size)
+                                .await?
+                        }
+                    }
+                    Ok(Landed::Sent)
+                }
+            })
+            .await?;
+        match outcome {
+            Landed::Present => {
+                self.tally.blobs_present.fetch_add(1, Ordering::Relaxed);
+                self.tally.bytes_present.fetch_add(size, Ordering::Relaxed);
+            }
+            Landed::Mounted => {
+                self.tally.blobs_mounted.fetch_add(1, Ordering::Relaxed);
+            }
+            Landed::Sent | Landed::WouldSend => {
+                self.tally.blobs_sent.fetch_add(1, Ordering::Relaxed);
+                self.tally.bytes_sent.fetch_add(size, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// One PUT with the whole blob, hashed as it is read: a blob whose bytes are not its
+    /// digest ends the request with an error, so the registry never commits it.
+    async fn upload_monolithic(
+        &self,
+        headers: &HeaderMap,
+        location: &str,
+        path: &Path,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), Attempt> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|error| Attempt::Fatal(format!("cannot read {}: {error}", path.display())))?;
+        let body = reqwest::Body::wrap_stream(verified_stream(file, *digest, size));
+        let url = with_digest(location, digest);
+        let response = self
+            .client
+            .put(&url)
+            .headers(headers.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .body(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        match response.status() {
+            StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
+            status => Err(classify(status, &url)),
+        }
+    }
+
+    /// PATCH chunks with `Content-Range`, then a closing PUT with the digest.
+    async fn upload_chunked(
+        &self,
+        headers: &HeaderMap,
+        mut location: String,
+        path: &Path,
+        digest: &Digest,
+        size: u64,
+        chunk: u64,
+    ) -> Result<(), Attempt> {
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|error| Attempt::Fatal(format!("cannot read {}: {error}", path.display())))?;
+        let mut hasher = Hasher::new();
+        let mut offset = 0u64;
+        while offset < size {
+            let length = chunk.min(size - offset);
+            let mut buffer = vec![0u8; length as usize];
+            file.read_exact(&mut buffer).await.map_err(|error| {
+                Attempt::Fatal(format!("cannot read {}: {error}", path.display()))
+            })?;
+            hasher.update(&buffer);
+            if offset + length == size && hasher.clone().finish().0 != *digest {
+                return Err(Attempt::Fatal(format!(
+                    "{} is not {digest} on the media; nothing was committed. Run `airgap verify` on the tree",
+                    path.display()
+                )));
+            }
+            let response = self
+                .client
+                .patch(&location)
+                .headers(headers.clone())
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, length)
+                .header(CONTENT_RANGE, format!("{offset}-{}", offset + length - 1))
+                .body(buffer)
+                .send()
+                .await
+                .map_err(transport)?;
+            if response.status() != StatusCode::ACCEPTED {
+                return Err(classify(response.status(), &location));
+            }
+            let base = location
+                .split("/v2/")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            location = self::location(&base, &response).unwrap_or(location);
+            offset += length;
+        }
+        let url = with_digest(&location, digest);
+        let response = self
+            .client
+            .put(&url)
+            .headers(headers.clone())
+            .header(CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .map_err(transport)?;
+        match response.status() {
+            StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
+            status => Err(classify(status, &url)),
+        }
+    }
+
+    async fn manifest(
+        &self,
+        plan: &Plan,
+        reference: &Reference,
+        put: &ManifestPut,
+    ) -> Result<(), PushError> {
+        let tag_or_digest = put.tag.clone().unwrap_or_else(|| put.digest.to_string());
+        let what = format!(
+            "manifest {}/{}:{tag_or_digest}",
+            reference.registry, reference.repository
+        );
+        let bytes = read_manifest(
+            &plan.root.join(oci_layout::blob_path(&put.digest)),
+            &put.digest,
+        )?;
+        let base = self.base(reference).await?;
+        let sent = self
+            .retrying(&what, |refresh| {
+                let bytes = bytes.clone();
+                let base = base.clone();
+                let tag_or_digest = tag_or_digest.clone();
+                async move {
+                    let headers = self.headers(reference, refresh, None).await.map_err(|error| Attempt::Fatal(error.to_string()))?;
+                    let url = format!("{base}/v2/{}/manifests/{tag_or_digest}", reference.repository);
+                    let response = self
+                        .client
+                        .head(&url)
+                        .headers(headers.clone())
+                        .header(reqwest::header::ACCEPT, put.media_type.as_str())
+                        .send()
+                        .await
+                        .map_err(transport)?;
+                    let current = response
+                        .headers()
+                        .get("Docker-Content-Digest")
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_string);
+                    if response.status().is_success() && current.as_deref() == Some(put.digest.to_string().as_str()) {
+                        return Ok(false);
+                    }
+                    if self.dry_run {
+                        return Ok(true);
+                    }
+                    let response = self
+                        .client
+                        .put(&url)
+                        .headers(headers)
+                        .header(CONTENT_TYPE, put.media_type.as_str())
+                        .body(bytes)
+                        .send()
+                        .await
+                        .map_err(transport)?;
+                    match response.status() {
+                        StatusCode::CREATED | StatusCode::OK | StatusCode::NO_CONTENT => {}
+                        status => {
+                            let body = response.text().await.unwrap_or_default();
+                            let hint = if body.contains("MANIFEST_BLOB_UNKNOWN") || body.contains("BLOB_UNKNOWN") {
+                                "; the registry wants every referenced manifest and blob first (an index with platforms the media does not carry cannot be pushed as is)"
+                            } else {
+                                ""
+                            };
+                            return Err(match classify(status, &url) {
+                                Attempt::Fatal(message) => Attempt::Fatal(format!("{message}: {}{hint}", body.trim())),
+                                other => other,
+                            });
+                        }
+                    }
+                    Ok(true)
+                }
+            })
+            .await?;
+        if sent {
+            self.tally.manifests_sent.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.tally.manifests_present.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+enum Landed {
+    Present,
+    Mounted,
+    Sent,
+    WouldSend,
+}
+
+/// How one attempt failed.
+enum Attempt {
+    Transient(String),
+    Unauthorized(String),
+    Fatal(String),
+}
+
+fn transport(error: reqwest::Error) -> Attempt {
+    let chain = http::error_chain(&error);
+    if http::is_certificate_error(&chain) {
+        Attempt::Fatal(format!(
+            "{chain}\nhint: give the registry's CA with --ca FILE"
+        ))
+    } else {
+        Attempt::Transient(chain)
+    }
+}
+
+fn classify(status: StatusCode, url: &str) -> Attempt {
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        Attempt::Unauthorized(format!(
+            "{url} answered {status}; check the credentials and their push rights"
+        ))
+    } else if http::is_transient(status) {
+        Attempt::Transient(format!("{url} answered {status}"))
+    } else {
+        Attempt::Fatal(format!("{url} answered {status}"))
+    }
+}
+
+/// The upload session URL of a response, absolute.
+fn location(base: &str, response: &reqwest::Response) -> Option<String> {
+    let value = response.headers().get(LOCATION)?.to_str().ok()?;
+    if value.starts_with("http://") || value.starts_with("https://") {
+        Some(value.to_string())
+    } else {
+        Some(format!("{base}{value}"))
+    }
+}
+
+fn with_digest(location: &str, digest: &Digest) -> String {
+    let separator = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{separator}digest={digest}")
+}
+
+/// The file's bytes as a stream, hashed on the way: each chunk is held back until the next
+/// read, so the last one goes out only once the digest is known, and a wrong digest (or
+/// length) ends the stream with an error instead: the registry never sees the whole blob.
+fn verified_stream(
+    file: tokio::fs::File,
+    digest: Digest,
+    size: u64,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    struct State {
+        file: tokio::fs::File,
+        hasher: Hasher,
+        pending: Option<bytes::Bytes>,
+        done: bool,
+    }
+    let state = State {
+        file,
+        hasher: Hasher::new(),
+        pending: None,
+        done: false,
+    };
+    futures_util::stream::unfold(state, move |mut state| async move {
+        if state.done {
+            return None;
+        }
+        loop {
+            let mut buffer = vec![0u8; 256 * 1024];
+            match state.file.read(&mut buffer).await {
+                Err(error) => {
+                    state.done = true;
+                    return Some((Err(error), state));
+                }
+                Ok(0) => {
+                    state.done = true;
+                    let (actual, length) = state.hasher.clone().finish();
+                    if actual == digest && length == size {
+                        let last = state.pending.take()?;
+                        return Some((Ok(last), state));
+                    }
+                    let error = std::io::Error::other(format!(
+                        "the media's blob is {actual} ({length} bytes), not {digest} ({size} bytes); run `airgap verify` on the tree"
+                    ));
+                    return Some((Err(error), state));
+                }
+                Ok(count) => {
+                    buffer.truncate(count);
+                    state.hasher.update(&buffer);
+                    if let Some(previous) = state.pending.replace(bytes::Bytes::from(buffer)) {
+                        return Some((Ok(previous), state));
+                    }
+                }
+            }
+        }
+    })
+}

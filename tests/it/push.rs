@@ -1,0 +1,324 @@
+//! `airgap push`: a materialized tree into Debian's `docker-registry` (htpasswd), checked with
+//! `skopeo inspect --raw` and counted in the registry's own access log; containerd pulls
+//! through the registry with the configuration `render --registry` wrote.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::registry::{Layout, Registry, descriptor, skopeo};
+use crate::support::{Env, Run, bytes, output, sha256_hex};
+
+const USER: &str = "pusher";
+const PASSWORD: &str = "s3cret-push";
+
+/// A tree with a multi-arch OCI index, a single image sharing its base layer, and a Docker
+/// schema 2 manifest list (sharing the base too); returns (reference, locked digest).
+fn media(env: &Env, big_layer: usize) -> Vec<(String, String)> {
+    let mut layout = Layout::new(&env.workspace().join("images"));
+    let base = layout.layer(&[("etc/os-release", b"ID=pushed\n")]);
+    let big = layout.layer(&[("big.bin", &bytes(9, big_layer))]);
+    let amd64 = layout.image("amd64", &[base.clone(), big]);
+    let arm64 = layout.image("arm64", &[base.clone(), layout.layer(&[("arm", b"arm")])]);
+    let index = layout.index(&[("amd64", &amd64), ("arm64", &arm64)]);
+    layout.tag("v1.33.4", "application/vnd.oci.image.index.v1+json", &index);
+    let calico = layout.image(
+        "amd64",
+        &[base.clone(), layout.layer(&[("calico", b"calico")])],
+    );
+    layout.tag(
+        "v3.28.1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &calico,
+    );
+    // Docker schema 2: config and layer media types of Docker, listed in a manifest list.
+    let docker_image = |arch: &str, extra: &[u8]| -> Vec<u8> {
+        let layer = layout.layer(&[("coredns", extra)]);
+        let config = serde_json::to_vec(&json!({
+            "architecture": arch, "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [
+                format!("sha256:{}", sha256_hex(&base.1)), format!("sha256:{}", sha256_hex(&layer.1))]},
+        }))
+        .unwrap();
+        layout.blob(&config);
+        layout.blob(&layer.0);
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": descriptor("application/vnd.docker.container.image.v1+json", &config),
+            "layers": [
+                descriptor("application/vnd.docker.image.rootfs.diff.tar.gzip", &base.0),
+                descriptor("application/vnd.docker.image.rootfs.diff.tar.gzip", &layer.0),
+            ],
+        }))
+        .unwrap();
+        layout.blob(&manifest);
+        manifest
+    };
+    let coredns_amd64 = docker_image("amd64", b"amd64");
+    let coredns_arm64 = docker_image("arm64", b"arm64");
+    let mut entries = Vec::new();
+    for (arch, manifest) in [("amd64", &coredns_amd64), ("arm64", &coredns_arm64)] {
+        let mut entry = descriptor(
+            "application/vnd.docker.distribution.manifest.v2+json",
+            manifest,
+        );
+        entry["platform"] = json!({"os": "linux", "architecture": arch});
+        entries.push(entry);
+    }
+    let list = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    layout.blob(&list);
+    layout.tag(
+        "v1.11.3",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        &list,
+    );
+    env.manifest(
+        "images.toml",
+        "[[image]]\nref = \"registry.k8s.io/kube-apiserver:v1.33.4\"\nlayout = \"images\"\nplatforms = [\"all\"]\n\n\
+         [[image]]\nref = \"quay.io/calico/node:v3.28.1\"\nlayout = \"images\"\n\n\
+         [[image]]\nref = \"registry.k8s.io/coredns/coredns:v1.11.3\"\nlayout = \"images\"\nplatforms = [\"all\"]\n",
+    );
+    env.materialize(&[]).success();
+    vec![
+        (
+            "registry.k8s.io/kube-apiserver:v1.33.4".to_string(),
+            format!("sha256:{}", sha256_hex(&index)),
+        ),
+        (
+            "quay.io/calico/node:v3.28.1".to_string(),
+            format!("sha256:{}", sha256_hex(&calico)),
+        ),
+        (
+            "registry.k8s.io/coredns/coredns:v1.11.3".to_string(),
+            format!("sha256:{}", sha256_hex(&list)),
+        ),
+    ]
+}
+
+fn push(env: &Env, registry: &str, extra: &[&str], password: &str) -> Run {
+    let media = env.media();
+    let mut args = vec!["push", media.to_str().unwrap(), "--registry", registry];
+    args.extend_from_slice(extra);
+    let mut command = env.command(&args);
+    command
+        .env("AIRGAP_REGISTRY_USERNAME", USER)
+        .env("AIRGAP_REGISTRY_PASSWORD", password);
+    output(command)
+}
+
+fn inspect(reference: &str) -> String {
+    let creds = format!("{USER}:{PASSWORD}");
+    let target = format!("docker://{reference}");
+    let run = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &target,
+    ]);
+    assert_eq!(run.code, 0, "skopeo inspect {reference}: {}", run.stderr);
+    format!("sha256:{}", sha256_hex(run.stdout.as_bytes()))
+}
+
+/// Blob upload requests (session starts, chunks, commits) in the registry's access log.
+fn uploads(log: &str) -> usize {
+    log.lines()
+        .filter(|line| {
+            line.contains("/blobs/uploads/")
+                && (line.contains("\"POST ")
+                    || line.contains("\"PUT ")
+                    || line.contains("\"PATCH "))
+        })
+        .count()
+}
+
+fn log(directory: &Path) -> String {
+    std::fs::read_to_string(directory.join("registry.log")).unwrap_or_default()
+}
+
+#[test]
+fn push_keeps_every_digest_under_both_layouts_and_sends_nothing_twice() {
+    let env = Env::new();
+    let images = media(&env, 3 << 20);
+    let directory = env.temp.path().join("registry");
+    let registry = Registry::start(&directory, Some((USER, PASSWORD)));
+    let host = registry.host();
+
+    // Wrong credentials: a clear failure before any upload.
+    let refused = push(&env, &format!("{host}/mirror"), &[], "wrong");
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("refuses these credentials"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("wrong"),
+        "the password leaked: {}",
+        refused.stderr
+    );
+    assert_eq!(uploads(&log(&directory)), 0);
+
+    // Dry run: says what it would send, sends nothing.
+    let dry = push(&env, &format!("{host}/mirror"), &["--dry-run"], PASSWORD);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stderr.contains("Would push"), "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains(&format!(
+            "{host}/mirror/registry.k8s.io/kube-apiserver:v1.33.4"
+        )),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(uploads(&log(&directory)), 0);
+
+    let first = push(&env, &format!("{host}/mirror"), &[], PASSWORD);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // The base layer is shared by three repositories: sent once, mounted into the others.
+    assert!(
+        log(&directory).contains("mount=sha256"),
+        "no cross-repository mount"
+    );
+    for (reference, digest) in &images {
+        assert_eq!(
+            &inspect(&format!("{host}/mirror/{reference}")),
+            digest,
+            "{reference}"
+        );
+    }
+    let before = uploads(&log(&directory));
+    assert!(before > 0);
+    let again = push(&env, &format!("{host}/mirror"), &[], PASSWORD);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        uploads(&log(&directory)),
+        before,
+        "a second push sent blobs: {}",
+        again.stderr
+    );
+
+    // Flat: Kubespray's names (the upstream registry dropped), in chunks this time.
+    let flat = push(
+        &env,
+        &format!("{host}/flat"),
+        &["--layout", "flat", "--chunk-size", "1"],
+        PASSWORD,
+    );
+    assert_eq!(flat.code, 0, "{}", flat.stderr);
+    for (reference, digest) in &images {
+        let path = reference.split_once('/').unwrap().1;
+        assert_eq!(
+            &inspect(&format!("{host}/flat/{path}")),
+            digest,
+            "{reference}"
+        );
+    }
+}
+
+#[test]
+fn flat_names_that_collide_are_listed() {
+    let env = Env::new();
+    let mut layout = Layout::new(&env.workspace().join("images"));
+    let image = layout.image("amd64", &[layout.layer(&[("a", b"a")])]);
+    layout.tag("v1", "application/vnd.oci.image.manifest.v1+json", &image);
+    env.manifest(
+        "images.toml",
+        "[[image]]\nref = \"quay.io/calico/node:v1\"\nlayout = \"images\"\n\n\
+         [[image]]\nref = \"docker.io/calico/node:v1\"\nlayout = \"images\"\n",
+    );
+    env.materialize(&[]).success();
+    let run = push(&env, "127.0.0.1:9/flat", &["--layout", "flat"], PASSWORD);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("127.0.0.1:9/flat/calico/node <- docker.io/calico/node, quay.io/calico/node"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_push_killed_midway_completes_when_run_again() {
+    let env = Env::new();
+    let images = media(&env, 48 << 20);
+    let directory = env.temp.path().join("registry");
+    let registry = Registry::start(&directory, Some((USER, PASSWORD)));
+    let host = registry.host();
+    let media = env.media();
+    let target = format!("{host}/mirror");
+    let mut command = env.command(&[
+        "push",
+        media.to_str().unwrap(),
+        "--registry",
+        &target,
+        "--jobs",
+        "1",
+    ]);
+    command
+        .env("AIRGAP_REGISTRY_USERNAME", USER)
+        .env("AIRGAP_REGISTRY_PASSWORD", PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while uploads(&log(&directory)) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let rerun = push(&env, &target, &[], PASSWORD);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    for (reference, digest) in &images {
+        assert_eq!(
+            &inspect(&format!("{target}/{reference}")),
+            digest,
+            "{reference}"
+        );
+    }
+}
+
+#[test]
+fn containerd_pulls_by_original_names_from_the_pushed_registry() {
+    let env = Env::new();
+    let images = media(&env, 100_000);
+    let directory = env.temp.path().join("registry");
+    let registry = Registry::start(&directory, None);
+    let target = format!("http://{}/mirror", registry.host());
+    let run = push(&env, &target, &[], PASSWORD);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let media = env.media();
+    env.run(&["render", media.to_str().unwrap(), "--registry", &target])
+        .success();
+    let offline = std::fs::read_to_string(
+        media.join("kubespray/inventory/airgap/group_vars/all/offline.yml"),
+    )
+    .unwrap();
+    assert!(
+        offline.contains(&format!("registry_host: \"{}\"", registry.host())),
+        "{offline}"
+    );
+    assert!(
+        offline.contains("kube_image_repo: \"{{ registry_host }}/mirror/registry.k8s.io\""),
+        "{offline}"
+    );
+    let hosts = media.join("config/containerd/certs.d");
+    let containerd = crate::serve::Containerd::start(&env.temp.path().join("containerd"));
+    for (reference, digest) in &images {
+        let pull = crate::serve::ctr_pull(&containerd, &hosts, reference);
+        assert_eq!(
+            pull.code, 0,
+            "ctr images pull {reference}: {}{}",
+            pull.stdout, pull.stderr
+        );
+        crate::serve::assert_pulled(&containerd, reference, digest);
+    }
+    env.verify(&[]).success();
+}
