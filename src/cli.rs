@@ -65,6 +65,9 @@ pub enum Command {
     Render(RenderArgs),
     /// Copy every image of a media tree into an existing registry (Harbor, distribution, Zot).
     Push(PushArgs),
+    /// Write manifest entries derived from another tool's own data.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -232,4 +235,44 @@ pub struct PushArgs {
     /// Print what would be sent and how much the registry already has; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Evaluate a Kubespray checkout's defaults and print the files (with Kubespray's sha256)
+    /// and images its configuration downloads, as manifest entries.
+    Kubespray(ImportKubesprayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportKubesprayArgs {
+    /// A Kubespray checkout (the directory holding roles/), or a bare repository of one
+    /// (e.g. the media's git/kubespray.git).
+    pub source: PathBuf,
+    /// The revision to read from a bare repository (default: HEAD).
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// The Kubernetes version (default: Kubespray's own default).
+    #[arg(long, value_name = "VERSION")]
+    pub kube_version: Option<String>,
+    /// The node architectures, Kubespray's names.
+    #[arg(
+        long,
+        value_name = "ARCH",
+        value_delimiter = ',',
+        default_value = "amd64"
+    )]
+    pub arch: Vec<String>,
+    /// Set an Ansible variable (highest precedence); the value is read as YAML.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// An inventory directory whose group_vars (all, k8s_cluster) override the defaults.
+    #[arg(long, value_name = "DIR")]
+    pub inventory: Option<PathBuf>,
+    /// Every file and image Kubespray knows, enabled or not (as generate_list.sh lists them).
+    #[arg(long)]
+    pub all: bool,
+    /// Write the manifest here instead of stdout (atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }

@@ -34,6 +34,7 @@ pub mod commands;
 pub mod deb822;
 pub mod digest;
 pub mod http;
+pub mod import;
 pub mod keyring;
 pub mod lock;
 pub mod manifest;

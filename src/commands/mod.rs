@@ -2,6 +2,7 @@
 //! fetching in `source` and `store`, writing in `media`.
 
 pub mod diff;
+pub mod import;
 pub mod init;
 pub mod lock;
 pub mod materialize;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: &Cli, settings: &Settings) -> Result<()> {
         Command::Serve(args) => serve::run(settings, args),
         Command::Render(args) => render::run(settings, args),
         Command::Push(args) => push::run(settings, args),
+        Command::Import(command) => import::run(settings, command),
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "airgap", &mut std::io::stdout());

@@ -9,6 +9,7 @@ mod cli;
 mod files;
 mod git;
 mod images;
+mod import;
 mod lock;
 mod manifest_errors;
 mod push;

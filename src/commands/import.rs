@@ -1,0 +1,72 @@
+//! `airgap import kubespray SOURCE`: manifest entries for what a Kubespray configuration
+//! downloads.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{ImportCommand, ImportKubesprayArgs};
+use crate::import::{self, Options};
+use crate::settings::Settings;
+
+pub fn run(settings: &Settings, command: &ImportCommand) -> Result<()> {
+    match command {
+        ImportCommand::Kubespray(args) => kubespray(settings, args),
+    }
+}
+
+fn kubespray(settings: &Settings, args: &ImportKubesprayArgs) -> Result<()> {
+    let started = Instant::now();
+    let mut sets = Vec::new();
+    for text in &args.sets {
+        let Some((key, value)) = text.split_once('=') else {
+            bail!("--set {text} is not KEY=VALUE\nhint: e.g. --set kube_network_plugin=cilium");
+        };
+        sets.push((key.trim().to_string(), value.to_string()));
+    }
+    let options = Options {
+        source: args.source.clone(),
+        revision: args.rev.clone(),
+        kube_version: args.kube_version.clone(),
+        arches: args.arch.clone(),
+        sets,
+        inventory: args.inventory.clone(),
+        all: args.all,
+    };
+    let imported = import::import(&options)?;
+    let mut command = vec![
+        "airgap import kubespray".to_string(),
+        args.source.display().to_string(),
+    ];
+    if let Some(version) = &args.kube_version {
+        command.push(format!("--kube-version {version}"));
+    }
+    command.push(format!("--arch {}", args.arch.join(",")));
+    command.extend(args.sets.iter().map(|set| format!("--set {set}")));
+    if let Some(inventory) = &args.inventory {
+        command.push(format!("--inventory {}", inventory.display()));
+    }
+    if args.all {
+        command.push("--all".to_string());
+    }
+    let text = import::manifest(&imported, &command.join(" "));
+    match &args.output {
+        Some(path) => {
+            crate::store::atomic_write(path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            settings.printer.status(
+                "Imported",
+                format!(
+                    "{} files and {} images of Kubespray (kube_version {}) into {} in {:.2}s",
+                    imported.files.len(),
+                    imported.images.len(),
+                    imported.kube_version,
+                    path.display(),
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+        }
+        None => settings.printer.result(text.trim_end()),
+    }
+    Ok(())
+}
