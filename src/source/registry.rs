@@ -140,7 +140,17 @@ impl Registry {
                     found = Some((format!("{scheme}://{}", reference.api_host()), challenge));
                     break;
                 }
-                Err(error) => last_error = http::error_chain(&error),
+                Err(error) => {
+                    last_error = http::error_chain(&error);
+                    // A certificate that fails is an answer: never retry it as plain HTTP.
+                    if http::is_certificate_error(&last_error) {
+                        return Err(RegistryError::Unreachable {
+                            registry: reference.registry.clone(),
+                            url,
+                            message: last_error,
+                        });
+                    }
+                }
             }
         }
         let Some((base, challenge)) = found else {

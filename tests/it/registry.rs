@@ -27,6 +27,15 @@ impl Registry {
     /// Starts a registry storing into `directory`, with basic auth when `htpasswd` is given
     /// (`user`, `password`).
     pub fn start(directory: &Path, htpasswd: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(directory, htpasswd, None)
+    }
+
+    /// As [`Registry::start`], over TLS with this PEM certificate and key when given.
+    pub fn start_with(
+        directory: &Path,
+        htpasswd: Option<(&str, &str)>,
+        tls: Option<(&Path, &Path)>,
+    ) -> Registry {
         std::fs::create_dir_all(directory.join("storage")).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -37,6 +46,13 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             directory.join("storage").display()
         );
+        if let Some((certificate, key)) = tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                certificate.display(),
+                key.display()
+            ));
+        }
         if let Some((user, password)) = htpasswd {
             let file = directory.join("htpasswd");
             let run = output({
