@@ -583,10 +583,7 @@ impl Pusher<'_> {
             .send()
             .await
             .map_err(transport)?;
-        match response.status() {
-            StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
-            status => Err(classify(status, &url)),
-        }
+        committed(&response, &url)
     }
 
     /// PATCH chunks with `Content-Range`, then a closing PUT with the digest.
@@ -648,10 +645,7 @@ impl Pusher<'_> {
             .send()
             .await
             .map_err(transport)?;
-        match response.status() {
-            StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
-            status => Err(classify(status, &url)),
-        }
+        committed(&response, &url)
     }
 
     async fn manifest(
@@ -756,6 +750,14 @@ fn transport(error: reqwest::Error) -> Attempt {
         ))
     } else {
         Attempt::Transient(chain)
+    }
+}
+
+/// Whether the closing PUT of an upload committed the blob.
+fn committed(response: &reqwest::Response, url: &str) -> Result<(), Attempt> {
+    match response.status() {
+        StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
+        status => Err(classify(status, url)),
     }
 }
 

@@ -4,12 +4,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 
 use crate::cli::{LayoutArg, PushArgs};
 use crate::http::HttpSettings;
-use crate::lock::{LockedImage, Lockfile};
-use crate::media::tree;
+use crate::lock::LockedImage;
 use crate::printer::human_bytes;
 use crate::push::{Layout, Plan, Pusher, Target};
 use crate::settings::Settings;
@@ -29,14 +28,7 @@ pub fn run(settings: &Settings, args: &PushArgs) -> Result<()> {
     let started = Instant::now();
     let target = Target::parse(&args.registry, args.layout.into())
         .map_err(|message| anyhow!("--registry {message}"))?;
-    let lock_path = args.dir.join(tree::LOCK);
-    let lock_text = std::fs::read_to_string(&lock_path).with_context(|| {
-        format!(
-            "cannot read {}; give a media tree written by `airgap materialize`",
-            lock_path.display()
-        )
-    })?;
-    let lock = Lockfile::parse(&lock_path, &lock_text)?;
+    let (_, lock) = super::render::tree_lock(&args.dir)?;
     let images: Vec<LockedImage> = lock
         .images
         .iter()

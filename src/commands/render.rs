@@ -20,14 +20,7 @@ use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &RenderArgs) -> Result<()> {
     let root = &args.dir;
-    let lock_path = root.join(tree::LOCK);
-    let lock_text = std::fs::read_to_string(&lock_path).with_context(|| {
-        format!(
-            "cannot read {}; give a media tree written by `airgap materialize`",
-            lock_path.display()
-        )
-    })?;
-    let lock = Lockfile::parse(&lock_path, &lock_text)?;
+    let (lock_text, lock) = tree_lock(root)?;
     let mut inputs = match Inputs::read(root) {
         Ok(inputs) => inputs,
         Err(_) if args.url.is_some() => Inputs::default(),
@@ -91,6 +84,19 @@ pub fn run(settings: &Settings, args: &RenderArgs) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+/// The lock of a media tree: its exact text (what SHA256SUMS lists) and its model.
+pub fn tree_lock(root: &Path) -> Result<(String, Lockfile)> {
+    let lock_path = root.join(tree::LOCK);
+    let lock_text = std::fs::read_to_string(&lock_path).with_context(|| {
+        format!(
+            "cannot read {}; give a media tree written by `airgap materialize`",
+            lock_path.display()
+        )
+    })?;
+    let lock = Lockfile::parse(&lock_path, &lock_text)?;
+    Ok((lock_text, lock))
 }
 
 /// Applies the command line's changes to the inputs.

@@ -163,12 +163,7 @@ impl Vars {
         }
         let context = Value::from_dyn_object(self.clone());
         let failed = |error: Error| {
-            let mut message = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
+            let message = crate::http::error_chain(&error);
             EvalError {
                 variable: name.to_string(),
                 expression: text.trim().to_string(),

@@ -242,12 +242,7 @@ impl Templates {
             .cloned()
             .unwrap_or_else(|| name.to_string());
         let failed = |error: minijinja::Error| {
-            let mut message = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
+            let message = crate::http::error_chain(&error);
             RenderError {
                 template: origin.clone(),
                 message,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::registry::{Layout, Registry, descriptor, skopeo};
-use crate::support::{Env, Run, bytes, output, sha256_hex};
+use crate::support::{Env, Run, TestCa, bytes, output, sha256_hex};
 
 const USER: &str = "pusher";
 const PASSWORD: &str = "s3cret-push";
@@ -325,44 +325,21 @@ fn containerd_pulls_by_original_names_from_the_pushed_registry() {
 
 #[test]
 fn a_registry_behind_a_private_ca_needs_that_ca() {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let env = Env::new();
     let images = media(&env, 50_000);
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "enclave registry CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-    let tls = env.temp.path().join("tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    std::fs::write(tls.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(tls.join("cert.pem"), leaf.pem()).unwrap();
-    std::fs::write(tls.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+    let tls = TestCa::write(&env.temp.path().join("tls"));
     let directory = env.temp.path().join("registry");
     let registry = Registry::start_with(
         &directory,
         Some((USER, PASSWORD)),
-        Some((&tls.join("cert.pem"), &tls.join("key.pem"))),
+        Some((&tls.cert, &tls.key)),
     );
     let target = format!("{}/mirror", registry.host());
     let untrusted = push(&env, &target, &[], PASSWORD);
     assert_eq!(untrusted.code, 1, "{}", untrusted.stderr);
     assert!(untrusted.stderr.contains("--ca"), "{}", untrusted.stderr);
     assert_eq!(uploads(&log(&directory)), 0);
-    let trusted = push(
-        &env,
-        &target,
-        &["--ca", tls.join("ca.pem").to_str().unwrap()],
-        PASSWORD,
-    );
+    let trusted = push(&env, &target, &["--ca", tls.ca.to_str().unwrap()], PASSWORD);
     assert_eq!(trusted.code, 0, "{}", trusted.stderr);
     for (reference, digest) in &images {
         assert_eq!(

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::registry::{Layout, Registry, raw_digest, skopeo};
-use crate::support::{BINARY, Env, Run, bytes, output, sha256_hex};
+use crate::support::{BINARY, Env, Run, TestCa, bytes, output, sha256_hex};
 
 /// A running `airgap serve`, stopped with SIGTERM when dropped.
 pub struct Served {
@@ -393,7 +393,6 @@ fn a_slow_client_does_not_block_a_normal_one() {
 
 #[test]
 fn tls_with_a_test_ca() {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let env = Env::new();
     env.workspace_file("artifacts/a", b"over tls");
     env.manifest(
@@ -401,36 +400,18 @@ fn tls_with_a_test_ca() {
         "[[file]]\nname = \"a\"\nurl = \"artifacts/a\"\npath = \"a\"\n",
     );
     env.materialize(&[]).success();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "airgap test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let mut leaf_params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
-    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-    let tls = env.temp.path().join("tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    std::fs::write(tls.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(tls.join("cert.pem"), leaf.pem()).unwrap();
-    std::fs::write(tls.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+    let tls = TestCa::write(&env.temp.path().join("tls"));
     let served = serve(
         &env.media(),
         &[
             "--tls-cert",
-            tls.join("cert.pem").to_str().unwrap(),
+            tls.cert.to_str().unwrap(),
             "--tls-key",
-            tls.join("key.pem").to_str().unwrap(),
+            tls.key.to_str().unwrap(),
         ],
     );
     let url = format!("https://127.0.0.1:{}/files/a", served.port);
-    let trusted = curl(&["--cacert", tls.join("ca.pem").to_str().unwrap(), &url]);
+    let trusted = curl(&["--cacert", tls.ca.to_str().unwrap(), &url]);
     assert_eq!(trusted.stdout, "over tls", "{}", trusted.stderr);
     let untrusted = curl(&[&url]);
     assert_ne!(untrusted.code, 0);
@@ -554,34 +535,16 @@ fn containerd_pulls_by_original_names_through_the_mirror() {
 
 #[test]
 fn containerd_trusts_the_private_ca_named_in_hosts_toml() {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let env = Env::new();
     let (apiserver_digest, _) = media_with_images(&env);
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "enclave test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-    let tls = env.temp.path().join("tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    std::fs::write(tls.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(tls.join("cert.pem"), leaf.pem()).unwrap();
-    std::fs::write(tls.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+    let tls = TestCa::write(&env.temp.path().join("tls"));
     let served = serve(
         &env.media(),
         &[
             "--tls-cert",
-            tls.join("cert.pem").to_str().unwrap(),
+            tls.cert.to_str().unwrap(),
             "--tls-key",
-            tls.join("key.pem").to_str().unwrap(),
+            tls.key.to_str().unwrap(),
         ],
     );
     let media = env.media();
@@ -602,7 +565,7 @@ fn containerd_trusts_the_private_ca_named_in_hosts_toml() {
         "--url",
         &url,
         "--ca",
-        tls.join("ca.pem").to_str().unwrap(),
+        tls.ca.to_str().unwrap(),
     ])
     .success();
     let text = std::fs::read_to_string(hosts.join("registry.k8s.io").join("hosts.toml")).unwrap();

@@ -228,3 +228,41 @@ pub fn serve_directory(upstream: &crate::upstream::Upstream, directory: &Path) {
         }
     }
 }
+
+/// A private CA and a certificate for 127.0.0.1 signed by it, written as `ca.pem`,
+/// `cert.pem` and `key.pem` into `directory`.
+pub struct TestCa {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    pub fn write(directory: &Path) -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "airgap test CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut leaf_params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        std::fs::create_dir_all(directory).unwrap();
+        let paths = TestCa {
+            ca: directory.join("ca.pem"),
+            cert: directory.join("cert.pem"),
+            key: directory.join("key.pem"),
+        };
+        std::fs::write(&paths.ca, ca.pem()).unwrap();
+        std::fs::write(&paths.cert, leaf.pem()).unwrap();
+        std::fs::write(&paths.key, leaf_key.serialize_pem()).unwrap();
+        paths
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::support::{Env, bytes, sha256_hex};
+use crate::support::{Env, TestCa, bytes, sha256_hex};
 
 struct Nginx {
     pid_file: std::path::PathBuf,
@@ -28,7 +28,6 @@ fn free_port() -> u16 {
 
 #[test]
 fn a_private_ca_is_trusted_only_when_given() {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     let env = Env::new();
     let root = env.temp.path().join("tls");
     std::fs::create_dir_all(root.join("www/pkg")).unwrap();
@@ -45,19 +44,7 @@ fn a_private_ca_is_trusted_only_when_given() {
     let content = bytes(50, 40_000);
     std::fs::write(root.join("www/pkg/calicoctl"), &content).unwrap();
 
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-    std::fs::write(root.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(root.join("server.pem"), leaf.pem()).unwrap();
-    std::fs::write(root.join("server.key"), leaf_key.serialize_pem()).unwrap();
+    TestCa::write(&root);
 
     let port = free_port();
     let dir = root.display();
@@ -66,7 +53,7 @@ fn a_private_ca_is_trusted_only_when_given() {
          events {{ worker_connections 32; }}\n\
          http {{ access_log off; client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};\n\
          uwsgi_temp_path {dir}; scgi_temp_path {dir};\n\
-         server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {dir}/server.pem; ssl_certificate_key {dir}/server.key;\n\
+         server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {dir}/cert.pem; ssl_certificate_key {dir}/key.pem;\n\
          root {dir}/www; }} }}\n"
     );
     std::fs::write(root.join("nginx.conf"), config).unwrap();
@@ -97,7 +84,7 @@ fn a_private_ca_is_trusted_only_when_given() {
         .success();
     env.run(&[
         "--ca-cert",
-        root.join("server.key").to_str().unwrap(),
+        root.join("key.pem").to_str().unwrap(),
         "lock",
         "--update",
     ])
