@@ -371,7 +371,10 @@ impl Pusher<'_> {
                 }
             }
         }
-        let results: Vec<Result<(), PushError>> = futures_util::stream::iter(blobs.iter())
+        // Largest first: the longest transfer starts at once instead of last.
+        let mut order: Vec<_> = blobs.iter().collect();
+        order.sort_by(|left, right| right.1.0.cmp(&left.1.0).then(left.0.cmp(right.0)));
+        let results: Vec<Result<(), PushError>> = futures_util::stream::iter(order)
             .map(|(digest, (size, repositories))| async move {
                 let mut mounted_from: Option<&str> = None;
                 for repository in repositories {
