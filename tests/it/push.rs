@@ -349,3 +349,160 @@ fn a_registry_behind_a_private_ca_needs_that_ca() {
         );
     }
 }
+
+/// A token service for docker-registry's `auth: token`: checks basic credentials and answers
+/// an ES256 JWT granting the scopes asked for, signed by a key whose self-signed certificate
+/// is the registry's root bundle (and the token's `x5c`). It records the scopes asked for.
+struct TokenService {
+    port: u16,
+    scopes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TokenService {
+    fn start(directory: &Path) -> (TokenService, std::path::PathBuf) {
+        use base64::Engine as _;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "airgap test token signer");
+        let certificate = params.self_signed(&key).unwrap();
+        let bundle = directory.join("token-root.pem");
+        std::fs::create_dir_all(directory).unwrap();
+        std::fs::write(&bundle, certificate.pem()).unwrap();
+        let signer = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key.serialize_der(),
+        )
+        .unwrap();
+        let x5c = base64::engine::general_purpose::STANDARD.encode(certificate.der());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let scopes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = scopes.clone();
+        std::thread::spawn(move || {
+            use std::io::{BufRead, Write};
+            let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            for stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                let mut authorized = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    let expected = format!(
+                        "basic {}",
+                        base64::engine::general_purpose::STANDARD
+                            .encode(format!("{USER}:{PASSWORD}"))
+                    );
+                    if line.to_ascii_lowercase().starts_with("authorization:")
+                        && line[14..].trim().eq_ignore_ascii_case(&expected)
+                    {
+                        authorized = true;
+                    }
+                }
+                let query = request
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                let asked: Vec<String> = query
+                    .split(['?', '&'])
+                    .filter_map(|pair| pair.strip_prefix("scope="))
+                    .map(|scope| {
+                        percent_encoding::percent_decode_str(scope)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    })
+                    .collect();
+                recorded.lock().unwrap().extend(asked.iter().cloned());
+                let mut stream = stream;
+                if !authorized {
+                    let _ = stream.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    continue;
+                }
+                let access: Vec<serde_json::Value> = asked
+                    .iter()
+                    .filter_map(|scope| {
+                        let parts: Vec<&str> = scope.split(':').collect();
+                        (parts.len() == 3).then(|| {
+                            json!({"type": parts[0], "name": parts[1], "actions": parts[2].split(',').collect::<Vec<_>>()})
+                        })
+                    })
+                    .collect();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let header = json!({"typ": "JWT", "alg": "ES256", "x5c": [x5c]});
+                let claims = json!({
+                    "iss": "airgap-test", "sub": USER, "aud": "airgap-registry",
+                    "exp": now + 300, "nbf": now - 10, "iat": now - 10,
+                    "jti": format!("{now}-{}", access.len()), "access": access,
+                });
+                let signing_input = format!(
+                    "{}.{}",
+                    url.encode(header.to_string()),
+                    url.encode(claims.to_string())
+                );
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let signature = signer.sign(&rng, signing_input.as_bytes()).unwrap();
+                let token = format!("{signing_input}.{}", url.encode(signature.as_ref()));
+                let body = json!({"token": token}).to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (TokenService { port, scopes }, bundle)
+    }
+}
+
+#[test]
+fn a_registry_with_token_auth_gets_push_and_mount_scopes() {
+    let env = Env::new();
+    let images = media(&env, 50_000);
+    let directory = env.temp.path().join("registry");
+    let (tokens, bundle) = TokenService::start(&directory);
+    let registry = Registry::start_with_auth(
+        &directory,
+        &format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: airgap-registry\n    issuer: airgap-test\n    rootcertbundle: {}\n",
+            tokens.port,
+            bundle.display()
+        ),
+    );
+    let target = format!("{}/mirror", registry.host());
+    let refused = push(&env, &target, &[], "wrong");
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert_eq!(uploads(&log(&directory)), 0);
+    let run = push(&env, &target, &[], PASSWORD);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for (reference, digest) in &images {
+        assert_eq!(
+            &inspect(&format!("{target}/{reference}")),
+            digest,
+            "{reference}"
+        );
+    }
+    let scopes = tokens.scopes.lock().unwrap().clone();
+    assert!(
+        scopes
+            .iter()
+            .any(|scope| scope == "repository:mirror/registry.k8s.io/kube-apiserver:pull,push"),
+        "{scopes:?}"
+    );
+    // Mounting a shared blob asks to pull from the repository it came from.
+    assert!(log(&directory).contains("mount=sha256"));
+    assert!(
+        scopes
+            .iter()
+            .any(|scope| scope.ends_with(":pull") && scope.starts_with("repository:mirror/")),
+        "{scopes:?}"
+    );
+}

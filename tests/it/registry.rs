@@ -30,11 +30,25 @@ impl Registry {
         Registry::start_with(directory, htpasswd, None)
     }
 
+    /// A registry with this `auth:` section (e.g. token auth).
+    pub fn start_with_auth(directory: &Path, auth: &str) -> Registry {
+        Registry::launch(directory, None, None, auth)
+    }
+
     /// As [`Registry::start`], over TLS with this PEM certificate and key when given.
     pub fn start_with(
         directory: &Path,
         htpasswd: Option<(&str, &str)>,
         tls: Option<(&Path, &Path)>,
+    ) -> Registry {
+        Registry::launch(directory, htpasswd, tls, "")
+    }
+
+    fn launch(
+        directory: &Path,
+        htpasswd: Option<(&str, &str)>,
+        tls: Option<(&Path, &Path)>,
+        auth: &str,
     ) -> Registry {
         std::fs::create_dir_all(directory.join("storage")).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -66,6 +80,7 @@ impl Registry {
                 file.display()
             ));
         }
+        config.push_str(auth);
         let config_path = directory.join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         // The access log (one line per request) goes to registry.log for tests that count
