@@ -387,20 +387,11 @@ impl Pusher<'_> {
             .buffer_unordered(self.jobs.max(1))
             .collect()
             .await;
-        let errors: Vec<String> = results
-            .into_iter()
-            .filter_map(Result::err)
-            .map(|error| error.to_string())
-            .collect();
-        if !errors.is_empty() {
-            return Err(failed(
-                format!("{} blobs", errors.len()),
-                format!(
-                    "could not be pushed; what landed stays, and a rerun sends only the rest:\n{}",
-                    errors.join("\n")
-                ),
-            ));
-        }
+        all_done(
+            results,
+            "blobs",
+            "could not be pushed; what landed stays, and a rerun sends only the rest",
+        )?;
         let results: Vec<Result<(), PushError>> = futures_util::stream::iter(plan.images.iter())
             .map(|image| async move {
                 for put in &image.manifests {
@@ -411,18 +402,7 @@ impl Pusher<'_> {
             .buffer_unordered(self.jobs.max(1))
             .collect()
             .await;
-        let errors: Vec<String> = results
-            .into_iter()
-            .filter_map(Result::err)
-            .map(|error| error.to_string())
-            .collect();
-        if !errors.is_empty() {
-            return Err(failed(
-                format!("{} images", errors.len()),
-                format!("could not be pushed:\n{}", errors.join("\n")),
-            ));
-        }
-        Ok(())
+        all_done(results, "images", "could not be pushed")
     }
 
     /// Retries `attempt` on transport errors, 429 and 5xx.
@@ -754,6 +734,22 @@ fn transport(error: reqwest::Error) -> Attempt {
     } else {
         Attempt::Transient(chain)
     }
+}
+
+/// Ok when every task succeeded; otherwise one error listing each failure.
+fn all_done(results: Vec<Result<(), PushError>>, what: &str, why: &str) -> Result<(), PushError> {
+    let errors: Vec<String> = results
+        .into_iter()
+        .filter_map(Result::err)
+        .map(|error| error.to_string())
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(failed(
+        format!("{} {what}", errors.len()),
+        format!("{why}:\n{}", errors.join("\n")),
+    ))
 }
 
 /// Whether the closing PUT of an upload committed the blob.

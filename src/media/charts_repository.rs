@@ -2,7 +2,6 @@
 //! from each archive's own `Chart.yaml` (never copied from upstream), with each archive's
 //! digest and a relative URL, so `helm repo add` + `helm pull` work against the media.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::lock::LockedChart;
@@ -14,26 +13,7 @@ pub fn archive_path(pin: &LockedChart) -> String {
 
 /// The `Chart.yaml` inside a chart archive, as YAML.
 pub fn chart_yaml(path: &Path) -> Result<yaml_serde::Value, String> {
-    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    for entry in archive.entries().map_err(|error| error.to_string())? {
-        let mut entry = entry.map_err(|error| error.to_string())?;
-        let entry_path = entry
-            .path()
-            .map_err(|error| error.to_string())?
-            .to_string_lossy()
-            .into_owned();
-        let depth = entry_path.trim_start_matches("./").split('/').count();
-        if entry_path.ends_with("/Chart.yaml") && depth == 2 {
-            let mut text = String::new();
-            entry
-                .read_to_string(&mut text)
-                .map_err(|error| error.to_string())?;
-            return yaml_serde::from_str(&text)
-                .map_err(|error| format!("Chart.yaml is not YAML: {error}"));
-        }
-    }
-    Err("has no Chart.yaml".to_string())
+    crate::source::charts::ChartArchive::read(path, &["Chart.yaml"])?.chart_yaml()
 }
 
 /// Renders `index.yaml` for the charts (whose archives are in the tree at `root`).

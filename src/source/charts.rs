@@ -260,47 +260,71 @@ pub async fn fetch(downloader: &Downloader, pin: &LockedChart) -> Result<Fetched
         .await
 }
 
+/// What is read from a chart archive (`<chart>/...` inside a gzip'd tar): the text of the
+/// wanted files at the chart's top level, and every path below the chart's directory.
+pub struct ChartArchive {
+    pub files: std::collections::BTreeMap<String, String>,
+    pub paths: Vec<String>,
+}
+
+impl ChartArchive {
+    pub fn read(archive: &std::path::Path, wanted: &[&str]) -> Result<ChartArchive, String> {
+        use std::io::Read;
+        let file = std::fs::File::open(archive).map_err(|error| error.to_string())?;
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        let mut contents = ChartArchive {
+            files: std::collections::BTreeMap::new(),
+            paths: Vec::new(),
+        };
+        for entry in tar.entries().map_err(|error| error.to_string())? {
+            let mut entry = entry.map_err(|error| error.to_string())?;
+            let path = entry
+                .path()
+                .map_err(|error| error.to_string())?
+                .to_string_lossy()
+                .into_owned();
+            let Some((_, below)) = path.trim_start_matches("./").split_once('/') else {
+                continue;
+            };
+            if wanted.contains(&below) {
+                let mut text = String::new();
+                entry
+                    .read_to_string(&mut text)
+                    .map_err(|error| format!("{path}: {error}"))?;
+                contents.files.insert(below.to_string(), text);
+            }
+            contents.paths.push(below.to_string());
+        }
+        Ok(contents)
+    }
+
+    /// The chart's `Chart.yaml`, parsed.
+    pub fn chart_yaml(&self) -> Result<yaml_serde::Value, String> {
+        let text = self.files.get("Chart.yaml").ok_or("has no Chart.yaml")?;
+        yaml_serde::from_str(text).map_err(|error| format!("Chart.yaml is not YAML: {error}"))
+    }
+}
+
 /// The images a chart declares: `Chart.yaml` annotations (`artifacthub.io/images`,
 /// `helm.sh/images`), an `images.lock` or `.images.lock.yaml`, and `values.yaml` (`image:`
 /// strings, and `image:` maps of `registry`/`repository`/`tag`/`digest`; a missing tag is the
 /// chart's `appVersion`). Normalized full references, sorted, without template expressions.
 pub fn declared_images(archive: &std::path::Path) -> Result<Vec<String>, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(archive).map_err(|error| error.to_string())?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut chart_yaml = None;
-    let mut values = None;
-    let mut locks = Vec::new();
-    for entry in tar.entries().map_err(|error| error.to_string())? {
-        let mut entry = entry.map_err(|error| error.to_string())?;
-        let path = entry
-            .path()
-            .map_err(|error| error.to_string())?
-            .to_string_lossy()
-            .into_owned();
-        let parts: Vec<&str> = path.trim_start_matches("./").split('/').collect();
-        if parts.len() != 2 {
-            continue;
-        }
-        let mut text = String::new();
-        if matches!(
-            parts[1],
-            "Chart.yaml" | "values.yaml" | "images.lock" | ".images.lock.yaml"
-        ) {
-            entry
-                .read_to_string(&mut text)
-                .map_err(|error| format!("{path}: {error}"))?;
-        }
-        match parts[1] {
-            "Chart.yaml" => chart_yaml = Some(text),
-            "values.yaml" => values = Some(text),
-            "images.lock" | ".images.lock.yaml" => locks.push(text),
-            _ => {}
-        }
-    }
-    let chart: yaml_serde::Value =
-        yaml_serde::from_str(chart_yaml.as_deref().ok_or("has no Chart.yaml")?)
-            .map_err(|error| format!("Chart.yaml: {error}"))?;
+    let contents = ChartArchive::read(
+        archive,
+        &[
+            "Chart.yaml",
+            "values.yaml",
+            "images.lock",
+            ".images.lock.yaml",
+        ],
+    )?;
+    let chart = contents.chart_yaml()?;
+    let values = contents.files.get("values.yaml").cloned();
+    let locks: Vec<&String> = ["images.lock", ".images.lock.yaml"]
+        .iter()
+        .filter_map(|name| contents.files.get(*name))
+        .collect();
     let app_version = chart["appVersion"].as_str().map(str::to_string);
     let mut found = std::collections::BTreeSet::new();
     let mut add = |text: &str| {
@@ -321,7 +345,7 @@ pub fn declared_images(archive: &std::path::Path) -> Result<Vec<String>, String>
             }
         }
     }
-    for lock in &locks {
+    for lock in locks {
         if let Ok(document) = yaml_serde::from_str::<yaml_serde::Value>(lock) {
             for entry in document["images"].as_sequence().into_iter().flatten() {
                 if let Some(image) = entry["image"].as_str() {
@@ -385,34 +409,17 @@ pub struct Dependency {
 
 /// The dependencies of the chart archive at `archive` that it does not carry itself.
 pub fn unvendored_dependencies(archive: &std::path::Path) -> Result<Vec<Dependency>, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(archive).map_err(|error| error.to_string())?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut chart_yaml = None;
-    let mut vendored = std::collections::BTreeSet::new();
-    for entry in tar.entries().map_err(|error| error.to_string())? {
-        let mut entry = entry.map_err(|error| error.to_string())?;
-        let path = entry
-            .path()
-            .map_err(|error| error.to_string())?
-            .to_string_lossy()
-            .into_owned();
-        let parts: Vec<&str> = path.trim_start_matches("./").split('/').collect();
-        if parts.len() == 2 && parts[1] == "Chart.yaml" {
-            let mut text = String::new();
-            entry
-                .read_to_string(&mut text)
-                .map_err(|error| format!("{path}: {error}"))?;
-            chart_yaml = Some(text);
-        } else if parts.len() >= 3 && parts[1] == "charts" {
-            // charts/<name>/... or charts/<name>-<version>.tgz
-            let vendored_name = parts[2].trim_end_matches(".tgz");
-            vendored.insert(vendored_name.to_string());
-        }
-    }
-    let chart: yaml_serde::Value =
-        yaml_serde::from_str(chart_yaml.as_deref().ok_or("has no Chart.yaml")?)
-            .map_err(|error| format!("Chart.yaml: {error}"))?;
+    let contents = ChartArchive::read(archive, &["Chart.yaml"])?;
+    // charts/<name>/... or charts/<name>-<version>.tgz
+    let vendored: std::collections::BTreeSet<String> = contents
+        .paths
+        .iter()
+        .filter_map(|path| path.strip_prefix("charts/"))
+        .filter_map(|rest| rest.split('/').next())
+        .filter(|name| !name.is_empty())
+        .map(|name| name.trim_end_matches(".tgz").to_string())
+        .collect();
+    let chart = contents.chart_yaml()?;
     let mut missing = Vec::new();
     for dependency in chart["dependencies"].as_sequence().into_iter().flatten() {
         let (Some(name), Some(version), Some(repository)) = (

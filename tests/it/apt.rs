@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{Env, Run, output, sha256_hex, tool};
+use crate::support::{Env, Run, output, serve_directory, sha256_hex, tool};
 use crate::upstream::{Fault, Upstream};
 
 fn fixture() -> PathBuf {
@@ -22,8 +22,13 @@ fn packages() -> Vec<String> {
         .collect()
 }
 
-fn serve(upstream: &Upstream, directory: &Path) {
-    crate::support::serve_directory(upstream, directory);
+/// A workspace with the fixture's keys, and an upstream serving the fixture's repository.
+fn served_fixture() -> (Env, Upstream) {
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let upstream = Upstream::start();
+    serve_directory(&upstream, &fixture().join("repo"));
+    (env, upstream)
 }
 
 fn apt_manifest(upstream: &Upstream, keyring: &str, packages: &[String], extra: &str) -> String {
@@ -114,10 +119,7 @@ fn locked_debs(lock: &str) -> BTreeSet<(String, String)> {
 #[test]
 fn the_lock_resolves_the_closure_apt_get_would_install() {
     let fixture = fixture();
-    let env = Env::new();
-    workspace_with_keys(&env);
-    let upstream = Upstream::start();
-    serve(&upstream, &fixture.join("repo"));
+    let (env, upstream) = served_fixture();
     env.manifest(
         "apt.toml",
         &apt_manifest(&upstream, "keys/archive.gpg", &packages(), ""),
@@ -173,10 +175,7 @@ fn the_lock_resolves_the_closure_apt_get_would_install() {
 #[test]
 fn the_media_repository_is_trusted_and_installed_from_by_stock_apt_get() {
     let fixture = fixture();
-    let env = Env::new();
-    workspace_with_keys(&env);
-    let upstream = Upstream::start();
-    serve(&upstream, &fixture.join("repo"));
+    let (env, upstream) = served_fixture();
     env.manifest(
         "apt.toml",
         &format!(
@@ -266,11 +265,7 @@ fn the_media_repository_is_trusted_and_installed_from_by_stock_apt_get() {
 
 #[test]
 fn a_wrong_keyring_a_tampered_index_and_unknown_names_fail_and_keep_the_lock() {
-    let fixture = fixture();
-    let env = Env::new();
-    workspace_with_keys(&env);
-    let upstream = Upstream::start();
-    serve(&upstream, &fixture.join("repo"));
+    let (env, upstream) = served_fixture();
     env.manifest(
         "apt.toml",
         &apt_manifest(&upstream, "keys/archive.gpg", &packages(), ""),
@@ -379,7 +374,7 @@ fn a_missing_dependency_prints_the_chain_that_needs_it() {
     let repo = env.temp.path().join("repo");
     signed_repo(&repo, &two_packages(), "", false, true);
     let upstream = Upstream::start();
-    serve(&upstream, &repo);
+    serve_directory(&upstream, &repo);
     env.manifest(
         "apt.toml",
         &apt_manifest(&upstream, "keys/archive.gpg", &["app".to_string()], ""),
@@ -424,7 +419,7 @@ fn release_gpg_by_hash_and_an_expired_release() {
         false,
     );
     let upstream = Upstream::start();
-    serve(&upstream, &repo);
+    serve_directory(&upstream, &repo);
     env.manifest("apt.toml", &manifest(&upstream));
     env.run(&["lock"]).success();
     assert!(
@@ -450,7 +445,7 @@ fn release_gpg_by_hash_and_an_expired_release() {
         true,
     );
     let old = Upstream::start();
-    serve(&old, &stale);
+    serve_directory(&old, &stale);
     let before = env.lock_text();
     env.manifest("apt.toml", &manifest(&old));
     env.run(&["lock"])

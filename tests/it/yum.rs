@@ -7,15 +7,20 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{Env, Run, output, tool};
+use crate::support::{Env, Run, output, serve_directory, tool};
 use crate::upstream::{Fault, Upstream};
 
 fn fixture() -> PathBuf {
     crate::support::fixture("yum-fixture")
 }
 
-fn serve(upstream: &Upstream, directory: &Path) {
-    crate::support::serve_directory(upstream, directory);
+/// A workspace with the fixture's keys, and an upstream serving the fixture's repository.
+fn served_fixture() -> (Env, Upstream) {
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let upstream = Upstream::start();
+    serve_directory(&upstream, &fixture().join("repo"));
+    (env, upstream)
 }
 
 fn yum_manifest(upstream: &Upstream, gpgkey: Option<&str>, packages: &[&str]) -> String {
@@ -91,11 +96,7 @@ fn downloaded(destination: &Path) -> BTreeSet<String> {
 
 #[test]
 fn the_lock_resolves_the_closure_dnf_would_install() {
-    let fixture = fixture();
-    let env = Env::new();
-    workspace_with_keys(&env);
-    let upstream = Upstream::start();
-    serve(&upstream, &fixture.join("repo"));
+    let (env, upstream) = served_fixture();
     env.manifest(
         "yum.toml",
         &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["app"]),
@@ -122,11 +123,7 @@ fn the_lock_resolves_the_closure_dnf_would_install() {
 
 #[test]
 fn the_media_repository_is_trusted_and_downloaded_from_by_stock_dnf() {
-    let fixture = fixture();
-    let env = Env::new();
-    workspace_with_keys(&env);
-    let upstream = Upstream::start();
-    serve(&upstream, &fixture.join("repo"));
+    let (env, upstream) = served_fixture();
     env.manifest(
         "yum.toml",
         &format!(
@@ -181,7 +178,7 @@ fn the_media_repository_is_trusted_and_downloaded_from_by_stock_dnf() {
     );
     other.materialize(&[]).success();
     let forged = Upstream::start();
-    serve(&forged, &media);
+    serve_directory(&forged, &media);
     let foreign_key = std::fs::read(other.media().join("keys/airgap.asc")).unwrap();
     forged.put("keys/airgap.asc", foreign_key);
     let _ = signature;
@@ -203,10 +200,7 @@ fn the_media_repository_is_trusted_and_downloaded_from_by_stock_dnf() {
 #[test]
 fn a_wrong_key_a_tampered_primary_and_unsatisfiable_names_fail_and_keep_the_lock() {
     let fixture = fixture();
-    let env = Env::new();
-    workspace_with_keys(&env);
-    let upstream = Upstream::start();
-    serve(&upstream, &fixture.join("repo"));
+    let (env, upstream) = served_fixture();
     env.manifest(
         "yum.toml",
         &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["app"]),
