@@ -163,6 +163,8 @@ struct ManifestPut {
     digest: Digest,
     media_type: String,
     tag: Option<String>,
+    /// The manifest as the media holds it, read and verified once by [`Plan::new`].
+    bytes: Vec<u8>,
 }
 
 /// One image (or OCI chart) of the tree, in the order its parts must land.
@@ -223,6 +225,7 @@ impl Plan {
                         digest: *digest,
                         media_type: media_type.to_string(),
                         tag,
+                        bytes,
                     });
                     Ok(())
                 };
@@ -395,7 +398,7 @@ impl Pusher<'_> {
         let results: Vec<Result<(), PushError>> = futures_util::stream::iter(plan.images.iter())
             .map(|image| async move {
                 for put in &image.manifests {
-                    self.manifest(plan, &image.target, put).await?;
+                    self.manifest(&image.target, put).await?;
                 }
                 Ok(())
             })
@@ -631,21 +634,13 @@ impl Pusher<'_> {
         committed(&response, &url)
     }
 
-    async fn manifest(
-        &self,
-        plan: &Plan,
-        reference: &Reference,
-        put: &ManifestPut,
-    ) -> Result<(), PushError> {
+    async fn manifest(&self, reference: &Reference, put: &ManifestPut) -> Result<(), PushError> {
         let tag_or_digest = put.tag.clone().unwrap_or_else(|| put.digest.to_string());
         let what = format!(
             "manifest {}/{}:{tag_or_digest}",
             reference.registry, reference.repository
         );
-        let bytes = read_manifest(
-            &plan.root.join(oci_layout::blob_path(&put.digest)),
-            &put.digest,
-        )?;
+        let bytes = &put.bytes;
         let base = self.base(reference).await?;
         let sent = self
             .retrying(&what, |refresh| {

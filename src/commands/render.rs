@@ -162,16 +162,12 @@ fn parse_host(text: &str) -> Result<KubesprayHost> {
         .filter(|group| !group.is_empty())
         .map(str::to_string)
         .collect();
-    let valid_name = !name.is_empty()
-        && name.chars().all(|character| {
-            character.is_ascii_alphanumeric() || matches!(character, '-' | '_' | '.')
-        });
+    // The same rules as `[[kubespray.host]]` in a manifest.
+    let valid_name = crate::manifest::is_inventory_name(name);
     let valid_groups = !groups.is_empty()
-        && groups.iter().all(|group| {
-            group
-                .chars()
-                .all(|character| character.is_ascii_alphanumeric() || character == '_')
-        });
+        && groups
+            .iter()
+            .all(|group| crate::manifest::is_identifier(group));
     if !valid_name || address.is_empty() || address.contains(char::is_whitespace) || !valid_groups {
         return Err(usage());
     }

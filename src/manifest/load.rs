@@ -1077,7 +1077,7 @@ impl Context<'_> {
     }
 }
 
-fn is_inventory_name(text: &str) -> bool {
+pub(crate) fn is_inventory_name(text: &str) -> bool {
     !text.is_empty()
         && !text.starts_with('-')
         && text.chars().all(|character| {
@@ -1085,7 +1085,7 @@ fn is_inventory_name(text: &str) -> bool {
         })
 }
 
-fn is_identifier(text: &str) -> bool {
+pub(crate) fn is_identifier(text: &str) -> bool {
     !text.is_empty()
         && text
             .chars()

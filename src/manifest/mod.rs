@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::digest::Digest;
 pub use diagnostic::{Diagnostic, ManifestError};
 pub use load::load;
+pub(crate) use load::{is_identifier, is_inventory_name};
 
 /// The merged, validated manifests of a workspace.
 #[derive(Debug, Clone)]

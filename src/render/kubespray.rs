@@ -331,6 +331,7 @@ fn pattern(slots: &[Slot]) -> Regex {
 /// What one lock file told about a Kubespray binary.
 struct Found<'a> {
     binary: &'a Binary,
+    slots: &'a [Slot],
     prefix: String,
     variables: BTreeMap<String, String>,
     arch: String,
@@ -339,7 +340,7 @@ struct Found<'a> {
 
 fn recognise<'a>(
     binary: &'a Binary,
-    slots: &[Slot],
+    slots: &'a [Slot],
     regex: &Regex,
     file: &'a LockedFile,
 ) -> Option<Found<'a>> {
@@ -385,6 +386,7 @@ fn recognise<'a>(
     }
     Some(Found {
         binary,
+        slots,
         prefix,
         variables,
         arch: arch.unwrap_or_else(|| "no_arch".to_string()),
@@ -479,7 +481,7 @@ pub fn files(files: &[LockedFile]) -> Files {
     let mut arches: BTreeSet<String> = BTreeSet::new();
     for (key, hits) in &found {
         let binary = hits[0].binary;
-        let slots = slots(binary.path);
+        let slots = hits[0].slots;
         let hits: Vec<&Found> = hits
             .iter()
             .filter(|hit| {
@@ -513,9 +515,9 @@ pub fn files(files: &[LockedFile]) -> Files {
             }
         });
         let url = if prefix.is_empty() {
-            format!("{{{{ files_repo }}}}/{}", jinja(&slots))
+            format!("{{{{ files_repo }}}}/{}", jinja(slots))
         } else {
-            format!("{{{{ files_repo }}}}/{prefix}/{}", jinja(&slots))
+            format!("{{{{ files_repo }}}}/{prefix}/{}", jinja(slots))
         };
         result.downloads.push(Download {
             key: key.to_string(),
@@ -530,8 +532,8 @@ pub fn files(files: &[LockedFile]) -> Files {
 
     // What the chosen versions need but the lock lacks.
     if !found.is_empty() {
-        for binary in BINARIES {
-            let needed: Vec<String> = slots(binary.path)
+        for (binary, slots, _) in &compiled {
+            let needed: Vec<String> = slots
                 .iter()
                 .filter_map(|slot| match slot {
                     Slot::Variable(name) => Some(name.clone()),
