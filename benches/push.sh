@@ -19,73 +19,11 @@ cargo build --release --locked --quiet
 airgap="$PWD/target/release/airgap"
 
 work=$(mktemp -d /var/tmp/airgap-push-bench.XXXXXX)
-pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; rm -rf "$work"' EXIT
-
-# An empty registry; prints its port.
-start_registry() {
-    local name=$1 port=$(( 20000 + RANDOM % 20000 ))
-    mkdir -p "$work/$name"
-    cat > "$work/$name.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/$name
-http:
-  addr: 127.0.0.1:$port
-YAML
-    docker-registry serve "$work/$name.yml" >/dev/null 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-    echo "$port"
-}
+source benches/lib.sh
+trap 'stop_registries; rm -rf "$work"' EXIT
 
 echo "building images (one layer of $big_mib MiB) ..."
-python3 - "$work/workspace/build" "$big_mib" <<'PY'
-import gzip, hashlib, io, json, os, sys, tarfile
-root, big = sys.argv[1], int(sys.argv[2])
-os.makedirs(f"{root}/blobs/sha256", exist_ok=True)
-def blob(data, media_type):
-    digest = hashlib.sha256(data).hexdigest()
-    with open(f"{root}/blobs/sha256/{digest}", "wb") as out:
-        out.write(data)
-    return {"mediaType": media_type, "digest": "sha256:" + digest, "size": len(data)}
-def layer(name, size):
-    payload = os.urandom(size)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        info = tarfile.TarInfo(name); info.size = size; info.mtime = 0
-        archive.addfile(info, io.BytesIO(payload))
-    tar = buffer.getvalue()
-    return blob(gzip.compress(tar, compresslevel=1, mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip"), "sha256:" + hashlib.sha256(tar).hexdigest()
-def image(arch, layers):
-    config = json.dumps({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in layers]}}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": blob(config, "application/vnd.oci.image.config.v1+json"),
-                           "layers": [descriptor for descriptor, _ in layers]}).encode()
-    return blob(manifest, "application/vnd.oci.image.manifest.v1+json")
-entries = []
-def tag(name, descriptor):
-    entries.append(dict(descriptor, annotations={"org.opencontainers.image.ref.name": f"registry.bench.internal/{name}:1"}))
-base = layer("base", 24 << 20)
-for number in range(4):
-    tag(f"shared-{number}", image("amd64", [base, layer(f"app{number}", 8 << 20)]))
-amd64 = image("amd64", [base, layer("amd64", 16 << 20)])
-arm64 = image("arm64", [base, layer("arm64", 16 << 20)])
-index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                    "manifests": [dict(amd64, platform={"os": "linux", "architecture": "amd64"}),
-                                  dict(arm64, platform={"os": "linux", "architecture": "arm64"})]}).encode()
-tag("multi", blob(index, "application/vnd.oci.image.index.v1+json"))
-tag("big", image("amd64", [layer("big", big << 20)]))
-with open(f"{root}/index.json", "w") as out:
-    json.dump({"schemaVersion": 2, "manifests": entries}, out)
-with open(f"{root}/oci-layout", "w") as out:
-    out.write('{"imageLayoutVersion":"1.0.0"}')
-PY
+build_images "$work/workspace/build" "$big_mib" "registry.bench.internal/{name}:1"
 names="shared-0 shared-1 shared-2 shared-3 multi big"
 mkdir -p "$work/workspace/manifests"
 for name in $names; do
