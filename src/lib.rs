@@ -39,14 +39,14 @@ pub mod keyring;
 pub mod lock;
 pub mod manifest;
 pub mod media;
+pub mod oci;
 pub mod printer;
-pub mod push;
-pub mod reference;
 pub mod render;
 pub mod serve;
 pub mod settings;
 pub mod source;
 pub mod store;
+pub mod version;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -9,9 +9,9 @@ use futures_util::StreamExt;
 use crate::cli::{LockArgs, LockMode};
 use crate::lock::{self, Lockfile, Reason};
 use crate::manifest::{self, Manifest};
+use crate::oci::pull::Images;
+use crate::oci::registry::Registry;
 use crate::settings::Settings;
-use crate::source::oci::Images;
-use crate::source::registry::Registry;
 use crate::source::{self, Downloader};
 
 /// Why the lock cannot be brought up to date under the given mode.
@@ -438,7 +438,7 @@ async fn chart_archive(
     if downloader.store.size_of(&chart.digest).is_none()
         && let Some(image) = source::charts::as_image(chart)
     {
-        let layer = crate::source::oci::manifest::Descriptor {
+        let layer = crate::oci::manifest::Descriptor {
             media_type: source::charts::HELM_CHART_LAYER.to_string(),
             digest: chart.digest,
             size: chart.size,

@@ -17,12 +17,13 @@ use crate::lock::{LockedApt, LockedDeb, LockedImage, LockedRpm, LockedYum};
 use crate::manifest;
 use crate::media::signing::Signer;
 use crate::media::tree::{Placement, Tree};
-use crate::media::{apt_repository, charts_repository, oci_layout, yum_repository};
+use crate::media::{apt_repository, charts_repository, yum_repository};
+use crate::oci::layout as oci_layout;
+use crate::oci::manifest::Descriptor;
+use crate::oci::pull::{self as oci, Images};
+use crate::oci::registry::Registry;
 use crate::printer::human_bytes;
 use crate::settings::Settings;
-use crate::source::oci::manifest::Descriptor;
-use crate::source::oci::{self, Images};
-use crate::source::registry::Registry;
 use crate::source::{self, Fetched};
 
 #[derive(Default)]
@@ -432,7 +433,7 @@ fn layout_entries(images: &[LockedImage]) -> Vec<oci_layout::Entry> {
     let mut entries = Vec::new();
     for image in images {
         entries.push(oci_layout::Entry {
-            name: Some(oci::layout_name(&image.reference)),
+            name: Some(oci_layout::layout_name(&image.reference)),
             digest: image.digest,
             media_type: image.media_type.clone(),
             size: image.size,
@@ -442,7 +443,7 @@ fn layout_entries(images: &[LockedImage]) -> Vec<oci_layout::Entry> {
                 name: referrer
                     .tag
                     .as_ref()
-                    .map(|tag| oci::referrer_name(&image.reference, tag)),
+                    .map(|tag| oci_layout::referrer_name(&image.reference, tag)),
                 digest: referrer.digest,
                 media_type: referrer.media_type.clone(),
                 size: referrer.size,

@@ -9,11 +9,12 @@ use anyhow::{Result, anyhow};
 use crate::cli::{LayoutArg, PushArgs};
 use crate::http::HttpSettings;
 use crate::lock::LockedImage;
+use crate::oci::push::{Plan, Pusher};
+use crate::oci::registry::Registry;
+use crate::oci::target::{Layout, Target};
 use crate::printer::human_bytes;
-use crate::push::{Layout, Plan, Pusher, Target};
 use crate::settings::Settings;
 use crate::source;
-use crate::source::registry::Registry;
 
 impl From<LayoutArg> for Layout {
     fn from(layout: LayoutArg) -> Layout {

@@ -126,7 +126,7 @@ fn apply(inputs: &mut Inputs, args: &RenderArgs) -> Result<()> {
     if let Some(registry) = &args.registry {
         let layout = args.layout.map(Into::into).unwrap_or_default();
         inputs.registry = Some(
-            crate::push::Target::parse(registry, layout)
+            crate::oci::target::Target::parse(registry, layout)
                 .map_err(|message| anyhow!("--registry {message}"))?,
         );
     }

@@ -234,33 +234,11 @@ pub fn truthy(value: &Value) -> bool {
     }
 }
 
-/// Compares dotted versions as Ansible's `version` test does by default (loose: numeric
-/// parts numerically, the rest as text).
-pub fn compare_versions(left: &str, right: &str) -> std::cmp::Ordering {
-    let parts = |text: &str| -> Vec<(u64, String)> {
-        text.trim_start_matches('v')
-            .split(['.', '-', '+', '_'])
-            .map(|part| {
-                let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
-                (
-                    digits.parse().unwrap_or(0),
-                    part[digits.len()..].to_string(),
-                )
-            })
-            .collect()
-    };
-    let (mut left, mut right) = (parts(left), parts(right));
-    let length = left.len().max(right.len());
-    left.resize(length, (0, String::new()));
-    right.resize(length, (0, String::new()));
-    left.cmp(&right)
-}
-
 fn version_test(value: &Value, other: &Value, operator: Option<&Value>) -> Result<bool, Error> {
     let operator = operator
         .and_then(|operator| operator.as_str().map(str::to_string))
         .unwrap_or_else(|| "==".to_string());
-    let ordering = compare_versions(&value.to_string(), &other.to_string());
+    let ordering = crate::version::compare_loose(&value.to_string(), &other.to_string());
     use std::cmp::Ordering::{Equal, Greater, Less};
     Ok(match operator.as_str() {
         "<" | "lt" => ordering == Less,

@@ -404,7 +404,7 @@ fn push_image(
         )));
     }
     let reference = format!("{repo}:{tag}");
-    crate::reference::Reference::parse(&reference).map_err(|message| {
+    crate::oci::reference::Reference::parse(&reference).map_err(|message| {
         ImportError::Invalid(format!("downloads.{key}: `{reference}` {message}"))
     })?;
     if !images.iter().any(|image| image.reference == reference) {

@@ -18,7 +18,7 @@ use super::{
     YumArtifact,
 };
 use crate::digest::Digest;
-use crate::reference::Reference;
+use crate::oci::reference::Reference;
 
 /// Loads and validates every `*.toml` in `workspace/manifests`, in name order.
 pub fn load(workspace: &Path) -> Result<Manifest, ManifestError> {
@@ -620,7 +620,7 @@ impl Merger {
                     .with_hint("give the repository root that holds index.yaml, e.g. \"https://kubernetes.github.io/ingress-nginx\""),
             );
         }
-        if let Err(message) = crate::reference::version_requirement(entry.version.get_ref()) {
+        if let Err(message) = crate::version::version_requirement(entry.version.get_ref()) {
             self.diagnostics
                 .push(context.error(entry.version.span(), message).with_hint(
                     "write an exact version (\"4.11.3\") or a range (\"^4.11\", \">=1.0 <2.0\")",

@@ -4,7 +4,6 @@
 pub mod apt_repository;
 pub mod charts_repository;
 pub mod deb;
-pub mod oci_layout;
 pub mod signing;
 pub mod sums;
 pub mod tree;

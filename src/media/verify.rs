@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::digest::Digest;
 use crate::lock::Lockfile;
+use crate::media::sums;
 use crate::media::tree::LOCK;
-use crate::media::{oci_layout, sums};
+use crate::oci::layout as oci_layout;
 
 /// One problem found in a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]

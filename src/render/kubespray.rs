@@ -466,7 +466,7 @@ pub fn files(files: &[LockedFile]) -> Files {
     for (name, candidates) in &values {
         let chosen = candidates
             .iter()
-            .max_by(|left, right| version_order(left, right))
+            .max_by(|left, right| crate::version::compare_loose(left, right))
             .cloned()
             .unwrap_or_default();
         if candidates.len() > 1 {
@@ -585,22 +585,6 @@ pub fn files(files: &[LockedFile]) -> Files {
     result
 }
 
-/// Orders dotted versions numerically where they are numbers (1.35.10 after 1.35.9).
-fn version_order(left: &str, right: &str) -> std::cmp::Ordering {
-    let parts = |text: &str| -> Vec<(u64, String)> {
-        text.split(['.', '-', '+'])
-            .map(|part| {
-                let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
-                (
-                    digits.parse().unwrap_or(0),
-                    part[digits.len()..].to_string(),
-                )
-            })
-            .collect()
-    };
-    parts(left).cmp(&parts(right))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -696,14 +680,5 @@ mod tests {
                 .iter()
                 .any(|warning| warning.contains("downloads cni"))
         );
-    }
-
-    #[test]
-    fn versions_order_numerically() {
-        assert_eq!(
-            version_order("1.35.10", "1.35.9"),
-            std::cmp::Ordering::Greater
-        );
-        assert_eq!(version_order("3.5.21", "3.6.0"), std::cmp::Ordering::Less);
     }
 }

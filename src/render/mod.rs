@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lock::{LockedApt, LockedYum, Lockfile};
 use crate::manifest::{DnsForward, KubesprayHost};
-use crate::reference::Reference;
+use crate::oci::reference::Reference;
 
 /// The inputs of the rendered configuration, kept in the tree.
 pub const INPUTS: &str = "config/airgap-render.toml";
@@ -74,7 +74,7 @@ pub struct Inputs {
     pub kubespray: Kubespray,
     /// The registry the images were pushed into (`airgap push`), which nodes then pull from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry: Option<crate::push::Target>,
+    pub registry: Option<crate::oci::target::Target>,
     #[serde(default, skip_serializing_if = "Dns::is_empty")]
     pub dns: Dns,
     /// PEM of the private CA behind `url`'s TLS (kept in [`CA`], not in the inputs file).
@@ -469,7 +469,7 @@ pub fn render(
                     value.push('/');
                     value.push_str(prefix);
                 }
-                if target.layout == crate::push::Layout::Nested {
+                if target.layout == crate::oci::target::Layout::Nested {
                     value.push('/');
                     value.push_str(upstream);
                 }

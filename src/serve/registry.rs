@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use crate::digest::Digest;
-use crate::reference::Reference;
+use crate::oci::reference::Reference;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 

@@ -4,9 +4,9 @@
 
 use crate::lock::{LockedChart, LockedImage};
 use crate::manifest::ChartArtifact;
-use crate::reference::Reference;
+use crate::oci::reference::Reference;
+use crate::oci::registry::Registry;
 use crate::source::download::{Downloader, FetchError, Fetched};
-use crate::source::registry::Registry;
 
 /// Why a chart could not be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,7 @@ pub async fn resolve(
             "check the repository URL",
         )
     })?;
-    let requirement = crate::reference::version_requirement(&artifact.version)
+    let requirement = crate::version::version_requirement(&artifact.version)
         .map_err(|message| failed(message, "write an exact version or a range"))?;
     let versions = index.entries.get(name).ok_or_else(|| {
         failed(
@@ -157,7 +157,7 @@ async fn resolve_oci(
     let repository = format!("{path}/{name}");
     let reference =
         Reference::parse(&repository).map_err(|message| failed(message, "check `repo`"))?;
-    let requirement = crate::reference::version_requirement(&artifact.version)
+    let requirement = crate::version::version_requirement(&artifact.version)
         .map_err(|message| failed(message, "write an exact version or a range"))?;
     let tags = registry
         .tags(&reference, false)
@@ -188,8 +188,8 @@ async fn resolve_oci(
         .manifest(&reference, false, tag)
         .await
         .map_err(|error| failed(error.to_string(), "check the registry"))?;
-    let parsed = crate::source::oci::manifest::parse(&raw.bytes, raw.content_type.as_deref())
-        .map_err(|detail| {
+    let parsed =
+        crate::oci::manifest::parse(&raw.bytes, raw.content_type.as_deref()).map_err(|detail| {
             failed(
                 format!("the manifest of {tag} {detail}"),
                 "push the chart again with helm",
@@ -244,7 +244,7 @@ pub fn as_image(pin: &LockedChart) -> Option<LockedImage> {
         platforms: vec!["all".to_string()],
         referrers: false,
         digest: pin.manifest?,
-        media_type: crate::source::oci::manifest::OCI_MANIFEST.to_string(),
+        media_type: crate::oci::manifest::OCI_MANIFEST.to_string(),
         size: pin.manifest_size?,
         manifests: Vec::new(),
         referrer_manifests: Vec::new(),

@@ -10,8 +10,6 @@ pub mod checksum;
 pub mod download;
 pub mod files;
 pub mod git;
-pub mod oci;
-pub mod registry;
 pub mod yum;
 
 pub use download::{Downloader, FetchError, Fetched};

@@ -157,41 +157,6 @@ impl fmt::Display for Reference {
     }
 }
 
-/// A chart version requirement: an exact version, or a range in cargo's syntax or Helm's
-/// (space-separated comparators, `x` wildcards, `v` prefixes), as a `semver::VersionReq`.
-pub fn version_requirement(text: &str) -> Result<semver::VersionReq, String> {
-    let trimmed = text.trim().trim_start_matches('v');
-    if let Ok(exact) = semver::Version::parse(trimmed) {
-        return Ok(semver::VersionReq {
-            comparators: vec![semver::Comparator {
-                op: semver::Op::Exact,
-                major: exact.major,
-                minor: Some(exact.minor),
-                patch: Some(exact.patch),
-                pre: exact.pre,
-            }],
-        });
-    }
-    // Helm writes `>=1.0 <2.0` for what cargo writes `>=1.0, <2.0`.
-    let mut normalized = String::new();
-    for (index, part) in trimmed.split_whitespace().enumerate() {
-        let starts_comparator = part.starts_with(['<', '>', '=', '~', '^'])
-            || part.starts_with(|character: char| character.is_ascii_digit());
-        if index > 0
-            && starts_comparator
-            && !normalized.ends_with(',')
-            && !normalized.ends_with(['<', '>', '=', '~', '^'])
-        {
-            normalized.push(',');
-        }
-        normalized.push(' ');
-        normalized.push_str(part);
-    }
-    let normalized = normalized.replace(".x", ".*").replace(".X", ".*");
-    semver::VersionReq::parse(normalized.trim())
-        .map_err(|error| format!("`{text}` is not a version or range: {error}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,23 +193,6 @@ mod tests {
         assert!(Reference::parse("localhost/app:1").unwrap().is_loopback());
         assert!(Reference::parse("[::1]:5000/app:1").unwrap().is_loopback());
         assert!(!Reference::parse("quay.io/a/b:1").unwrap().is_loopback());
-    }
-
-    #[test]
-    fn chart_version_requirements() {
-        let matches = |requirement: &str, version: &str| {
-            version_requirement(requirement)
-                .unwrap()
-                .matches(&semver::Version::parse(version).unwrap())
-        };
-        assert!(matches("4.11.3", "4.11.3"));
-        assert!(!matches("4.11.3", "4.11.4"));
-        assert!(matches("^4.11", "4.12.0"));
-        assert!(matches(">=1.0 <2.0", "1.9.9"));
-        assert!(!matches(">=1.0 <2.0", "2.0.0"));
-        assert!(matches("1.2.x", "1.2.7"));
-        assert!(!matches("^1.0", "1.3.0-rc.1"));
-        assert!(version_requirement("latest please").is_err());
     }
 
     #[test]

@@ -2,18 +2,16 @@
 //! blob those digests pin fetched into the store (materialize). Images come from registries
 //! or from OCI layouts in the workspace (`layout = "path"`).
 
-pub mod manifest;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::digest::Digest;
 use crate::lock::{LockedImage, LockedManifest, LockedReferrer};
 use crate::manifest::ImageArtifact;
-use crate::reference::Reference;
+use crate::oci::manifest::{self, Descriptor, Parsed, REF_NAME};
+use crate::oci::reference::Reference;
+use crate::oci::registry::{RawManifest, Registry, RegistryError};
 use crate::source::download::{Downloader, FetchError, Fetched};
-use crate::source::registry::{RawManifest, Registry, RegistryError};
-use manifest::{Descriptor, Parsed, REF_NAME};
 
 /// Why an image could not be resolved or fetched.
 #[derive(Debug, thiserror::Error)]
@@ -587,26 +585,5 @@ impl Images<'_> {
             ));
         }
         Ok(fetched)
-    }
-}
-
-/// The name an image carries in the layout's `index.json`: `registry/repository:tag`, or
-/// `registry/repository@sha256:…` for a reference without a tag.
-pub fn layout_name(reference: &str) -> String {
-    match Reference::parse(reference) {
-        Ok(parsed) => match (&parsed.tag, &parsed.digest) {
-            (Some(tag), _) => format!("{}:{tag}", parsed.name()),
-            (None, Some(digest)) => format!("{}@{digest}", parsed.name()),
-            (None, None) => parsed.name(),
-        },
-        Err(_) => reference.to_string(),
-    }
-}
-
-/// The name a tag-schema referrer carries: `registry/repository:sha256-<hex>.sig`.
-pub fn referrer_name(reference: &str, tag: &str) -> String {
-    match Reference::parse(reference) {
-        Ok(parsed) => format!("{}:{tag}", parsed.name()),
-        Err(_) => format!("{reference}:{tag}"),
     }
 }

@@ -14,9 +14,9 @@ use tokio::sync::Mutex;
 
 use crate::digest::Digest;
 use crate::http;
+use crate::oci::manifest;
+use crate::oci::reference::Reference;
 use crate::printer::Printer;
-use crate::reference::Reference;
-use crate::source::oci::manifest;
 
 /// Why a registry request failed.
 #[derive(Debug, thiserror::Error)]

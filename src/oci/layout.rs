@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use crate::digest::Digest;
+use crate::oci::reference::Reference;
 
 /// The directory of the layout inside the tree.
 pub const ROOT: &str = "oci";
@@ -57,4 +58,25 @@ pub fn index_json(entries: &[Entry]) -> String {
     let mut text = serde_json::to_string_pretty(&index).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// The name an image carries in the layout's `index.json`: `registry/repository:tag`, or
+/// `registry/repository@sha256:…` for a reference without a tag.
+pub fn layout_name(reference: &str) -> String {
+    match Reference::parse(reference) {
+        Ok(parsed) => match (&parsed.tag, &parsed.digest) {
+            (Some(tag), _) => format!("{}:{tag}", parsed.name()),
+            (None, Some(digest)) => format!("{}@{digest}", parsed.name()),
+            (None, None) => parsed.name(),
+        },
+        Err(_) => reference.to_string(),
+    }
+}
+
+/// The name a tag-schema referrer carries: `registry/repository:sha256-<hex>.sig`.
+pub fn referrer_name(reference: &str, tag: &str) -> String {
+    match Reference::parse(reference) {
+        Ok(parsed) => format!("{}:{tag}", parsed.name()),
+        Err(_) => format!("{reference}:{tag}"),
+    }
 }
