@@ -6,10 +6,10 @@
 use std::time::Instant;
 
 use airgap::digest::Digest;
+use airgap::kinds::apt::{deb, repository as apt_repository};
 use airgap::lock::{LockedApt, LockedDeb};
 use airgap::media::signing::Signer;
 use airgap::media::tree::Tree;
-use airgap::media::{apt_repository, deb};
 
 fn main() {
     let Some(repository) = std::env::args()

@@ -6,10 +6,10 @@
 use std::time::Instant;
 
 use airgap::digest::Digest;
+use airgap::kinds::yum::repository;
 use airgap::lock::{LockedRpm, LockedYum};
 use airgap::media::signing::Signer;
 use airgap::media::tree::Tree;
-use airgap::media::yum_repository;
 
 fn main() {
     let Some(directory) = std::env::args()

@@ -36,6 +36,7 @@ pub mod digest;
 pub mod http;
 pub mod import;
 pub mod keyring;
+pub mod kinds;
 pub mod lock;
 pub mod manifest;
 pub mod media;

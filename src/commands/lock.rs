@@ -12,7 +12,7 @@ use crate::manifest::{self, Manifest};
 use crate::oci::pull::Images;
 use crate::oci::registry::Registry;
 use crate::settings::Settings;
-use crate::source::{self, Downloader};
+use crate::source::Downloader;
 
 /// Why the lock cannot be brought up to date under the given mode.
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +167,7 @@ pub fn ensure(
                     settings
                         .printer
                         .detail(format!("resolving file {} ({reason})", artifact.key));
-                    source::files::resolve(downloader, artifact)
+                    crate::kinds::file::resolve(downloader, artifact)
                         .await
                         .map_err(|error| error.to_string())
                 })
@@ -191,7 +191,7 @@ pub fn ensure(
             let apts = async {
                 if apt_changed && !manifest.apts.is_empty() {
                     Some(
-                        source::apt::resolve(downloader, &manifest.apts)
+                        crate::kinds::apt::resolve(downloader, &manifest.apts)
                             .await
                             .map_err(|error| error.to_string()),
                     )
@@ -202,7 +202,7 @@ pub fn ensure(
             let yums = async {
                 if yum_changed && !manifest.yums.is_empty() {
                     Some(
-                        source::yum::resolve(downloader, &manifest.yums)
+                        crate::kinds::yum::resolve(downloader, &manifest.yums)
                             .await
                             .map_err(|error| error.to_string()),
                     )
@@ -236,7 +236,9 @@ pub fn ensure(
             None => {}
         }
         for (artifact, _) in &plan.charts.resolve {
-            match runtime.block_on(source::charts::resolve(downloader, &registry, artifact)) {
+            match runtime.block_on(crate::kinds::chart::resolve(
+                downloader, &registry, artifact,
+            )) {
                 Ok(pinned) => match runtime.block_on(chart_closure(
                     &resolver, &registry, manifest, pinned, artifact,
                 )) {
@@ -250,7 +252,7 @@ pub fn ensure(
             }
         }
         for (artifact, _) in &plan.gits.resolve {
-            match source::git::resolve(artifact, &downloader.workspace) {
+            match crate::kinds::git::resolve(artifact, &downloader.workspace) {
                 Ok(pinned) => gits.push(pinned),
                 Err(error) => failures.push(error.to_string()),
             }
@@ -366,7 +368,7 @@ async fn chart_closure(
         let chart = charts[index].clone();
         index += 1;
         let archive = chart_archive(resolver, &chart).await?;
-        let missing = source::charts::unvendored_dependencies(&archive)
+        let missing = crate::kinds::chart::unvendored_dependencies(&archive)
             .map_err(|message| format!("chart {}: the archive {message}", chart.name))?;
         for dependency in missing {
             let known = charts.iter().any(|known| known.name == dependency.name)
@@ -384,7 +386,7 @@ async fn chart_closure(
                 images: artifact.images,
                 origin: artifact.origin.clone(),
             };
-            let mut pinned = source::charts::resolve(resolver.downloader, registry, &needed)
+            let mut pinned = crate::kinds::chart::resolve(resolver.downloader, registry, &needed)
                 .await
                 .map_err(|error| {
                     format!("chart {} needs {}: {error}", chart.name, dependency.name)
@@ -395,9 +397,9 @@ async fn chart_closure(
         if !artifact.images {
             continue;
         }
-        let mut references = source::charts::declared_images(&archive)
+        let mut references = crate::kinds::chart::declared_images(&archive)
             .map_err(|message| format!("chart {}: the archive {message}", chart.name))?;
-        references.extend(source::charts::rendered_images(&archive));
+        references.extend(crate::kinds::chart::rendered_images(&archive));
         references.sort();
         references.dedup();
         for reference in references {
@@ -436,10 +438,10 @@ async fn chart_archive(
 ) -> Result<std::path::PathBuf, String> {
     let downloader = resolver.downloader;
     if downloader.store.size_of(&chart.digest).is_none()
-        && let Some(image) = source::charts::as_image(chart)
+        && let Some(image) = crate::kinds::chart::as_image(chart)
     {
         let layer = crate::oci::manifest::Descriptor {
-            media_type: source::charts::HELM_CHART_LAYER.to_string(),
+            media_type: crate::kinds::chart::HELM_CHART_LAYER.to_string(),
             digest: chart.digest,
             size: chart.size,
             platform: None,

@@ -13,11 +13,13 @@ use futures_util::StreamExt;
 use crate::cli::MaterializeArgs;
 use crate::commands::lock;
 use crate::digest::Digest;
+use crate::kinds::apt::repository as apt_repository;
+use crate::kinds::chart::repository as charts_repository;
+use crate::kinds::yum::repository as yum_repository;
 use crate::lock::{LockedApt, LockedDeb, LockedImage, LockedRpm, LockedYum};
 use crate::manifest;
 use crate::media::signing::Signer;
 use crate::media::tree::{Placement, Tree};
-use crate::media::{apt_repository, charts_repository, yum_repository};
 use crate::oci::layout as oci_layout;
 use crate::oci::manifest::Descriptor;
 use crate::oci::pull::{self as oci, Images};
@@ -70,7 +72,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let chart_images: Vec<LockedImage> = lock
         .charts
         .iter()
-        .filter_map(source::charts::as_image)
+        .filter_map(crate::kinds::chart::as_image)
         .collect();
     let all_images: Vec<LockedImage> = lock
         .images
@@ -93,7 +95,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             .map(|file| {
                 let relative = format!("files/{}", file.path);
                 place(tree, downloader, tally, relative, file.digest, move || {
-                    source::files::fetch(downloader, file)
+                    crate::kinds::file::fetch(downloader, file)
                 })
             })
             .buffer_unordered(settings.jobs)
@@ -170,7 +172,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             .map(|(apt, deb)| {
                 let relative = apt_repository::deb_path(apt, &deb.filename);
                 place(tree, downloader, tally, relative, deb.digest, move || {
-                    source::apt::fetch_deb(downloader, apt, deb)
+                    crate::kinds::apt::fetch_deb(downloader, apt, deb)
                 })
             })
             .buffer_unordered(settings.jobs)
@@ -187,10 +189,10 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
                 let relative = charts_repository::archive_path(pin);
                 let images = &images;
                 place(tree, downloader, tally, relative, pin.digest, move || async move {
-                    match source::charts::as_image(pin) {
+                    match crate::kinds::chart::as_image(pin) {
                         Some(image) => {
                             let layer = Descriptor {
-                                media_type: source::charts::HELM_CHART_LAYER.to_string(),
+                                media_type: crate::kinds::chart::HELM_CHART_LAYER.to_string(),
                                 digest: pin.digest,
                                 size: pin.size,
                                 platform: None,
@@ -199,7 +201,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
                             };
                             images.fetch_blob(&image, &layer).await.map_err(|error| anyhow!("{error}"))
                         }
-                        None => source::charts::fetch(downloader, pin).await.map_err(|error| anyhow!("{error}")),
+                        None => crate::kinds::chart::fetch(downloader, pin).await.map_err(|error| anyhow!("{error}")),
                     }
                 })
             })
@@ -221,7 +223,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             .map(|(yum, rpm)| {
                 let relative = yum_repository::rpm_path(yum, &rpm.location);
                 place(tree, downloader, tally, relative, rpm.digest, move || {
-                    source::yum::fetch_rpm(downloader, yum, rpm)
+                    crate::kinds::yum::fetch_rpm(downloader, yum, rpm)
                 })
             })
             .buffer_unordered(settings.jobs)
@@ -281,10 +283,10 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         );
     }
     for pin in &lock.gits {
-        let relative = source::git::media_path(pin);
+        let relative = crate::kinds::git::media_path(pin);
         let target = tree.root().join(&relative);
-        if !source::git::is_present(&target, pin) {
-            source::git::materialize(pin, &target, &settings.workspace)?;
+        if !crate::kinds::git::is_present(&target, pin) {
+            crate::kinds::git::materialize(pin, &target, &settings.workspace)?;
             settings.printer.detail(format!(
                 "git {}: {} at {}",
                 pin.name, pin.reference, pin.commit
@@ -324,7 +326,11 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     }
     // Repositories are directories with empty ones git needs (refs/tags): remove whole
     // repositories the lock dropped, never parts of one.
-    let wanted: BTreeSet<String> = lock.gits.iter().map(source::git::media_path).collect();
+    let wanted: BTreeSet<String> = lock
+        .gits
+        .iter()
+        .map(crate::kinds::git::media_path)
+        .collect();
     if let Ok(entries) = std::fs::read_dir(tree.root().join("git")) {
         for entry in entries.flatten() {
             let relative = format!("git/{}", entry.file_name().to_string_lossy());

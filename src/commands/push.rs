@@ -14,7 +14,6 @@ use crate::oci::registry::Registry;
 use crate::oci::target::{Layout, Target};
 use crate::printer::human_bytes;
 use crate::settings::Settings;
-use crate::source;
 
 impl From<LayoutArg> for Layout {
     fn from(layout: LayoutArg) -> Layout {
@@ -34,7 +33,7 @@ pub fn run(settings: &Settings, args: &PushArgs) -> Result<()> {
         .images
         .iter()
         .cloned()
-        .chain(lock.charts.iter().filter_map(source::charts::as_image))
+        .chain(lock.charts.iter().filter_map(crate::kinds::chart::as_image))
         .collect();
     let plan = Plan::new(&args.dir, &images, &target)?;
     let http = HttpSettings {

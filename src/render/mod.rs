@@ -554,7 +554,7 @@ fn yum_context(yum: &LockedYum) -> minijinja::Value {
     context! {
         name => &yum.name,
         upstream => &yum.url,
-        upstream_key => yum.gpgkey.as_ref().map(|_| crate::media::yum_repository::upstream_key_path(yum)),
+        upstream_key => yum.gpgkey.as_ref().map(|_| crate::kinds::yum::repository::upstream_key_path(yum)),
     }
 }
 
@@ -594,7 +594,7 @@ fn os_repositories(lock: &Lockfile, url: &str) -> Vec<(String, String)> {
             let key = match &yum.gpgkey {
                 Some(_) => format!(
                     "{url}/{}",
-                    crate::media::yum_repository::upstream_key_path(yum)
+                    crate::kinds::yum::repository::upstream_key_path(yum)
                 ),
                 None => format!("{url}/keys/airgap.asc"),
             };

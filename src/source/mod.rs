@@ -1,15 +1,10 @@
-//! Sources: one module per artifact kind. Each resolves a manifest entry into a lock pin (at
-//! `lock` time) and makes a pin's bytes available in the store (at `materialize` time).
-//! All transfers go through [`download::Downloader`], and through it through `http`.
+//! The transfer seam that every kind fetches through: [`download::Downloader`] streams bytes
+//! over `http` (or from the workspace) into the store, hashing them as they arrive, resuming
+//! after a drop, and retrying by the one retry policy.
 //!
-//! Depends on `manifest`, `lock`, `store`, `http`; kinds never import each other.
+//! Depends on `http`, `store`, `digest`, `printer`, `manifest` (locations); never on a kind,
+//! `media`, `render` or `serve`.
 
-pub mod apt;
-pub mod charts;
-pub mod checksum;
 pub mod download;
-pub mod files;
-pub mod git;
-pub mod yum;
 
 pub use download::{Downloader, FetchError, Fetched};

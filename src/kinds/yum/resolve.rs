@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rpm_version::Evr;
 
-use crate::source::yum::metadata::{Relation, RpmPackage};
+use crate::kinds::yum::metadata::{Relation, RpmPackage};
 
 /// A package that cannot be installed, with the chain that needs it.
 #[derive(Debug)]

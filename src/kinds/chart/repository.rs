@@ -13,7 +13,7 @@ pub fn archive_path(pin: &LockedChart) -> String {
 
 /// The `Chart.yaml` inside a chart archive, as YAML.
 pub fn chart_yaml(path: &Path) -> Result<yaml_serde::Value, String> {
-    crate::source::charts::ChartArchive::read(path, &["Chart.yaml"])?.chart_yaml()
+    crate::kinds::chart::ChartArchive::read(path, &["Chart.yaml"])?.chart_yaml()
 }
 
 /// Renders `index.yaml` for the charts (whose archives are in the tree at `root`).

@@ -2,6 +2,8 @@
 //! versions; the newest that matches the requirement is pinned with its archive's sha256 (the
 //! index's `digest` is checked when it has one).
 
+pub mod repository;
+
 use crate::lock::{LockedChart, LockedImage};
 use crate::manifest::ChartArtifact;
 use crate::oci::reference::Reference;

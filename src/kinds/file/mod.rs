@@ -2,9 +2,10 @@
 //! (manifest pin, upstream checksum file, or trust on first use, in that order), fetches the
 //! bytes once to check it and learn the size, and returns the lock pin.
 
+pub mod checksum;
+
 use crate::lock::LockedFile;
 use crate::manifest::FileArtifact;
-use crate::source::checksum;
 use crate::source::download::{Downloader, FetchError, Fetched};
 
 /// Resolves one manifest file entry into a pin. The bytes end up in the store.

@@ -3,6 +3,7 @@
 //! requested packages resolved as dnf would, and the `.rpm` files fetched by pinned digest.
 
 pub mod metadata;
+pub mod repository;
 pub mod resolve;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,8 +2,10 @@
 //! the closure of the requested packages resolved over every `[[apt]]` entry together, and the
 //! `.deb` files fetched by their pinned digests.
 
+pub mod deb;
 pub mod index;
 pub mod release;
+pub mod repository;
 pub mod resolve;
 
 use std::collections::{BTreeMap, BTreeSet};

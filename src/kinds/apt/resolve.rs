@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::source::apt::index::{Atom, Group, MultiArch, Package, parse_relations};
+use crate::kinds::apt::index::{Atom, Group, MultiArch, Package, parse_relations};
 
 /// A package that cannot be installed, with the chain that needs it.
 #[derive(Debug)]
