@@ -41,6 +41,7 @@ pub mod lock;
 pub mod manifest;
 pub mod media;
 pub mod oci;
+pub mod ops;
 pub mod printer;
 pub mod render;
 pub mod serve;

@@ -5,14 +5,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow};
 
 use crate::cli::DiffArgs;
+use crate::kinds;
 use crate::lock::Lockfile;
-use crate::lock::diff::{self, Change};
+use crate::lock::diff::Change;
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &DiffArgs) -> Result<()> {
     let old = read(&args.old)?;
     let new = read(&args.new)?;
-    let changes = diff::diff(&old, &new);
+    let changes = kinds::diff(&old, &new);
     if args.json {
         settings
             .printer

@@ -1,98 +1,11 @@
-//! `airgap push DIR --registry HOST[/PREFIX]`: every image and OCI chart of a media tree into
-//! an existing registry, digests preserved.
+//! `airgap push DIR --registry HOST[/PREFIX]`: a tree's images into an enclave registry.
 
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use anyhow::Result;
 
-use anyhow::{Result, anyhow};
-
-use crate::cli::{LayoutArg, PushArgs};
-use crate::http::HttpSettings;
-use crate::lock::LockedImage;
-use crate::oci::push::{Plan, Pusher};
-use crate::oci::registry::Registry;
-use crate::oci::target::{Layout, Target};
-use crate::printer::human_bytes;
+use crate::cli::PushArgs;
+use crate::ops;
 use crate::settings::Settings;
 
-impl From<LayoutArg> for Layout {
-    fn from(layout: LayoutArg) -> Layout {
-        match layout {
-            LayoutArg::Nested => Layout::Nested,
-            LayoutArg::Flat => Layout::Flat,
-        }
-    }
-}
-
 pub fn run(settings: &Settings, args: &PushArgs) -> Result<()> {
-    let started = Instant::now();
-    let target = Target::parse(&args.registry, args.layout.into())
-        .map_err(|message| anyhow!("--registry {message}"))?;
-    let (_, lock) = super::render::tree_lock(&args.dir)?;
-    let images: Vec<LockedImage> = lock
-        .images
-        .iter()
-        .cloned()
-        .chain(lock.charts.iter().filter_map(crate::kinds::chart::as_image))
-        .collect();
-    let plan = Plan::new(&args.dir, &images, &target)?;
-    let http = HttpSettings {
-        ca_bundle: args.ca.clone().or_else(|| settings.http.ca_bundle.clone()),
-    };
-    let client = crate::http::client(&http)?;
-    let registry = Registry::new(client.clone(), settings.printer.clone());
-    let pusher = Pusher {
-        registry: &registry,
-        client,
-        target: &target,
-        jobs: settings.jobs,
-        dry_run: args.dry_run,
-        chunk_size: args.chunk_size.map(|mib| mib.max(1) << 20),
-        tally: Default::default(),
-    };
-    let runtime = super::lock::runtime()?;
-    runtime.block_on(async {
-        pusher.check_access(&plan).await?;
-        pusher.push(&plan).await
-    })?;
-    let tally = &pusher.tally;
-    let load = |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
-    if args.dry_run {
-        for image in &plan.images {
-            settings
-                .printer
-                .result(format!("{} -> {}", image.source, image.target));
-        }
-        settings.printer.status(
-            "Would push",
-            format!(
-                "{} images to {}: {} blobs ({}) to send, {} blobs ({}) and {} manifests already there, {} manifests to put",
-                plan.images.len(),
-                target.name(),
-                load(&tally.blobs_sent),
-                human_bytes(tally.bytes_sent.load(Ordering::Relaxed)),
-                load(&tally.blobs_present),
-                human_bytes(tally.bytes_present.load(Ordering::Relaxed)),
-                load(&tally.manifests_present),
-                load(&tally.manifests_sent),
-            ),
-        );
-        return Ok(());
-    }
-    settings.printer.status(
-        "Pushed",
-        format!(
-            "{} images to {} in {:.1}s: {} blobs sent ({}), {} mounted, {} already there; {} manifests put, {} already there",
-            plan.images.len(),
-            target.name(),
-            started.elapsed().as_secs_f64(),
-            load(&tally.blobs_sent),
-            human_bytes(tally.bytes_sent.load(Ordering::Relaxed)),
-            load(&tally.blobs_mounted),
-            load(&tally.blobs_present),
-            load(&tally.manifests_sent),
-            load(&tally.manifests_present),
-        ),
-    );
-    Ok(())
+    ops::push::run(settings, args)
 }

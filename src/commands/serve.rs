@@ -23,7 +23,7 @@ pub fn run(settings: &Settings, args: &ServeArgs) -> Result<()> {
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         max_header_bytes: 64 * 1024,
     };
-    let runtime = crate::commands::lock::runtime()?;
+    let runtime = crate::ops::runtime()?;
     runtime
         .block_on(serve::run(serve_settings, settings.printer.clone()))
         .map_err(|message| anyhow!("{message}"))

@@ -1,79 +1,11 @@
-//! `airgap verify DIR [--key FILE]`: integrity of every file, agreement with the lock, and,
-//! with a trusted key, the origin of `SHA256SUMS`.
+//! `airgap verify DIR [--key FILE]`: a media tree checked offline.
 
-use std::time::Instant;
-
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use crate::cli::VerifyArgs;
-use crate::media::{signing, sums, verify};
-use crate::printer::human_bytes;
+use crate::ops;
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
-    let started = Instant::now();
-    let threads = std::thread::available_parallelism()
-        .map_or(2, usize::from)
-        .max(2);
-    let report = verify::verify_tree(&args.dir, threads)?;
-    let mut problems: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
-
-    let origin = match &args.key {
-        None => None,
-        Some(key_path) => {
-            let key = signing::read_public_key(key_path)?;
-            let list = std::fs::read(args.dir.join(sums::SUMS)).unwrap_or_default();
-            match std::fs::read(args.dir.join(sums::SIGNATURE)) {
-                Err(_) => {
-                    problems.push(format!(
-                        "unsigned    {} (no signature; origin unknown)",
-                        sums::SIGNATURE
-                    ));
-                    None
-                }
-                Ok(signature) => match signing::check_detached(&key, &list, &signature) {
-                    Ok(()) => Some(signing::fingerprint(&key)),
-                    Err(message) => {
-                        problems.push(format!(
-                            "bad-origin  {} ({message}: {} is not the key that signed this media)",
-                            sums::SIGNATURE,
-                            key_path.display()
-                        ));
-                        None
-                    }
-                },
-            }
-        }
-    };
-
-    for problem in &problems {
-        settings.printer.result(problem);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let speed = human_bytes((report.bytes as f64 / elapsed.max(1e-6)) as u64);
-    if !problems.is_empty() {
-        return Err(anyhow!(
-            "{} failed verification: {} problem(s) among {} files\nhint: do not use this media; materialize it again from the lock, or find out who changed it",
-            args.dir.display(),
-            problems.len(),
-            report.files
-        ));
-    }
-    settings.printer.status(
-        "Verified",
-        format!(
-            "{} files ({}) in {elapsed:.1}s ({speed}/s): every file matches SHA256SUMS and airgap.lock",
-            report.files,
-            human_bytes(report.bytes)
-        ),
-    );
-    match origin {
-        Some(fingerprint) => settings
-            .printer
-            .status("Origin", format!("SHA256SUMS is signed by the trusted key {fingerprint}")),
-        None => settings.printer.warn(
-            "checked integrity, not origin: pass --key FILE (the public key the enclave trusts) to check who made this media",
-        ),
-    }
-    Ok(())
+    ops::verify::run(settings, args)
 }

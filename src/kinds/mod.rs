@@ -1,4 +1,20 @@
-//! The artifact kinds, each in its own folder, and the one list of them.
+//! The artifact kinds, each in its own folder, and the one list of them ([`ALL`]).
+//!
+//! A kind is a vertical slice: its manifest entry, its pin, resolution (lock), fetching and
+//! placement on the media (materialize), its media metadata (Packages/Release, repodata,
+//! index.yaml), and what `verify` checks of it. It says so by implementing [`Kind`]; the
+//! stages that concern every kind (`lock::plan`, the lockfile's tables, `diff`, `ops::lock`,
+//! `ops::materialize`'s fetch, metadata and prune steps, `ops::verify`, the served and nginx
+//! prefixes, `init`'s examples) iterate over [`ALL`] instead of naming kinds.
+//!
+//! Adding a kind: a folder here with a type implementing [`Kind`] and one line in [`ALL`]
+//! (plus, until the manifest and lock tables are generated from this list, its entry type and
+//! table in `manifest` and its pin and table in `lock`).
+//!
+//! Kinds never import each other. What two kinds share lives below them: the OCI client
+//! (`oci`, images and OCI charts), the downloader (`source`), the store and the media tree.
+//! Depends on `manifest`, `lock`, `source`, `store`, `oci`, `media` and the leaves; never on
+//! `render`, `serve`, `ops` or `commands`.
 
 pub mod apt;
 pub mod chart;
@@ -6,3 +22,479 @@ pub mod file;
 pub mod git;
 pub mod image;
 pub mod yum;
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::path::Path;
+
+use futures_util::StreamExt;
+use futures_util::future::{BoxFuture, LocalBoxFuture};
+
+use crate::digest::Digest;
+use crate::lock::diff::{self, Change, Pin};
+use crate::lock::{KindPlan, LockedImage, Lockfile, Reason};
+use crate::manifest::Manifest;
+use crate::media::place::Tally;
+use crate::media::signing::Signer;
+use crate::media::tree::{KEYS, Tree};
+use crate::oci::pull::Images;
+use crate::printer::Printer;
+use crate::source::{Downloader, Fetched};
+
+/// Every kind, in lockfile order. The one registration point.
+pub static ALL: [&dyn AnyKind; 6] = [
+    &Registered::<file::Files>(PhantomData),
+    &Registered::<image::Images>(PhantomData),
+    &Registered::<apt::Apt>(PhantomData),
+    &Registered::<yum::Yum>(PhantomData),
+    &Registered::<git::Git>(PhantomData),
+    &Registered::<chart::Charts>(PhantomData),
+];
+
+/// One kind of artifact, as every stage sees it.
+pub trait Kind: 'static {
+    /// The manifest and lock table (`[[file]]`) and the word in messages.
+    const NAME: &'static str;
+    /// Top-level folders of the media tree holding this kind's artifacts as plain files:
+    /// served by `airgap serve` and nginx, pruned by materialize.
+    const ROOTS: &'static [&'static str];
+    /// Entries resolve together (one dependency closure over all of them): when any changes
+    /// or leaves, all are resolved again.
+    const TOGETHER: bool = false;
+    /// The manifest entry, validated.
+    type Entry: Clone + Send + Sync + 'static;
+    /// The lock entry.
+    type Pin: Pin + Clone + Send + Sync + 'static;
+
+    fn entries(manifest: &Manifest) -> &[Self::Entry];
+    fn pins(lock: &Lockfile) -> &[Self::Pin];
+    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<Self::Pin>;
+    /// The key an entry shares with its pin ([`Pin::key`]).
+    fn key(entry: &Self::Entry) -> String;
+    /// The name `--update` selects an entry by.
+    fn update_name(entry: &Self::Entry) -> String {
+        Self::key(entry)
+    }
+    /// The first manifest field whose value no longer matches the pin, if any.
+    fn changed(entry: &Self::Entry, pin: &Self::Pin) -> Option<&'static str>;
+    /// Whether this kind plans the pin itself; pins another entry brought (a chart's images
+    /// and dependencies) are kept or re-derived with their owner.
+    fn is_own(_pin: &Self::Pin) -> bool {
+        true
+    }
+    /// `3 files`, for summaries.
+    fn count(lock: &Lockfile) -> String;
+
+    /// Resolves entries into pins, added to `into` (a kind may add pins of the kinds it
+    /// derives, as a chart adds the images it declares). Failures are returned, one message
+    /// each.
+    fn resolve<'a>(
+        context: &'a Resolver<'a>,
+        entries: Vec<(Self::Entry, Reason)>,
+        into: &'a mut Lockfile,
+    ) -> BoxFuture<'a, Vec<String>>;
+    /// What kept pins bring along from the old lock (a chart's dependencies and images).
+    fn keep_derived(_old: &Lockfile, _kept: &[Self::Pin], _into: &mut Lockfile) {}
+
+    /// Images this kind puts into the media's OCI layout.
+    fn layout_images(_lock: &Lockfile) -> Vec<LockedImage> {
+        Vec::new()
+    }
+    /// The verified files this kind pins, at their media paths: what materialize places and
+    /// what `verify` checks `SHA256SUMS` against. Layout blobs are the layout's.
+    fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)>;
+    /// Fetches and places this kind's pinned files on the media.
+    fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed>;
+    /// Writes the metadata made from what was placed (indexes, signed releases, repositories).
+    fn write_metadata(
+        _context: &Placer<'_>,
+        _lock: &Lockfile,
+        _signer: &Signer,
+    ) -> anyhow::Result<BTreeMap<String, Digest>> {
+        Ok(BTreeMap::new())
+    }
+    /// Removes what the lock no longer pins below [`Kind::ROOTS`]; returns what went.
+    fn prune(
+        tree: &Tree,
+        _lock: &Lockfile,
+        keep: &std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for root in Self::ROOTS {
+            removed.extend(tree.prune(root, keep)?);
+        }
+        Ok(removed)
+    }
+    /// A commented example for `airgap init`: the file's name (`10-<name>.toml`) and text.
+    const EXAMPLE: (&'static str, &'static str);
+}
+
+/// What resolution shares: the transfers and the manifests being locked.
+pub struct Resolver<'a> {
+    pub downloader: &'a Downloader,
+    pub images: &'a Images<'a>,
+    pub manifest: &'a Manifest,
+    pub printer: &'a Printer,
+    pub jobs: usize,
+}
+
+impl Resolver<'_> {
+    /// Resolves entries one by one, `jobs` at a time, into `pins`; returns the failures.
+    pub async fn each<Entry, Pin, Error, Future>(
+        &self,
+        kind: &str,
+        entries: Vec<(Entry, Reason)>,
+        name: impl Fn(&Entry) -> String,
+        resolve: impl Fn(Entry) -> Future,
+        pins: &mut Vec<Pin>,
+    ) -> Vec<String>
+    where
+        Future: std::future::Future<Output = Result<Pin, Error>>,
+        Error: std::fmt::Display,
+    {
+        let results: Vec<Result<Pin, Error>> = futures_util::stream::iter(entries)
+            .map(|(entry, reason)| {
+                self.printer
+                    .detail(format!("resolving {kind} {} ({reason})", name(&entry)));
+                resolve(entry)
+            })
+            .buffer_unordered(self.jobs)
+            .collect()
+            .await;
+        let mut failures = Vec::new();
+        for result in results {
+            match result {
+                Ok(pin) => pins.push(pin),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        failures
+    }
+}
+
+/// What placing shares: the tree, the transfers, the tally, the workspace.
+pub struct Placer<'a> {
+    pub tree: &'a Tree,
+    pub downloader: &'a Downloader,
+    pub images: &'a Images<'a>,
+    pub tally: &'a Tally,
+    pub jobs: usize,
+    pub workspace: &'a Path,
+    pub printer: &'a Printer,
+}
+
+/// What a placement step did: the media files it vouches for, and what failed.
+#[derive(Default)]
+pub struct Placed {
+    pub entries: BTreeMap<String, Digest>,
+    pub failures: Vec<String>,
+}
+
+impl Placer<'_> {
+    /// Places every item (a pin, or a pin and its repository) at its media path, `jobs` at
+    /// a time; `fetch` brings an item's bytes into the store when the tree lacks them.
+    pub async fn place_all<Item, Fetch, Future, Error>(
+        &self,
+        items: Vec<Item>,
+        target: impl Fn(Item) -> (String, Digest),
+        fetch: Fetch,
+    ) -> Placed
+    where
+        Item: Copy,
+        Fetch: Fn(Item) -> Future,
+        Future: std::future::Future<Output = Result<Fetched, Error>>,
+        Error: Into<anyhow::Error>,
+    {
+        let mut placed = Placed::default();
+        let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(items.iter().copied())
+            .map(|item| {
+                let (relative, digest) = target(item);
+                let fetch = &fetch;
+                crate::media::place::place(
+                    self.tree,
+                    &self.downloader.store,
+                    self.printer,
+                    self.tally,
+                    relative,
+                    digest,
+                    move || fetch(item),
+                )
+            })
+            .buffer_unordered(self.jobs)
+            .collect()
+            .await;
+        placed.failures.extend(
+            results
+                .into_iter()
+                .filter_map(Result::err)
+                .map(|error| format!("{error:#}")),
+        );
+        for item in items {
+            let (relative, digest) = target(item);
+            placed.entries.insert(relative, digest);
+        }
+        placed
+    }
+}
+
+/// A kind seen without its types: what the stages iterate over.
+pub trait AnyKind: Sync {
+    fn name(&self) -> &'static str;
+    fn roots(&self) -> &'static [&'static str];
+    fn example(&self) -> (&'static str, &'static str);
+    /// The names `--update` accepts.
+    fn update_names(&self, manifest: &Manifest) -> Vec<String>;
+    /// Which pins of `old` still match the manifests, and what must be resolved.
+    fn plan(
+        &self,
+        manifest: &Manifest,
+        old: Option<&Lockfile>,
+        update: Option<&[String]>,
+    ) -> Box<dyn AnyPlan>;
+    fn diff(&self, old: &Lockfile, new: &Lockfile) -> Vec<Change>;
+    fn count(&self, lock: &Lockfile) -> String;
+    fn layout_images(&self, lock: &Lockfile) -> Vec<LockedImage>;
+    fn pinned_paths(&self, lock: &Lockfile) -> Vec<(String, Digest)>;
+    fn place<'a>(&self, context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed>;
+    fn write_metadata(
+        &self,
+        context: &Placer<'_>,
+        lock: &Lockfile,
+        signer: &Signer,
+    ) -> anyhow::Result<BTreeMap<String, Digest>>;
+    fn prune(
+        &self,
+        tree: &Tree,
+        lock: &Lockfile,
+        keep: &std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<Vec<String>>;
+    /// Sorts the kind's pins by key and drops repeated keys.
+    fn normalize(&self, lock: &mut Lockfile);
+    /// Moves the kind's pins from `part` into `into`.
+    fn absorb(&self, into: &mut Lockfile, part: &mut Lockfile);
+}
+
+/// One kind's plan, seen without its types.
+pub trait AnyPlan: Send {
+    /// One line per entry to resolve: `file kubeadm (amd64): its `url` changed`.
+    fn pending(&self) -> Vec<String>;
+    /// One line per pin whose entry left the manifests.
+    fn dropped(&self) -> Vec<String>;
+    /// Whether anything must be resolved.
+    fn has_work(&self) -> bool;
+    /// Kept pins (and what they bring from `old`) and resolved ones, into `into`.
+    /// `context` is needed only when [`AnyPlan::has_work`].
+    fn run<'a>(
+        self: Box<Self>,
+        context: Option<&'a Resolver<'a>>,
+        old: Option<&'a Lockfile>,
+        into: &'a mut Lockfile,
+    ) -> BoxFuture<'a, Vec<String>>;
+}
+
+struct Registered<K>(PhantomData<fn() -> K>);
+
+struct Planned<K: Kind> {
+    plan: KindPlan<K::Entry, K::Pin>,
+    /// A together-kind with a change: all entries resolve again.
+    all: bool,
+}
+
+impl<K: Kind> AnyPlan for Planned<K> {
+    fn pending(&self) -> Vec<String> {
+        self.plan
+            .resolve
+            .iter()
+            .map(|(entry, reason)| format!("{} {}: {reason}", K::NAME, K::key(entry)))
+            .collect()
+    }
+
+    fn dropped(&self) -> Vec<String> {
+        self.plan
+            .removed
+            .iter()
+            .map(|pin| format!("{} {}: no longer in the manifests", K::NAME, pin.key()))
+            .collect()
+    }
+
+    fn has_work(&self) -> bool {
+        !self.plan.resolve.is_empty() || self.all
+    }
+
+    fn run<'a>(
+        self: Box<Self>,
+        context: Option<&'a Resolver<'a>>,
+        old: Option<&'a Lockfile>,
+        into: &'a mut Lockfile,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let Planned { plan, all } = *self;
+            let entries = if let (true, Some(context)) = (all, context) {
+                K::entries(context.manifest)
+                    .iter()
+                    .map(|entry| {
+                        let reason = plan
+                            .resolve
+                            .iter()
+                            .find(|(asked, _)| K::key(asked) == K::key(entry))
+                            .map_or(Reason::Together, |(_, reason)| reason.clone());
+                        (entry.clone(), reason)
+                    })
+                    .collect()
+            } else {
+                if let Some(old) = old {
+                    K::keep_derived(old, &plan.keep, into);
+                }
+                K::pins_mut(into).extend(plan.keep);
+                plan.resolve
+            };
+            match context {
+                Some(context) if !entries.is_empty() => K::resolve(context, entries, into).await,
+                _ => Vec::new(),
+            }
+        })
+    }
+}
+
+impl<K: Kind> AnyKind for Registered<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn roots(&self) -> &'static [&'static str] {
+        K::ROOTS
+    }
+
+    fn example(&self) -> (&'static str, &'static str) {
+        K::EXAMPLE
+    }
+
+    fn update_names(&self, manifest: &Manifest) -> Vec<String> {
+        K::entries(manifest).iter().map(K::update_name).collect()
+    }
+
+    fn plan(
+        &self,
+        manifest: &Manifest,
+        old: Option<&Lockfile>,
+        update: Option<&[String]>,
+    ) -> Box<dyn AnyPlan> {
+        let own: Vec<K::Pin> = old
+            .map(|lock| {
+                K::pins(lock)
+                    .iter()
+                    .filter(|pin| K::is_own(pin))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let plan = crate::lock::plan_kind(
+            K::entries(manifest),
+            &own,
+            K::key,
+            |pin: &K::Pin| pin.key(),
+            |entry| {
+                update.is_some_and(|names| {
+                    names.is_empty() || names.iter().any(|name| *name == K::update_name(entry))
+                })
+            },
+            K::changed,
+        );
+        let all = K::TOGETHER
+            && !K::entries(manifest).is_empty()
+            && (!plan.resolve.is_empty() || !plan.removed.is_empty());
+        Box::new(Planned::<K> { plan, all })
+    }
+
+    fn diff(&self, old: &Lockfile, new: &Lockfile) -> Vec<Change> {
+        diff::compare(K::pins(old), K::pins(new))
+    }
+
+    fn count(&self, lock: &Lockfile) -> String {
+        K::count(lock)
+    }
+
+    fn layout_images(&self, lock: &Lockfile) -> Vec<LockedImage> {
+        K::layout_images(lock)
+    }
+
+    fn pinned_paths(&self, lock: &Lockfile) -> Vec<(String, Digest)> {
+        K::pinned_paths(lock)
+    }
+
+    fn place<'a>(&self, context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
+        K::place(context, lock)
+    }
+
+    fn write_metadata(
+        &self,
+        context: &Placer<'_>,
+        lock: &Lockfile,
+        signer: &Signer,
+    ) -> anyhow::Result<BTreeMap<String, Digest>> {
+        K::write_metadata(context, lock, signer)
+    }
+
+    fn prune(
+        &self,
+        tree: &Tree,
+        lock: &Lockfile,
+        keep: &std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<Vec<String>> {
+        K::prune(tree, lock, keep)
+    }
+
+    fn normalize(&self, lock: &mut Lockfile) {
+        let pins = K::pins_mut(lock);
+        pins.sort_by_key(|pin| pin.key());
+        pins.dedup_by_key(|pin| pin.key());
+    }
+
+    fn absorb(&self, into: &mut Lockfile, part: &mut Lockfile) {
+        K::pins_mut(into).append(K::pins_mut(part));
+    }
+}
+
+/// The top-level folders served as plain files (by `airgap serve` and the rendered nginx):
+/// every kind's, plus the public keys and the rendered configuration.
+pub fn served_roots() -> Vec<&'static str> {
+    let mut roots: Vec<&'static str> = ALL.iter().flat_map(|kind| kind.roots()).copied().collect();
+    roots.extend([KEYS, crate::media::tree::CONFIG]);
+    roots
+}
+
+/// Every image the media's OCI layout holds: images, and OCI charts.
+pub fn layout_images(lock: &Lockfile) -> Vec<LockedImage> {
+    ALL.iter()
+        .flat_map(|kind| kind.layout_images(lock))
+        .collect()
+}
+
+/// Every change between two locks, kind by kind.
+pub fn diff(old: &Lockfile, new: &Lockfile) -> Vec<Change> {
+    ALL.iter().flat_map(|kind| kind.diff(old, new)).collect()
+}
+
+/// `3 files, 2 images, ...`.
+pub fn summary(lock: &Lockfile) -> String {
+    ALL.iter()
+        .map(|kind| kind.count(lock))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The media files every kind pins, at their paths.
+pub fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
+    ALL.iter()
+        .flat_map(|kind| kind.pinned_paths(lock))
+        .collect()
+}
+
+/// `n thing` or `n things`.
+pub fn counted(count: usize, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
+}

@@ -1,15 +1,11 @@
 //! What changed between two lockfiles, artifact by artifact: the review before media enter
-//! the enclave. Every kind of pin describes itself through [`Pin`], so this file never grows
-//! a case per kind.
+//! the enclave. Every kind of pin describes itself through [`Pin`] (each kind implements it
+//! in its folder), so this file never grows a case per kind; `kinds::diff` runs [`compare`]
+//! over the list of kinds.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-
-use crate::lock::{
-    LockedApt, LockedChart, LockedFile, LockedGit, LockedImage, LockedYum, Lockfile,
-};
-use crate::printer::human_bytes;
 
 /// A lock entry, seen by the diff.
 pub trait Pin: Serialize {
@@ -21,163 +17,6 @@ pub trait Pin: Serialize {
     fn fields(&self) -> Vec<(&'static str, String)>;
     /// A one-line description for added and removed entries.
     fn summary(&self) -> String;
-}
-
-impl Pin for LockedFile {
-    const KIND: &'static str = "file";
-    fn key(&self) -> String {
-        LockedFile::key(self).to_string()
-    }
-    fn fields(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("url", self.url.clone()),
-            ("path", self.path.clone()),
-            ("digest", self.digest.to_string()),
-            ("size", self.size.to_string()),
-            ("pinned_by", format!("{:?}", self.pinned_by)),
-            (
-                "checksum_url",
-                self.checksum_url.clone().unwrap_or_default(),
-            ),
-        ]
-    }
-    fn summary(&self) -> String {
-        format!("{}  {}  {}", self.digest, human_bytes(self.size), self.url)
-    }
-}
-
-impl Pin for LockedImage {
-    const KIND: &'static str = "image";
-    fn key(&self) -> String {
-        self.reference.clone()
-    }
-    fn fields(&self) -> Vec<(&'static str, String)> {
-        let list = |items: Vec<String>| items.join(", ");
-        vec![
-            ("layout", self.layout.clone().unwrap_or_default()),
-            ("insecure", self.insecure.to_string()),
-            ("platforms", self.platforms.join(", ")),
-            ("digest", self.digest.to_string()),
-            ("media_type", self.media_type.clone()),
-            (
-                "manifests",
-                list(
-                    self.manifests
-                        .iter()
-                        .map(|manifest| format!("{} {}", manifest.platform, manifest.digest))
-                        .collect(),
-                ),
-            ),
-            ("chart", self.chart.clone().unwrap_or_default()),
-            (
-                "referrers",
-                list(
-                    self.referrer_manifests
-                        .iter()
-                        .map(|referrer| referrer.digest.to_string())
-                        .collect(),
-                ),
-            ),
-        ]
-    }
-    fn summary(&self) -> String {
-        let platforms: Vec<&str> = self
-            .manifests
-            .iter()
-            .map(|manifest| manifest.platform.as_str())
-            .collect();
-        if platforms.is_empty() {
-            self.digest.to_string()
-        } else {
-            format!("{}  [{}]", self.digest, platforms.join(", "))
-        }
-    }
-}
-
-impl Pin for LockedApt {
-    const KIND: &'static str = "apt";
-    fn key(&self) -> String {
-        self.name.clone()
-    }
-    fn fields(&self) -> Vec<(&'static str, String)> {
-        let debs: Vec<String> = self
-            .debs
-            .iter()
-            .map(|deb| format!("{}={} ({})", deb.name, deb.version, deb.architecture))
-            .collect();
-        vec![
-            ("url", self.url.clone()),
-            ("suite", self.suite.clone()),
-            ("release", self.release.to_string()),
-            ("packages", debs.join(", ")),
-        ]
-    }
-    fn summary(&self) -> String {
-        format!("{} {} ({} packages)", self.url, self.suite, self.debs.len())
-    }
-}
-
-impl Pin for LockedYum {
-    const KIND: &'static str = "yum";
-    fn key(&self) -> String {
-        self.name.clone()
-    }
-    fn fields(&self) -> Vec<(&'static str, String)> {
-        let rpms: Vec<String> = self
-            .rpms
-            .iter()
-            .map(|rpm| {
-                format!(
-                    "{}-{}:{}-{}.{}",
-                    rpm.name, rpm.epoch, rpm.version, rpm.release, rpm.arch
-                )
-            })
-            .collect();
-        vec![
-            ("url", self.url.clone()),
-            ("arch", self.arch.clone()),
-            ("repomd", self.repomd.to_string()),
-            ("packages", rpms.join(", ")),
-        ]
-    }
-    fn summary(&self) -> String {
-        format!("{} ({} packages)", self.url, self.rpms.len())
-    }
-}
-
-impl Pin for LockedGit {
-    const KIND: &'static str = "git";
-    fn key(&self) -> String {
-        self.name.clone()
-    }
-    fn fields(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("url", self.url.clone()),
-            ("ref", self.reference.clone()),
-            ("commit", self.commit.clone()),
-        ]
-    }
-    fn summary(&self) -> String {
-        format!("{} {} at {}", self.url, self.reference, self.commit)
-    }
-}
-
-impl Pin for LockedChart {
-    const KIND: &'static str = "chart";
-    fn key(&self) -> String {
-        self.name.clone()
-    }
-    fn fields(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("repo", self.repo.clone()),
-            ("version", self.version.clone()),
-            ("url", self.url.clone()),
-            ("digest", self.digest.to_string()),
-        ]
-    }
-    fn summary(&self) -> String {
-        format!("{} {}  {}", self.version, self.digest, self.url)
-    }
 }
 
 /// One changed artifact.
@@ -207,18 +46,8 @@ pub struct FieldChange {
     pub new: String,
 }
 
-/// Compares two locks; the result is sorted by kind, then key.
-pub fn diff(old: &Lockfile, new: &Lockfile) -> Vec<Change> {
-    let mut changes = compare(&old.files, &new.files);
-    changes.extend(compare(&old.images, &new.images));
-    changes.extend(compare(&old.apts, &new.apts));
-    changes.extend(compare(&old.yums, &new.yums));
-    changes.extend(compare(&old.gits, &new.gits));
-    changes.extend(compare(&old.charts, &new.charts));
-    changes
-}
-
-fn compare<P: Pin>(old: &[P], new: &[P]) -> Vec<Change> {
+/// Compares one kind's pins in two locks, by key.
+pub fn compare<P: Pin>(old: &[P], new: &[P]) -> Vec<Change> {
     let old: BTreeMap<String, &P> = old.iter().map(|pin| (pin.key(), pin)).collect();
     let new: BTreeMap<String, &P> = new.iter().map(|pin| (pin.key(), pin)).collect();
     let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::manifest::{FileKey, PinSource};
-pub use plan::{KindPlan, Plan, Reason, plan};
+pub use plan::{KindPlan, Reason, plan_kind};
 
 /// The only lockfile format this version reads and writes.
 pub const VERSION: u32 = 1;

@@ -17,6 +17,12 @@ use crate::store::{self, Store};
 pub const LOCK: &str = "airgap.lock";
 /// The public half of the signing key.
 pub const PUBLIC_KEY: &str = "keys/airgap.asc";
+/// Public keys the nodes trust.
+pub const KEYS: &str = "keys";
+/// Rendered node and server configuration.
+pub const CONFIG: &str = "config";
+/// The rendered Kubespray inventory.
+pub const KUBESPRAY: &str = "kubespray";
 
 /// Why the tree could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! Checking a media tree offline: every file against `SHA256SUMS` (hashed in parallel, largest
 //! first, so a tree is checked at disk speed), `SHA256SUMS` against the tree's lock, and, with
 //! a trusted public key, `SHA256SUMS.asc` against that key (origin, not only integrity).
+//! Which media paths a lock pins is the kinds' knowledge: the caller passes it in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,7 +82,11 @@ pub enum VerifyError {
 }
 
 /// Checks every file of the tree at `root`, using up to `threads` hashing threads.
-pub fn verify_tree(root: &Path, threads: usize) -> Result<Report, VerifyError> {
+pub fn verify_tree(
+    root: &Path,
+    threads: usize,
+    pinned_paths: impl Fn(&Lockfile) -> Vec<(String, Digest)>,
+) -> Result<Report, VerifyError> {
     let sums_path = root.join(sums::SUMS);
     let text = match std::fs::read_to_string(&sums_path) {
         Ok(text) => text,
@@ -209,38 +214,7 @@ pub fn verify_tree(root: &Path, threads: usize) -> Result<Report, VerifyError> {
     // The list must also say what the lock pins.
     if listed.contains_key(LOCK) {
         if let Some(lock) = Lockfile::read(&root.join(LOCK))? {
-            let mut pinned: Vec<(String, Digest)> = lock
-                .files
-                .iter()
-                .map(|file| (format!("files/{}", file.path), file.digest))
-                .collect();
-            for image in &lock.images {
-                let digests = std::iter::once(image.digest)
-                    .chain(image.manifests.iter().map(|manifest| manifest.digest))
-                    .chain(
-                        image
-                            .referrer_manifests
-                            .iter()
-                            .map(|referrer| referrer.digest),
-                    );
-                pinned.extend(digests.map(|digest| (oci_layout::blob_path(&digest), digest)));
-            }
-            for chart in &lock.charts {
-                pinned.push((
-                    format!("charts/{}-{}.tgz", chart.name, chart.version),
-                    chart.digest,
-                ));
-            }
-            for yum in &lock.yums {
-                for rpm in &yum.rpms {
-                    pinned.push((format!("yum/{}/{}", yum.name, rpm.location), rpm.digest));
-                }
-            }
-            for apt in &lock.apts {
-                for deb in &apt.debs {
-                    pinned.push((format!("apt/{}/{}", apt.name, deb.filename), deb.digest));
-                }
-            }
+            let pinned = pinned_paths(&lock);
             for (path, wanted) in pinned {
                 match listed.get(&path) {
                     Some(digest) if *digest == wanted => {}

@@ -62,14 +62,7 @@ pub enum FetchError {
     },
 }
 
-/// The result of a fetch.
-#[derive(Debug, Clone, Copy)]
-pub struct Fetched {
-    pub digest: Digest,
-    pub size: u64,
-    /// The bytes were downloaded and verified by this process (not found in the cache).
-    pub fresh: bool,
-}
+pub use crate::store::Fetched;
 
 /// Fetches artifacts into the store.
 #[derive(Clone)]

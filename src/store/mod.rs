@@ -10,6 +10,15 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, copy_hashing};
 
+/// Verified bytes in the store, as a fetch left them.
+#[derive(Debug, Clone, Copy)]
+pub struct Fetched {
+    pub digest: Digest,
+    pub size: u64,
+    /// The bytes were downloaded and verified by this process (not found in the cache).
+    pub fresh: bool,
+}
+
 /// Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename,
 /// fsync of the directory. A crash leaves the old content or the new, never a mix.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -4,9 +4,12 @@
 
 pub mod deb;
 pub mod index;
+mod kind;
 pub mod release;
 pub mod repository;
 pub mod resolve;
+
+pub use kind::Apt;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,7 +2,11 @@
 //! versions; the newest that matches the requirement is pinned with its archive's sha256 (the
 //! index's `digest` is checked when it has one).
 
+pub mod closure;
+mod kind;
 pub mod repository;
+
+pub use kind::Charts;
 
 use crate::lock::{LockedChart, LockedImage};
 use crate::manifest::ChartArtifact;

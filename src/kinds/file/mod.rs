@@ -3,6 +3,9 @@
 //! bytes once to check it and learn the size, and returns the lock pin.
 
 pub mod checksum;
+mod kind;
+
+pub use kind::Files;
 
 use crate::lock::LockedFile;
 use crate::manifest::FileArtifact;

@@ -9,6 +9,10 @@
 //! full: a shallow repository cannot be cloned over dumb HTTP (the client walks parents that are
 //! not there), and correctness beats media size.
 
+mod kind;
+
+pub use kind::Git;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,2 +1,6 @@
 //! `[[image]]`: container images and OCI artifacts. Resolution and fetching are the OCI pull
 //! client's (`oci::pull`), which OCI charts share; this kind plugs it into the list.
+
+mod kind;
+
+pub use kind::Images;

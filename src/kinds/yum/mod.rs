@@ -2,9 +2,12 @@
 //! primary metadata checked against repomd's checksum and parsed streaming, the closure of the
 //! requested packages resolved as dnf would, and the `.rpm` files fetched by pinned digest.
 
+mod kind;
 pub mod metadata;
 pub mod repository;
 pub mod resolve;
+
+pub use kind::Yum;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;

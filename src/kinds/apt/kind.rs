@@ -1,0 +1,143 @@
+//! The apt kind in the list: `[[apt]]` entries resolved together into one closure, a signed
+//! repository per entry under `apt/<name>/` on the media.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::{BoxFuture, LocalBoxFuture};
+
+use super::repository::{self, deb_path};
+use super::{fetch_deb, resolve};
+use crate::digest::Digest;
+use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use crate::lock::diff::Pin;
+use crate::lock::{LockedApt, LockedDeb, Lockfile, Reason};
+use crate::manifest::{AptArtifact, Manifest};
+use crate::media::signing::Signer;
+
+/// `[[apt]]`.
+pub struct Apt;
+
+impl Kind for Apt {
+    const NAME: &'static str = "apt";
+    const ROOTS: &'static [&'static str] = &["apt"];
+    /// A package of one archive may depend on another's: one closure over all entries.
+    const TOGETHER: bool = true;
+    const EXAMPLE: (&'static str, &'static str) = ("apt", include_str!("example.toml"));
+    type Entry = AptArtifact;
+    type Pin = LockedApt;
+
+    fn entries(manifest: &Manifest) -> &[AptArtifact] {
+        &manifest.apts
+    }
+    fn pins(lock: &Lockfile) -> &[LockedApt] {
+        &lock.apts
+    }
+    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedApt> {
+        &mut lock.apts
+    }
+    fn key(entry: &AptArtifact) -> String {
+        entry.name.clone()
+    }
+    fn changed(artifact: &AptArtifact, pinned: &LockedApt) -> Option<&'static str> {
+        let fields: [(&'static str, bool); 9] = [
+            ("url", artifact.url != pinned.url),
+            ("suite", artifact.suite != pinned.suite),
+            ("components", artifact.components != pinned.components),
+            (
+                "architectures",
+                artifact.architectures != pinned.architectures,
+            ),
+            ("keyring", artifact.keyring != pinned.keyring),
+            ("insecure", artifact.insecure != pinned.insecure),
+            ("packages", artifact.packages != pinned.packages),
+            ("recommends", artifact.recommends != pinned.recommends),
+            ("exclude", artifact.exclude != pinned.exclude),
+        ];
+        fields
+            .into_iter()
+            .find(|(_, changed)| *changed)
+            .map(|(field, _)| field)
+    }
+    fn count(lock: &Lockfile) -> String {
+        let packages = lock.apts.iter().map(|apt| apt.debs.len()).sum::<usize>();
+        counted(packages, "apt package", "apt packages")
+    }
+
+    fn resolve<'a>(
+        context: &'a Resolver<'a>,
+        entries: Vec<(AptArtifact, Reason)>,
+        into: &'a mut Lockfile,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let artifacts: Vec<AptArtifact> =
+                entries.into_iter().map(|(artifact, _)| artifact).collect();
+            match resolve(context.downloader, &artifacts).await {
+                Ok(pins) => {
+                    into.apts.extend(pins);
+                    Vec::new()
+                }
+                Err(error) => vec![error.to_string()],
+            }
+        })
+    }
+
+    fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
+        lock.apts
+            .iter()
+            .flat_map(|apt| {
+                apt.debs
+                    .iter()
+                    .map(move |deb| (deb_path(apt, &deb.filename), deb.digest))
+            })
+            .collect()
+    }
+
+    fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
+        let debs = lock
+            .apts
+            .iter()
+            .flat_map(|apt| apt.debs.iter().map(move |deb| (apt, deb)))
+            .collect();
+        Box::pin(context.place_all(
+            debs,
+            |(apt, deb): (&'a LockedApt, &'a LockedDeb)| (deb_path(apt, &deb.filename), deb.digest),
+            move |(apt, deb)| fetch_deb(context.downloader, apt, deb),
+        ))
+    }
+
+    /// The indexes and the signed Release, made from the placed `.deb` files.
+    fn write_metadata(
+        context: &Placer<'_>,
+        lock: &Lockfile,
+        signer: &Signer,
+    ) -> anyhow::Result<BTreeMap<String, Digest>> {
+        let mut entries = BTreeMap::new();
+        for apt in &lock.apts {
+            entries.extend(repository::write(context.tree, apt, signer)?);
+        }
+        Ok(entries)
+    }
+}
+
+impl Pin for LockedApt {
+    const KIND: &'static str = "apt";
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let debs: Vec<String> = self
+            .debs
+            .iter()
+            .map(|deb| format!("{}={} ({})", deb.name, deb.version, deb.architecture))
+            .collect();
+        vec![
+            ("url", self.url.clone()),
+            ("suite", self.suite.clone()),
+            ("release", self.release.to_string()),
+            ("packages", debs.join(", ")),
+        ]
+    }
+    fn summary(&self) -> String {
+        format!("{} {} ({} packages)", self.url, self.suite, self.debs.len())
+    }
+}

@@ -1,0 +1,117 @@
+//! The file kind in the list: `[[file]]` entries, `files/<path>` on the media.
+
+use futures_util::future::{BoxFuture, LocalBoxFuture};
+
+use super::{fetch, resolve};
+use crate::digest::Digest;
+use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use crate::lock::diff::Pin;
+use crate::lock::{LockedFile, Lockfile, Reason};
+use crate::manifest::{FileArtifact, Manifest};
+use crate::printer::human_bytes;
+
+/// `[[file]]`.
+pub struct Files;
+
+/// The folder of the media tree that holds the files.
+pub const ROOT: &str = "files";
+
+impl Kind for Files {
+    const NAME: &'static str = "file";
+    const ROOTS: &'static [&'static str] = &[ROOT];
+    const EXAMPLE: (&'static str, &'static str) = ("files", include_str!("example.toml"));
+    type Entry = FileArtifact;
+    type Pin = LockedFile;
+
+    fn entries(manifest: &Manifest) -> &[FileArtifact] {
+        &manifest.files
+    }
+    fn pins(lock: &Lockfile) -> &[LockedFile] {
+        &lock.files
+    }
+    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedFile> {
+        &mut lock.files
+    }
+    fn key(entry: &FileArtifact) -> String {
+        entry.key.to_string()
+    }
+    fn update_name(entry: &FileArtifact) -> String {
+        entry.key.name.clone()
+    }
+    fn changed(artifact: &FileArtifact, pinned: &LockedFile) -> Option<&'static str> {
+        if artifact.url != pinned.url {
+            return Some("url");
+        }
+        if artifact.path != pinned.path {
+            return Some("path");
+        }
+        if artifact.checksum_url != pinned.checksum_url {
+            return Some("checksum_url");
+        }
+        if artifact
+            .sha256
+            .is_some_and(|sha256| sha256 != pinned.digest)
+        {
+            return Some("sha256");
+        }
+        if artifact.pin_source() != pinned.pinned_by {
+            return Some("sha256");
+        }
+        None
+    }
+    fn count(lock: &Lockfile) -> String {
+        counted(lock.files.len(), "file", "files")
+    }
+
+    fn resolve<'a>(
+        context: &'a Resolver<'a>,
+        entries: Vec<(FileArtifact, Reason)>,
+        into: &'a mut Lockfile,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(context.each(
+            Self::NAME,
+            entries,
+            |artifact| artifact.key.to_string(),
+            move |artifact| async move { resolve(context.downloader, &artifact).await },
+            &mut into.files,
+        ))
+    }
+
+    fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
+        lock.files
+            .iter()
+            .map(|file| (format!("{ROOT}/{}", file.path), file.digest))
+            .collect()
+    }
+
+    fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
+        Box::pin(context.place_all(
+            lock.files.iter().collect(),
+            |file: &'a LockedFile| (format!("{ROOT}/{}", file.path), file.digest),
+            move |file| fetch(context.downloader, file),
+        ))
+    }
+}
+
+impl Pin for LockedFile {
+    const KIND: &'static str = "file";
+    fn key(&self) -> String {
+        LockedFile::key(self).to_string()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("url", self.url.clone()),
+            ("path", self.path.clone()),
+            ("digest", self.digest.to_string()),
+            ("size", self.size.to_string()),
+            ("pinned_by", format!("{:?}", self.pinned_by)),
+            (
+                "checksum_url",
+                self.checksum_url.clone().unwrap_or_default(),
+            ),
+        ]
+    }
+    fn summary(&self) -> String {
+        format!("{}  {}  {}", self.digest, human_bytes(self.size), self.url)
+    }
+}

@@ -1,0 +1,168 @@
+//! The git kind in the list: `[[git]]` entries pinned to commits, bare repositories under
+//! `git/<name>.git` on the media.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context;
+use futures_util::future::{BoxFuture, LocalBoxFuture};
+
+use super::{is_present, materialize, media_path, resolve};
+use crate::digest::Digest;
+use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use crate::lock::diff::Pin;
+use crate::lock::{LockedGit, Lockfile, Reason};
+use crate::manifest::{GitArtifact, Manifest};
+use crate::media::signing::Signer;
+use crate::media::tree::Tree;
+
+/// `[[git]]`.
+pub struct Git;
+
+/// The folder of the media tree that holds the repositories.
+pub const ROOT: &str = "git";
+
+impl Kind for Git {
+    const NAME: &'static str = "git";
+    const ROOTS: &'static [&'static str] = &[ROOT];
+    const EXAMPLE: (&'static str, &'static str) = ("git", include_str!("example.toml"));
+    type Entry = GitArtifact;
+    type Pin = LockedGit;
+
+    fn entries(manifest: &Manifest) -> &[GitArtifact] {
+        &manifest.gits
+    }
+    fn pins(lock: &Lockfile) -> &[LockedGit] {
+        &lock.gits
+    }
+    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedGit> {
+        &mut lock.gits
+    }
+    fn key(entry: &GitArtifact) -> String {
+        entry.name.clone()
+    }
+    fn changed(artifact: &GitArtifact, pinned: &LockedGit) -> Option<&'static str> {
+        if artifact.url != pinned.url {
+            Some("url")
+        } else if artifact.reference != pinned.reference {
+            Some("ref")
+        } else {
+            None
+        }
+    }
+    fn count(lock: &Lockfile) -> String {
+        counted(lock.gits.len(), "git repository", "git repositories")
+    }
+
+    fn resolve<'a>(
+        context: &'a Resolver<'a>,
+        entries: Vec<(GitArtifact, Reason)>,
+        into: &'a mut Lockfile,
+    ) -> BoxFuture<'a, Vec<String>> {
+        // `git ls-remote` is a blocking process: one at a time, off the async workers.
+        Box::pin(async move {
+            let mut failures = Vec::new();
+            for (artifact, reason) in entries {
+                context
+                    .printer
+                    .detail(format!("resolving git {} ({reason})", artifact.name));
+                let workspace = context.downloader.workspace.clone();
+                let outcome =
+                    tokio::task::spawn_blocking(move || resolve(&artifact, &workspace)).await;
+                match outcome {
+                    Ok(Ok(pin)) => into.gits.push(pin),
+                    Ok(Err(error)) => failures.push(error.to_string()),
+                    Err(error) => {
+                        failures.push(format!("internal error: git task failed: {error}"))
+                    }
+                }
+            }
+            failures
+        })
+    }
+
+    /// Git objects are not blobs of the store: the repositories are written with the metadata.
+    fn pinned_paths(_lock: &Lockfile) -> Vec<(String, Digest)> {
+        Vec::new()
+    }
+
+    fn place<'a>(_context: &'a Placer<'a>, _lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
+        Box::pin(async { Placed::default() })
+    }
+
+    /// Each pinned repository as a bare repository at its commit, every file listed.
+    fn write_metadata(
+        context: &Placer<'_>,
+        lock: &Lockfile,
+        _signer: &Signer,
+    ) -> anyhow::Result<BTreeMap<String, Digest>> {
+        let tree = context.tree;
+        let mut entries = BTreeMap::new();
+        for pin in &lock.gits {
+            let relative = media_path(pin);
+            let target = tree.root().join(&relative);
+            if !is_present(&target, pin) {
+                materialize(pin, &target, context.workspace)?;
+                context.printer.detail(format!(
+                    "git {}: {} at {}",
+                    pin.name, pin.reference, pin.commit
+                ));
+            }
+            for entry in walkdir::WalkDir::new(&target)
+                .follow_links(false)
+                .into_iter()
+                .flatten()
+            {
+                if entry.file_type().is_file() {
+                    let path = entry.path().to_path_buf();
+                    let (digest, _) = Digest::of_file(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let relative = path
+                        .strip_prefix(tree.root())
+                        .unwrap_or(&path)
+                        .to_string_lossy()
+                        .into_owned();
+                    entries.insert(relative, digest);
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Repositories are directories with empty ones git needs (refs/tags): whole
+    /// repositories the lock dropped are removed, never parts of one.
+    fn prune(
+        tree: &Tree,
+        lock: &Lockfile,
+        _keep: &BTreeSet<String>,
+    ) -> anyhow::Result<Vec<String>> {
+        let wanted: BTreeSet<String> = lock.gits.iter().map(media_path).collect();
+        let mut removed = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(tree.root().join(ROOT)) {
+            for entry in entries.flatten() {
+                let relative = format!("{ROOT}/{}", entry.file_name().to_string_lossy());
+                if !wanted.contains(&relative) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                    removed.push(relative);
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Pin for LockedGit {
+    const KIND: &'static str = "git";
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("url", self.url.clone()),
+            ("ref", self.reference.clone()),
+            ("commit", self.commit.clone()),
+        ]
+    }
+    fn summary(&self) -> String {
+        format!("{} {} at {}", self.url, self.reference, self.commit)
+    }
+}

@@ -1,0 +1,145 @@
+//! The image kind in the list: `[[image]]` entries, blobs in the media's OCI layout.
+
+use futures_util::future::{BoxFuture, LocalBoxFuture};
+
+use crate::digest::Digest;
+use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use crate::lock::diff::Pin;
+use crate::lock::{LockedImage, Lockfile, Reason};
+use crate::manifest::{ImageArtifact, Manifest};
+use crate::oci::layout::blob_path;
+
+/// `[[image]]`.
+pub struct Images;
+
+impl Kind for Images {
+    const NAME: &'static str = "image";
+    /// Images live in the OCI layout, which images and OCI charts share.
+    const ROOTS: &'static [&'static str] = &[];
+    const EXAMPLE: (&'static str, &'static str) = ("images", include_str!("example.toml"));
+    type Entry = ImageArtifact;
+    type Pin = LockedImage;
+
+    fn entries(manifest: &Manifest) -> &[ImageArtifact] {
+        &manifest.images
+    }
+    fn pins(lock: &Lockfile) -> &[LockedImage] {
+        &lock.images
+    }
+    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedImage> {
+        &mut lock.images
+    }
+    fn key(entry: &ImageArtifact) -> String {
+        entry.reference.clone()
+    }
+    fn is_own(pin: &LockedImage) -> bool {
+        // Images a chart declared are kept or re-derived with their chart.
+        pin.chart.is_none()
+    }
+    fn changed(artifact: &ImageArtifact, pinned: &LockedImage) -> Option<&'static str> {
+        if artifact.platforms != pinned.platforms {
+            return Some("platforms");
+        }
+        if artifact.layout != pinned.layout {
+            return Some("layout");
+        }
+        if artifact.referrers != pinned.referrers {
+            return Some("referrers");
+        }
+        if artifact.insecure != pinned.insecure {
+            return Some("insecure");
+        }
+        None
+    }
+    fn count(lock: &Lockfile) -> String {
+        counted(lock.images.len(), "image", "images")
+    }
+
+    fn resolve<'a>(
+        context: &'a Resolver<'a>,
+        entries: Vec<(ImageArtifact, Reason)>,
+        into: &'a mut Lockfile,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(context.each(
+            Self::NAME,
+            entries,
+            |artifact| artifact.reference.clone(),
+            move |artifact| async move { context.images.resolve(&artifact).await },
+            &mut into.images,
+        ))
+    }
+
+    fn layout_images(lock: &Lockfile) -> Vec<LockedImage> {
+        lock.images.clone()
+    }
+
+    fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
+        lock.images
+            .iter()
+            .flat_map(|image| {
+                std::iter::once(image.digest)
+                    .chain(image.manifests.iter().map(|manifest| manifest.digest))
+                    .chain(
+                        image
+                            .referrer_manifests
+                            .iter()
+                            .map(|referrer| referrer.digest),
+                    )
+            })
+            .map(|digest| (blob_path(&digest), digest))
+            .collect()
+    }
+
+    /// The layout (manifests, blobs, `index.json`) is placed once for every kind's images.
+    fn place<'a>(_context: &'a Placer<'a>, _lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
+        Box::pin(async { Placed::default() })
+    }
+}
+
+impl Pin for LockedImage {
+    const KIND: &'static str = "image";
+    fn key(&self) -> String {
+        self.reference.clone()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let list = |items: Vec<String>| items.join(", ");
+        vec![
+            ("layout", self.layout.clone().unwrap_or_default()),
+            ("insecure", self.insecure.to_string()),
+            ("platforms", self.platforms.join(", ")),
+            ("digest", self.digest.to_string()),
+            ("media_type", self.media_type.clone()),
+            (
+                "manifests",
+                list(
+                    self.manifests
+                        .iter()
+                        .map(|manifest| format!("{} {}", manifest.platform, manifest.digest))
+                        .collect(),
+                ),
+            ),
+            ("chart", self.chart.clone().unwrap_or_default()),
+            (
+                "referrers",
+                list(
+                    self.referrer_manifests
+                        .iter()
+                        .map(|referrer| referrer.digest.to_string())
+                        .collect(),
+                ),
+            ),
+        ]
+    }
+    fn summary(&self) -> String {
+        let platforms: Vec<&str> = self
+            .manifests
+            .iter()
+            .map(|manifest| manifest.platform.as_str())
+            .collect();
+        if platforms.is_empty() {
+            self.digest.to_string()
+        } else {
+            format!("{}  [{}]", self.digest, platforms.join(", "))
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The yum kind in the list: `[[yum]]` entries resolved together into one closure, a signed
+//! repository per entry under `yum/<name>/` on the media.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use futures_util::future::{BoxFuture, LocalBoxFuture};
+
+use super::repository::{self, rpm_path};
+use super::{fetch_rpm, resolve};
+use crate::digest::Digest;
+use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use crate::lock::diff::Pin;
+use crate::lock::{LockedRpm, LockedYum, Lockfile, Reason};
+use crate::manifest::{Manifest, YumArtifact};
+use crate::media::signing::Signer;
+
+/// `[[yum]]`.
+pub struct Yum;
+
+impl Kind for Yum {
+    const NAME: &'static str = "yum";
+    const ROOTS: &'static [&'static str] = &["yum"];
+    /// A package of one repository may need another's: one closure over all entries.
+    const TOGETHER: bool = true;
+    const EXAMPLE: (&'static str, &'static str) = ("yum", include_str!("example.toml"));
+    type Entry = YumArtifact;
+    type Pin = LockedYum;
+
+    fn entries(manifest: &Manifest) -> &[YumArtifact] {
+        &manifest.yums
+    }
+    fn pins(lock: &Lockfile) -> &[LockedYum] {
+        &lock.yums
+    }
+    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedYum> {
+        &mut lock.yums
+    }
+    fn key(entry: &YumArtifact) -> String {
+        entry.name.clone()
+    }
+    fn changed(artifact: &YumArtifact, pinned: &LockedYum) -> Option<&'static str> {
+        let fields: [(&'static str, bool); 6] = [
+            ("url", artifact.url != pinned.url),
+            ("arch", artifact.arch != pinned.arch),
+            ("gpgkey", artifact.gpgkey != pinned.gpgkey),
+            ("insecure", artifact.insecure != pinned.insecure),
+            ("packages", artifact.packages != pinned.packages),
+            ("exclude", artifact.exclude != pinned.exclude),
+        ];
+        fields
+            .into_iter()
+            .find(|(_, changed)| *changed)
+            .map(|(field, _)| field)
+    }
+    fn count(lock: &Lockfile) -> String {
+        let packages = lock.yums.iter().map(|yum| yum.rpms.len()).sum::<usize>();
+        counted(packages, "yum package", "yum packages")
+    }
+
+    fn resolve<'a>(
+        context: &'a Resolver<'a>,
+        entries: Vec<(YumArtifact, Reason)>,
+        into: &'a mut Lockfile,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let artifacts: Vec<YumArtifact> =
+                entries.into_iter().map(|(artifact, _)| artifact).collect();
+            match resolve(context.downloader, &artifacts).await {
+                Ok(pins) => {
+                    into.yums.extend(pins);
+                    Vec::new()
+                }
+                Err(error) => vec![error.to_string()],
+            }
+        })
+    }
+
+    fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
+        lock.yums
+            .iter()
+            .flat_map(|yum| {
+                yum.rpms
+                    .iter()
+                    .map(move |rpm| (rpm_path(yum, &rpm.location), rpm.digest))
+            })
+            .collect()
+    }
+
+    fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
+        let rpms = lock
+            .yums
+            .iter()
+            .flat_map(|yum| yum.rpms.iter().map(move |rpm| (yum, rpm)))
+            .collect();
+        Box::pin(context.place_all(
+            rpms,
+            |(yum, rpm): (&'a LockedYum, &'a LockedRpm)| (rpm_path(yum, &rpm.location), rpm.digest),
+            move |(yum, rpm)| fetch_rpm(context.downloader, yum, rpm),
+        ))
+    }
+
+    /// repodata from the placed packages' headers, signed; the upstream key beside it.
+    fn write_metadata(
+        context: &Placer<'_>,
+        lock: &Lockfile,
+        signer: &Signer,
+    ) -> anyhow::Result<BTreeMap<String, Digest>> {
+        let mut entries = BTreeMap::new();
+        for yum in &lock.yums {
+            entries.extend(repository::write(context.tree, yum, signer)?);
+            if let Some(gpgkey) = &yum.gpgkey {
+                let path = context.workspace.join(gpgkey);
+                let key = std::fs::read(&path)
+                    .with_context(|| format!("cannot read the yum key {}", path.display()))?;
+                let relative = repository::upstream_key_path(yum);
+                context.tree.write_if_changed(&relative, &key)?;
+                entries.insert(relative, Digest::of_bytes(&key));
+            }
+        }
+        Ok(entries)
+    }
+}
+
+impl Pin for LockedYum {
+    const KIND: &'static str = "yum";
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let rpms: Vec<String> = self
+            .rpms
+            .iter()
+            .map(|rpm| {
+                format!(
+                    "{}-{}:{}-{}.{}",
+                    rpm.name, rpm.epoch, rpm.version, rpm.release, rpm.arch
+                )
+            })
+            .collect();
+        vec![
+            ("url", self.url.clone()),
+            ("arch", self.arch.clone()),
+            ("repomd", self.repomd.to_string()),
+            ("packages", rpms.join(", ")),
+        ]
+    }
+    fn summary(&self) -> String {
+        format!("{} ({} packages)", self.url, self.rpms.len())
+    }
+}

@@ -1,0 +1,242 @@
+//! Bringing airgap.lock in line with the manifests: `airgap lock`, and the first step of
+//! `materialize`. Each kind plans itself against the old lock (`kinds::AnyKind::plan`); what
+//! must be resolved is resolved by every kind at once, into one new lock that replaces the old
+//! one only when every entry resolved.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use crate::cli::LockMode;
+use crate::kinds::{self, AnyPlan, Resolver};
+use crate::lock::{Lockfile, Reason};
+use crate::manifest::Manifest;
+use crate::oci::pull::Images;
+use crate::oci::registry::Registry;
+use crate::settings::Settings;
+use crate::source::Downloader;
+
+/// Why the lock cannot be brought up to date under the given mode.
+#[derive(Debug, thiserror::Error)]
+pub enum LockModeError {
+    #[error(
+        "airgap.lock needs to change, but --locked forbids it:\n{changes}\nhint: run `airgap lock` and commit the new airgap.lock"
+    )]
+    Locked { changes: String },
+    #[error(
+        "airgap.lock does not pin everything the manifests name, and --offline forbids the network:\n{missing}\nhint: run `airgap lock` on a connected machine and bring the lock along"
+    )]
+    Offline { missing: String },
+    #[error("--update names `{name}`, which no manifest entry has\nhint: entries are: {known}")]
+    UnknownName { name: String, known: String },
+    #[error(
+        "{count} of {total} entries could not be resolved; airgap.lock was not changed:\n\n{details}"
+    )]
+    Failed {
+        count: usize,
+        total: usize,
+        details: String,
+    },
+}
+
+/// Loads, checks and (unless forbidden) updates the lock; returns the lock to use. The
+/// downloader, when given, is shared with the caller (so bytes verified here are not hashed
+/// again); otherwise one is made only if something must be resolved.
+pub fn ensure(
+    settings: &Settings,
+    manifest: &Manifest,
+    mode: &LockMode,
+    update: Option<&[String]>,
+    shared: Option<&Downloader>,
+) -> Result<Lockfile> {
+    let path = settings.lock_path();
+    let old = Lockfile::read(&path)?;
+    if let Some(names) = update {
+        let known: BTreeSet<String> = kinds::ALL
+            .iter()
+            .flat_map(|kind| kind.update_names(manifest))
+            .collect();
+        for name in names {
+            if !known.contains(name.as_str()) {
+                return Err(LockModeError::UnknownName {
+                    name: name.clone(),
+                    known: known.iter().cloned().collect::<Vec<_>>().join(", "),
+                }
+                .into());
+            }
+        }
+    }
+    let plans: Vec<Box<dyn AnyPlan>> = kinds::ALL
+        .iter()
+        .map(|kind| kind.plan(manifest, old.as_ref(), update))
+        .collect();
+    let pending: Vec<String> = plans.iter().flat_map(|plan| plan.pending()).collect();
+    let dropped: Vec<String> = plans.iter().flat_map(|plan| plan.dropped()).collect();
+    if let Some(old) = &old
+        && pending.is_empty()
+        && dropped.is_empty()
+        && old.manifest == manifest.inputs_digest
+    {
+        settings.printer.detail("airgap.lock is up to date");
+        return Ok(old.clone());
+    }
+    let indent = |lines: &[String]| {
+        lines
+            .iter()
+            .map(|line| format!("  {line}"))
+            .collect::<Vec<_>>()
+    };
+
+    if mode.locked {
+        let forced = update.is_some();
+        let mut changes = if forced { Vec::new() } else { indent(&pending) };
+        changes.extend(indent(&dropped));
+        if old.is_none() {
+            changes.insert(0, "  airgap.lock does not exist".to_string());
+        } else if changes.is_empty() && !forced {
+            changes.push("  the manifests changed in a way that changes the lock".to_string());
+        }
+        if !changes.is_empty() {
+            return Err(LockModeError::Locked {
+                changes: changes.join("\n"),
+            }
+            .into());
+        }
+    }
+    if mode.offline && !pending.is_empty() {
+        return Err(LockModeError::Offline {
+            missing: indent(&pending).join("\n"),
+        }
+        .into());
+    }
+
+    let mut new = Lockfile::empty(manifest.inputs_digest);
+    let work = plans.iter().any(|plan| plan.has_work());
+    let owned;
+    let downloader = match shared {
+        Some(downloader) => downloader,
+        None if work => {
+            owned = crate::ops::downloader(settings)?;
+            &owned
+        }
+        None => {
+            // Nothing to resolve: every kind only keeps its pins.
+            let runtime = crate::ops::runtime()?;
+            for plan in plans {
+                runtime.block_on(plan.run(None, old.as_ref(), &mut new));
+            }
+            return finish(
+                settings,
+                &path,
+                old.as_ref(),
+                new,
+                mode,
+                &pending,
+                dropped.len(),
+            );
+        }
+    };
+    let registry = Registry::new(downloader.client.clone(), settings.printer.clone());
+    let images = Images {
+        registry: &registry,
+        downloader,
+    };
+    let context = Resolver {
+        downloader,
+        images: &images,
+        manifest,
+        printer: &settings.printer,
+        jobs: settings.jobs,
+    };
+    // Every kind resolves at once, each into its own part of the new lock.
+    let mut parts: Vec<Lockfile> = plans
+        .iter()
+        .map(|_| Lockfile::empty(manifest.inputs_digest))
+        .collect();
+    let runtime = crate::ops::runtime()?;
+    let mut failures: Vec<String> = runtime.block_on(async {
+        let runs = plans
+            .into_iter()
+            .zip(parts.iter_mut())
+            .map(|(plan, part)| plan.run(Some(&context), old.as_ref(), part));
+        futures_util::future::join_all(runs)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    });
+    if !failures.is_empty() {
+        failures.sort();
+        return Err(LockModeError::Failed {
+            count: failures.len(),
+            total: pending.len(),
+            details: failures.join("\n\n"),
+        }
+        .into());
+    }
+    for mut part in parts {
+        for kind in kinds::ALL {
+            kind.absorb(&mut new, &mut part);
+        }
+    }
+    finish(
+        settings,
+        &path,
+        old.as_ref(),
+        new,
+        mode,
+        &pending,
+        dropped.len(),
+    )
+}
+
+/// Normalizes the new lock, refuses a change `--locked` forbids, writes it when it changed,
+/// and says what happened.
+fn finish(
+    settings: &Settings,
+    path: &std::path::Path,
+    old: Option<&Lockfile>,
+    mut new: Lockfile,
+    mode: &LockMode,
+    pending: &[String],
+    removed: usize,
+) -> Result<Lockfile> {
+    for kind in kinds::ALL {
+        kind.normalize(&mut new);
+    }
+    if mode.locked && old.map(Lockfile::render) != Some(new.render()) {
+        // Only `--update` entries were resolved: the lock must come out the same.
+        return Err(LockModeError::Locked {
+            changes: "  --update resolved different pins".to_string(),
+        }
+        .into());
+    }
+    let written = new.write_if_changed(path)?;
+    let added = pending
+        .iter()
+        .filter(|line| line.ends_with(&Reason::New.to_string()))
+        .count();
+    let changed = pending.len() - added;
+    let summary = kinds::summary(&new);
+    if written {
+        settings.printer.status(
+            "Locked",
+            format!(
+                "{summary} ({added} new, {changed} re-resolved, {removed} removed) in {}",
+                path.display()
+            ),
+        );
+    } else {
+        settings
+            .printer
+            .status("Locked", format!("{summary}; airgap.lock unchanged"));
+    }
+    Ok(new)
+}
+
+/// `airgap lock`.
+pub fn run(settings: &Settings, mode: &LockMode, update: Option<&[String]>) -> Result<()> {
+    let manifest = crate::manifest::load(&settings.workspace)?;
+    ensure(settings, &manifest, mode, update, None)?;
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! Materializing a media tree: lock if needed, one placement step per kind (fetch into the
+//! cache, verify, place), the shared OCI layout, each kind's metadata, the rendered
+//! configuration, a prune of what the lock no longer pins, then the lock copy, the public key,
+//! `SHA256SUMS` and its signature.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use futures_util::StreamExt;
+use indicatif::HumanBytes;
+
+use crate::cli::MaterializeArgs;
+use crate::digest::Digest;
+use crate::kinds::{self, Placed, Placer};
+use crate::lock::LockedImage;
+use crate::manifest;
+use crate::media::place::Tally;
+use crate::media::signing::Signer;
+use crate::media::tree::Tree;
+use crate::oci::layout as oci_layout;
+use crate::oci::manifest::Descriptor;
+use crate::oci::pull::{ImageError, Images, StoredManifest};
+use crate::oci::registry::Registry;
+use crate::ops;
+use crate::settings::Settings;
+use crate::store::Fetched;
+
+/// `materialize --to DIR`: lock if needed, then every kind places its pins and writes its
+/// metadata, the OCI layout takes every kind's images, the configuration is rendered, what
+/// the lock no longer pins is pruned, and the tree is signed.
+pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
+    let started = Instant::now();
+    let manifest = manifest::load(&settings.workspace)?;
+    let downloader = ops::downloader(settings)?;
+    let lock = ops::lock::ensure(settings, &manifest, &args.mode, None, Some(&downloader))?;
+    let signer = signer(settings, args)?;
+    let tree = Tree::open(&args.to)?;
+    let registry = Registry::new(downloader.client.clone(), settings.printer.clone());
+    let images = Images {
+        registry: &registry,
+        downloader: &downloader,
+    };
+    let tally = Tally::default();
+    let context = Placer {
+        tree: &tree,
+        downloader: &downloader,
+        images: &images,
+        tally: &tally,
+        jobs: settings.jobs,
+        workspace: &settings.workspace,
+        printer: &settings.printer,
+    };
+    let layout_images = kinds::layout_images(&lock);
+    let runtime = ops::runtime()?;
+    let placed: Vec<Placed> = runtime.block_on(async {
+        let mut steps: Vec<futures_util::future::LocalBoxFuture<'_, Placed>> = kinds::ALL
+            .iter()
+            .map(|kind| kind.place(&context, &lock))
+            .collect();
+        steps.push(Box::pin(place_layout(&context, &layout_images)));
+        futures_util::future::join_all(steps).await
+    });
+    let mut entries: BTreeMap<String, Digest> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for step in placed {
+        entries.extend(step.entries);
+        failures.extend(step.failures);
+    }
+    if !failures.is_empty() {
+        return Err(anyhow!(
+            "{} artifacts could not be materialized; nothing wrong was written, and a rerun resumes:\n\n{}",
+            failures.len(),
+            failures.join("\n\n")
+        ));
+    }
+
+    if !layout_images.is_empty() {
+        for (relative, bytes) in [
+            (
+                format!("{}/oci-layout", oci_layout::ROOT),
+                oci_layout::LAYOUT_FILE.to_string(),
+            ),
+            (
+                format!("{}/index.json", oci_layout::ROOT),
+                oci_layout::index_json(&layout_entries(&layout_images)),
+            ),
+        ] {
+            tree.write_if_changed(&relative, bytes.as_bytes())?;
+            entries.insert(relative, Digest::of_bytes(bytes.as_bytes()));
+        }
+    }
+    for kind in kinds::ALL {
+        entries.extend(kind.write_metadata(&context, &lock, &signer)?);
+    }
+    let inputs = render_inputs(settings, &manifest)?;
+    let templates = crate::render::Templates::new(args.templates.as_deref())?;
+    entries.extend(ops::render::write_rendered(
+        settings, &tree, &lock, &inputs, &signer, &templates,
+    )?);
+    let keep: BTreeSet<String> = entries.keys().cloned().collect();
+    let mut removed = tree.prune(oci_layout::ROOT, &keep)?;
+    for kind in kinds::ALL {
+        removed.extend(kind.prune(&tree, &lock, &keep)?);
+    }
+    for root in crate::render::ROOTS {
+        removed.extend(tree.prune(root, &keep)?);
+    }
+    let mut keep_keys = keep.clone();
+    keep_keys.insert(crate::media::tree::PUBLIC_KEY.to_string());
+    removed.extend(tree.prune(crate::media::tree::KEYS, &keep_keys)?);
+    for path in &removed {
+        settings
+            .printer
+            .detail(format!("removed {path} (no longer in the lock)"));
+    }
+    let strangers = tree.finish(&lock.render(), entries, &signer)?;
+    for path in strangers {
+        settings.printer.warn(format!(
+            "{path} in {} was not written by airgap and is not in SHA256SUMS; `airgap verify` will report it",
+            args.to.display()
+        ));
+    }
+    settings.printer.status(
+        "Materialized",
+        format!(
+            "{} into {} in {:.1}s: {} written, {} already present, {} removed, {} downloaded",
+            kinds::summary(&lock),
+            args.to.display(),
+            started.elapsed().as_secs_f64(),
+            tally.written.load(Ordering::Relaxed),
+            tally.present.load(Ordering::Relaxed),
+            removed.len(),
+            HumanBytes(tally.downloaded_bytes.load(Ordering::Relaxed)),
+        ),
+    );
+    Ok(())
+}
+
+/// The signing key: `--signing-key`, or the user's own, made on first use.
+fn signer(settings: &Settings, args: &MaterializeArgs) -> Result<Signer> {
+    let default_key = args.signing_key.is_none();
+    let key_path = args
+        .signing_key
+        .clone()
+        .unwrap_or_else(Signer::default_path);
+    let (signer, created) = Signer::load_or_create(&key_path, default_key)?;
+    if created {
+        settings.printer.status(
+            "Created",
+            format!(
+                "signing key {} at {}",
+                signer.fingerprint(),
+                key_path.display()
+            ),
+        );
+        settings.printer.warn(
+            "give the enclave keys/airgap.asc from this media by a separate, trusted path; `airgap verify --key` checks against it",
+        );
+    }
+    Ok(signer)
+}
+
+/// The OCI layout's manifests and blobs for every kind's images: every manifest document
+/// first (small), then the unique blobs they name, each fetched and stored once.
+async fn place_layout(context: &Placer<'_>, images: &[LockedImage]) -> Placed {
+    let mut placed = Placed::default();
+    let documents: Vec<(&LockedImage, Result<Vec<StoredManifest>, ImageError>)> =
+        futures_util::stream::iter(images.iter())
+            .map(|pin| async move { (pin, context.images.manifests_of(pin).await) })
+            .buffer_unordered(context.jobs)
+            .collect()
+            .await;
+    let mut blobs: BTreeMap<Digest, (&LockedImage, Descriptor)> = BTreeMap::new();
+    let mut manifest_digests = Vec::new();
+    for (pin, result) in documents {
+        match result {
+            Ok(stored) => {
+                for document in stored {
+                    manifest_digests.push(document.digest);
+                    for blob in document.parsed.blobs {
+                        blobs.entry(blob.digest).or_insert((pin, blob));
+                    }
+                }
+            }
+            Err(error) => placed.failures.push(error.to_string()),
+        }
+    }
+    manifest_digests.sort();
+    manifest_digests.dedup();
+    // Manifests are in the store already: `manifests_of` read and verified them.
+    let store = &context.downloader.store;
+    let documents = context
+        .place_all(
+            manifest_digests.iter().collect(),
+            |digest: &Digest| (oci_layout::blob_path(digest), *digest),
+            |digest: &Digest| async move {
+                Ok::<_, ImageError>(Fetched {
+                    digest: *digest,
+                    size: store.size_of(digest).unwrap_or(0),
+                    fresh: true,
+                })
+            },
+        )
+        .await;
+    let layers = context
+        .place_all(
+            blobs.values().collect(),
+            |(_, descriptor): &(&LockedImage, Descriptor)| {
+                (oci_layout::blob_path(&descriptor.digest), descriptor.digest)
+            },
+            |(pin, descriptor): &(&LockedImage, Descriptor)| {
+                context.images.fetch_blob(pin, descriptor)
+            },
+        )
+        .await;
+    for step in [documents, layers] {
+        placed.entries.extend(step.entries);
+        placed.failures.extend(step.failures);
+    }
+    placed
+}
+
+/// The render inputs of a materialize: `[enclave]` (URL, CA), `[kubespray]` hosts, `[dns]`.
+fn render_inputs(
+    settings: &Settings,
+    manifest: &manifest::Manifest,
+) -> Result<crate::render::Inputs> {
+    let ca = match &manifest.enclave.ca {
+        Some(path) => {
+            let path = settings.workspace.join(path);
+            Some(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read the enclave CA {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    Ok(crate::render::Inputs {
+        url: manifest
+            .enclave
+            .url
+            .clone()
+            .unwrap_or_else(|| crate::render::DEFAULT_URL.to_string()),
+        kubespray: crate::render::Kubespray {
+            host: manifest.kubespray_hosts.clone(),
+        },
+        dns: crate::render::Dns {
+            forward: manifest.dns_forwards.clone(),
+        },
+        registry: None,
+        ca,
+    })
+}
+
+/// The `index.json` entries of the lock's images and their tagged referrers.
+fn layout_entries(images: &[LockedImage]) -> Vec<oci_layout::Entry> {
+    let mut entries = Vec::new();
+    for image in images {
+        entries.push(oci_layout::Entry {
+            name: Some(oci_layout::layout_name(&image.reference)),
+            digest: image.digest,
+            media_type: image.media_type.clone(),
+            size: image.size,
+        });
+        for referrer in &image.referrer_manifests {
+            entries.push(oci_layout::Entry {
+                name: referrer
+                    .tag
+                    .as_ref()
+                    .map(|tag| oci_layout::referrer_name(&image.reference, tag)),
+                digest: referrer.digest,
+                media_type: referrer.media_type.clone(),
+                size: referrer.size,
+            });
+        }
+    }
+    entries
+}
