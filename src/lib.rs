@@ -1,33 +1,40 @@
-//! airgap: lock, materialize, verify (and later serve) everything an air-gapped Kubernetes
-//! install needs.
+//! airgap: lock, materialize, verify and serve everything an air-gapped Kubernetes install
+//! needs.
 //!
-//! The stages, and the one-way arrows between them (a module may use only those to its left;
-//! `digest`, `reference`, `deb822`, `keyring`, `printer` and `http` are leaves that any stage
-//! may use):
+//! The layers, and the one-way arrows between them (a module uses only those below it;
+//! `digest`, `version`, `deb822`, `keyring`, `printer` and `http` are leaves any layer may
+//! use). `layering.rs` reads every `use crate::` and fails on an arrow this map forbids.
 //!
 //! ```text
-//! manifest ──> lock ──> source ──> store ──> media ──> render ──> serve/push ──> commands ──> cli/run
-//!  (toml,       (pins,    (kinds:    (sha256    (tree,     (config/,   (files and   (orchestration,
-//!   spans)       plan,     files,     blobs,     SHA256SUMS, kubespray/  registry     one file per
-//!                diff)     oci, apt,  atomic)    signing,    from        over the     subcommand)
-//!                          yum, git,             apt/yum/    templates)  media; push
-//!                          charts;               charts                  into an
-//!                          registry,             metadata,               enclave
-//!                          download)             verify)                 registry)
+//! cli/run ──> commands ──> ops ──> render, serve ──> kinds ──> oci ──> source ──> store
+//!  (clap,      (argument    (lock,   (config/,         (file,     (refs,   (down-    (sha256
+//!   exit        parsing,     materi-  kubespray/;      image,     mani-    loader)   blobs,
+//!   codes)      one call)    alize,   the read-only    apt, yum,  fests,             atomic)
+//!                            render,  server)          git,       layout,
+//!                            push,                     chart:     registry,
+//!                            verify)                   one list)  pull, push)
+//!
+//!                  kinds, oci ──> lock (file format, plan, diff) ──> manifest (toml, spans)
+//!                  kinds, ops ──> media (tree, SHA256SUMS, signing, placement, verify)
 //! ```
 //!
 //! - `manifest`: reads `manifests/*.toml` into a validated [`manifest::Manifest`].
-//! - `lock`: the lockfile model, its deterministic writer, staleness ([`lock::plan`]) and diff.
-//! - `source`: per-kind resolution and fetching over the one HTTP seam (`http`); the kinds share
-//!   the downloader, the OCI registry client and the OCI media types (`source::oci::manifest`,
-//!   which OCI charts use too); otherwise they do not import each other.
+//! - `lock`: the lockfile model, its deterministic writer, the generic staleness plan
+//!   ([`lock::plan_kind`]) and diff ([`lock::diff::Pin`]). Never the network.
+//! - `source`: the downloader every kind fetches through, over the one HTTP seam (`http`).
 //! - `store`: the content-addressed cache; only verified bytes get a blob name.
-//! - `media`: the media tree, `SHA256SUMS`, the OpenPGP signature, repository metadata
-//!   regenerated from the artifacts (apt, yum, Helm), offline verification.
+//! - `oci`: references, manifests, the image layout, the registry client (pull and push), and
+//!   the upstream-to-target naming that push and render share.
+//! - `kinds`: one folder per artifact kind (entry, resolution, fetch, placement, metadata) and
+//!   [`kinds::ALL`], the one list every kind-wide step iterates over. Kinds never import each
+//!   other.
+//! - `media`: the media tree, `SHA256SUMS`, the OpenPGP signature, placing verified blobs,
+//!   offline verification. Never the network.
 //! - `render`: the configuration that points nodes, Kubespray and nginx at the media.
-//! - `serve`: the read-only HTTP(S) server over a media tree; `push`: its images into an
-//!   existing registry.
-//! - `commands`: one file per subcommand; `cli` holds the clap model, `settings` resolves it.
+//! - `serve`: the read-only HTTP(S) server over a media tree; never an upstream.
+//! - `ops`: the work behind each command; `commands`: argument parsing plus one call each;
+//!   `cli` holds the clap model, `settings` resolves it; `import` evaluates Kubespray's own
+//!   defaults beside the pipeline.
 
 pub mod cli;
 pub mod commands;
@@ -37,6 +44,8 @@ pub mod http;
 pub mod import;
 pub mod keyring;
 pub mod kinds;
+#[cfg(test)]
+mod layering;
 pub mod lock;
 pub mod manifest;
 pub mod media;

@@ -7,20 +7,23 @@ use anyhow::{Context, Result, bail};
 use crate::cli::InitArgs;
 use crate::settings::Settings;
 
-const EXAMPLES: [(&str, &str); 3] = [
-    (
-        "00-enclave.toml",
+/// The examples: `[enclave]` first, one file per kind (from the list of kinds), then what
+/// rendering reads.
+fn examples() -> Vec<(String, &'static str)> {
+    let mut examples = vec![(
+        "00-enclave.toml".to_string(),
         include_str!("../../templates/init/00-enclave.toml"),
-    ),
-    (
-        "10-files.toml",
-        include_str!("../../templates/init/10-files.toml"),
-    ),
-    (
-        "90-other-kinds.toml",
-        include_str!("../../templates/init/90-other-kinds.toml"),
-    ),
-];
+    )];
+    for (index, kind) in crate::kinds::ALL.iter().enumerate() {
+        let (name, text) = kind.example();
+        examples.push((format!("{:02}-{name}.toml", 10 * (index + 1)), text));
+    }
+    examples.push((
+        "90-rendering.toml".to_string(),
+        include_str!("../../templates/init/90-rendering.toml"),
+    ));
+    examples
+}
 
 pub fn run(settings: &Settings, args: &InitArgs) -> Result<()> {
     let root = args.dir.as_deref().unwrap_or(&settings.workspace);
@@ -33,7 +36,8 @@ pub fn run(settings: &Settings, args: &InitArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&manifests)
         .with_context(|| format!("cannot create {}", manifests.display()))?;
-    for (name, text) in EXAMPLES {
+    let examples = examples();
+    for (name, text) in &examples {
         let path = manifests.join(name);
         crate::store::atomic_write(&path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -43,7 +47,7 @@ pub fn run(settings: &Settings, args: &InitArgs) -> Result<()> {
         format!(
             "workspace {} with {} example manifests",
             root.display(),
-            EXAMPLES.len()
+            examples.len()
         ),
     );
     settings.printer.status(

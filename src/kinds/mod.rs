@@ -41,14 +41,15 @@ use crate::oci::pull::Images;
 use crate::printer::Printer;
 use crate::source::{Downloader, Fetched};
 
-/// Every kind, in lockfile order. The one registration point.
+/// Every kind: the one registration point. The order is the order of messages, `diff`,
+/// `init`'s example files and the served prefixes.
 pub static ALL: [&dyn AnyKind; 6] = [
     &Registered::<file::Files>(PhantomData),
     &Registered::<image::Images>(PhantomData),
     &Registered::<apt::Apt>(PhantomData),
     &Registered::<yum::Yum>(PhantomData),
-    &Registered::<git::Git>(PhantomData),
     &Registered::<chart::Charts>(PhantomData),
+    &Registered::<git::Git>(PhantomData),
 ];
 
 /// One kind of artifact, as every stage sees it.

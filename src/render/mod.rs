@@ -29,7 +29,7 @@ pub const CA: &str = "config/enclave-ca.pem";
 /// Where nodes reach the media when `[enclave].url` is not given.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 /// Where the rendered files live in the tree (pruned of what a render no longer writes).
-pub const ROOTS: [&str; 2] = ["config", "kubespray"];
+pub const ROOTS: [&str; 2] = [crate::media::tree::CONFIG, crate::media::tree::KUBESPRAY];
 
 /// The built-in templates, by the name an override in `--templates DIR` must have.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -290,7 +290,7 @@ pub fn render(
             context! {
                 root => root.to_string_lossy(),
                 listen => port,
-                prefixes => ["files", "apt", "yum", "charts", "git", "keys", "config"],
+                prefixes => crate::kinds::served_roots(),
             },
         )?,
     );

@@ -13,19 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-/// Top-level entries that are served as files.
-pub const PREFIXES: [&str; 10] = [
-    "files",
-    "apt",
-    "yum",
-    "charts",
-    "git",
-    "keys",
-    "config",
-    "SHA256SUMS",
-    "SHA256SUMS.asc",
-    "airgap.lock",
-];
+/// The top-level files of a tree that are served beside the served folders.
+pub const TOP_FILES: [&str; 3] = ["SHA256SUMS", "SHA256SUMS.asc", "airgap.lock"];
 
 /// Why a path is refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,7 +26,9 @@ pub enum Refusal {
 }
 
 /// Maps a raw request path to a file or directory inside `root` (canonical), or refuses it.
-pub fn resolve(root: &Path, raw: &str) -> Result<PathBuf, Refusal> {
+/// `served` are the top-level entries served as files: the folders the caller names (the
+/// kinds' and the configuration's) and [`TOP_FILES`].
+pub fn resolve(root: &Path, served: &[String], raw: &str) -> Result<PathBuf, Refusal> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| Refusal::BadRequest)?;
@@ -60,7 +51,7 @@ pub fn resolve(root: &Path, raw: &str) -> Result<PathBuf, Refusal> {
     }
     if let Some(first) = relative.components().next() {
         let first = first.as_os_str().to_string_lossy();
-        if !PREFIXES.contains(&first.as_ref()) {
+        if !served.iter().any(|name| name == first.as_ref()) {
             return Err(Refusal::NotFound);
         }
     }
@@ -73,9 +64,14 @@ pub fn resolve(root: &Path, raw: &str) -> Result<PathBuf, Refusal> {
 }
 
 /// Serves a resolved path.
-pub async fn serve(root: &Path, path: PathBuf, request: Request<Body>) -> Response<Body> {
+pub async fn serve(
+    root: &Path,
+    served: &[String],
+    path: PathBuf,
+    request: Request<Body>,
+) -> Response<Body> {
     if path.is_dir() {
-        return listing(root, &path, request.uri().path());
+        return listing(root, served, &path, request.uri().path());
     }
     if let Some(ranges) = multiple_ranges(&request) {
         return multipart(&path, &ranges).await;
@@ -167,7 +163,7 @@ pub fn plain(status: StatusCode, text: &str) -> Response<Body> {
     response
 }
 
-fn listing(root: &Path, directory: &Path, request_path: &str) -> Response<Body> {
+fn listing(root: &Path, served: &[String], directory: &Path, request_path: &str) -> Response<Body> {
     let mut names: Vec<(String, bool)> = std::fs::read_dir(directory)
         .map(|entries| {
             entries
@@ -178,7 +174,7 @@ fn listing(root: &Path, directory: &Path, request_path: &str) -> Response<Body> 
                         entry.path().is_dir(),
                     )
                 })
-                .filter(|(name, _)| directory != root || PREFIXES.contains(&name.as_str()))
+                .filter(|(name, _)| directory != root || served.contains(name))
                 .collect()
         })
         .unwrap_or_default();
@@ -317,6 +313,14 @@ async fn multipart(path: &Path, ranges: &[(Option<u64>, Option<u64>)]) -> Respon
 mod tests {
     use super::*;
 
+    fn served() -> Vec<String> {
+        ["files", "apt", "yum", "charts", "git", "keys", "config"]
+            .into_iter()
+            .chain(TOP_FILES)
+            .map(str::to_string)
+            .collect()
+    }
+
     #[test]
     fn traversal_is_refused() {
         let root = std::env::temp_dir().canonicalize().unwrap();
@@ -327,9 +331,19 @@ mod tests {
             "/files/a%5cb",
             "/files/%ff",
         ] {
-            assert_eq!(resolve(&root, raw), Err(Refusal::BadRequest), "{raw}");
+            assert_eq!(
+                resolve(&root, &served(), raw),
+                Err(Refusal::BadRequest),
+                "{raw}"
+            );
         }
-        assert_eq!(resolve(&root, "/oci/index.json"), Err(Refusal::NotFound));
-        assert_eq!(resolve(&root, "/etc/passwd"), Err(Refusal::NotFound));
+        assert_eq!(
+            resolve(&root, &served(), "/oci/index.json"),
+            Err(Refusal::NotFound)
+        );
+        assert_eq!(
+            resolve(&root, &served(), "/etc/passwd"),
+            Err(Refusal::NotFound)
+        );
     }
 }

@@ -28,10 +28,14 @@ pub struct ServeSettings {
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub max_header_bytes: usize,
+    /// The top-level folders served as plain files (the caller knows the kinds).
+    pub served: Vec<&'static str>,
 }
 
 struct Shared {
     root: PathBuf,
+    /// Top-level entries served as files: the served folders and `files::TOP_FILES`.
+    served: Vec<String>,
     registry: registry::Registry,
     printer: Printer,
 }
@@ -44,8 +48,15 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), String
         .map_err(|error| format!("cannot serve {}: {error}", settings.root.display()))?;
     let registry = registry::Registry::load(&root)?;
     let repositories = registry.repositories();
+    let served = settings
+        .served
+        .iter()
+        .chain(files::TOP_FILES.iter())
+        .map(|name| name.to_string())
+        .collect();
     let shared = Arc::new(Shared {
         root: root.clone(),
+        served,
         registry,
         printer: printer.clone(),
     });
@@ -179,8 +190,8 @@ async fn route(shared: &Shared, request: Request<Body>) -> Response<Body> {
     if path == "/healthz" {
         return files::plain(StatusCode::OK, "ok\n");
     }
-    match files::resolve(&shared.root, &path) {
-        Ok(resolved) => files::serve(&shared.root, resolved, request).await,
+    match files::resolve(&shared.root, &shared.served, &path) {
+        Ok(resolved) => files::serve(&shared.root, &shared.served, resolved, request).await,
         Err(files::Refusal::BadRequest) => files::plain(StatusCode::BAD_REQUEST, "bad request\n"),
         Err(files::Refusal::NotFound) => files::plain(StatusCode::NOT_FOUND, "not found\n"),
     }

@@ -10,12 +10,7 @@ use crate::upstream::Upstream;
 fn helm_binary() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let binary = root.join("target/tools/helm");
-    if !binary.exists() {
-        let mut command = Command::new("bash");
-        command.arg(root.join("scripts/helm-tool"));
-        let run = output(command);
-        assert_eq!(run.code, 0, "scripts/helm-tool failed: {}", run.stderr);
-    }
+    crate::support::build_once("helm-tool", &binary);
     binary
 }
 

@@ -204,13 +204,34 @@ pub fn tool(program: &str, args: &[&str], directory: &Path) -> Run {
 pub fn fixture(script: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let directory = root.join("target").join(script);
-    if !directory.join("complete").exists() {
+    build_once(script, &directory.join("complete"));
+    directory
+}
+
+/// Runs `scripts/<script>` unless `done` exists, once across parallel tests: a lock in this
+/// process (tests run in threads) and a file lock across processes (two `cargo test` runs, or
+/// `scripts/test` beside one). Without it two tests each start the script, and the second
+/// one's `rm -rf` pulls the fixture from under the first.
+pub fn build_once(script: &str, done: &Path) {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _in_process = BUILDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if done.exists() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(root.join("target")).unwrap();
+    let lock_path = root.join("target").join(format!(".{script}.lock"));
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
+    if !done.exists() {
         let mut command = Command::new("bash");
         command.arg(root.join("scripts").join(script));
         let run = output(command);
         assert_eq!(run.code, 0, "scripts/{script} failed: {}", run.stderr);
     }
-    directory
+    lock.unlock().unwrap();
 }
 
 /// Serves every file below `directory` from `upstream` at the same relative path.
