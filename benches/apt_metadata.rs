@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use airgap::digest::Digest;
+use airgap::kinds::apt::{LockedApt, LockedDeb};
 use airgap::kinds::apt::{deb, repository as apt_repository};
-use airgap::lock::{LockedApt, LockedDeb};
 use airgap::media::signing::Signer;
 use airgap::media::tree::Tree;
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use airgap::digest::Digest;
 use airgap::kinds::yum::repository as yum_repository;
-use airgap::lock::{LockedRpm, LockedYum};
+use airgap::kinds::yum::{LockedRpm, LockedYum};
 use airgap::media::signing::Signer;
 use airgap::media::tree::Tree;
 

@@ -14,20 +14,22 @@
 //!                            push,                     chart:     registry,
 //!                            verify)                   one list)  pull, push)
 //!
-//!                  kinds, oci ──> lock (file format, plan, diff) ──> manifest (toml, spans)
+//!                  kinds, oci ──> lock (file format, plan, diff) ──> manifest (toml, spans,
+//!                                                                      shared tables)
 //!                  kinds, ops ──> media (tree, SHA256SUMS, signing, placement, verify)
 //! ```
 //!
-//! - `manifest`: reads `manifests/*.toml` into a validated [`manifest::Manifest`].
-//! - `lock`: the lockfile model, its deterministic writer, the generic staleness plan
-//!   ([`lock::plan_kind`]) and diff ([`lock::diff::Pin`]). Never the network.
+//! - `manifest`: reads `manifests/*.toml` (spans, diagnostics, the tables that are not kinds,
+//!   shared checks); each kind validates its own table.
+//! - `lock`: the lockfile format (header, version, deterministic atomic writer), the generic
+//!   staleness plan ([`lock::plan_kind`]) and diff ([`lock::diff::Pin`]). Never the network.
 //! - `source`: the downloader every kind fetches through, over the one HTTP seam (`http`).
 //! - `store`: the content-addressed cache; only verified bytes get a blob name.
 //! - `oci`: references, manifests, the image layout, the registry client (pull and push), and
 //!   the upstream-to-target naming that push and render share.
-//! - `kinds`: one folder per artifact kind (entry, resolution, fetch, placement, metadata) and
-//!   [`kinds::ALL`], the one list every kind-wide step iterates over. Kinds never import each
-//!   other.
+//! - `kinds`: one folder per artifact kind (entry, pin, resolution, fetch, placement, metadata)
+//!   and the one list of them, which writes [`kinds::ALL`], [`kinds::Lockfile`] and
+//!   [`kinds::Manifest`]; every kind-wide step iterates over it. Kinds never import each other.
 //! - `media`: the media tree, `SHA256SUMS`, the OpenPGP signature, placing verified blobs,
 //!   offline verification. Never the network.
 //! - `render`: the configuration that points nodes, Kubespray and nginx at the media.

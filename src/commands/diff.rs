@@ -6,7 +6,7 @@ use anyhow::{Result, anyhow};
 
 use crate::cli::DiffArgs;
 use crate::kinds;
-use crate::lock::Lockfile;
+use crate::kinds::Lockfile;
 use crate::lock::diff::Change;
 use crate::settings::Settings;
 

@@ -7,9 +7,10 @@
 //! `ops::materialize`'s fetch, metadata and prune steps, `ops::verify`, the served and nginx
 //! prefixes, `init`'s examples) iterate over [`ALL`] instead of naming kinds.
 //!
-//! Adding a kind: a folder here with a type implementing [`Kind`] and one line in [`ALL`]
-//! (plus, until the manifest and lock tables are generated from this list, its entry type and
-//! table in `manifest` and its pin and table in `lock`).
+//! Adding a kind: a folder here (its raw table and entry in `entry.rs`, its pin in `pin.rs`,
+//! resolution, fetch and metadata, `example.toml`, and a type implementing [`Kind`]) and one
+//! line in the `kinds!` list below, which writes [`ALL`], the lockfile ([`Lockfile`]), a
+//! manifest file's tables ([`RawManifest`]) and the merged [`Manifest`] from it.
 //!
 //! Kinds never import each other. What two kinds share lives below them: the OCI client
 //! (`oci`, images and OCI charts), the downloader (`source`), the store and the media tree.
@@ -21,6 +22,7 @@ pub mod chart;
 pub mod file;
 pub mod git;
 pub mod image;
+mod tables;
 pub mod yum;
 
 use std::collections::BTreeMap;
@@ -32,25 +34,30 @@ use futures_util::future::{BoxFuture, LocalBoxFuture};
 
 use crate::digest::Digest;
 use crate::lock::diff::{self, Change, Pin};
-use crate::lock::{KindPlan, LockedImage, Lockfile, Reason};
-use crate::manifest::Manifest;
+use crate::lock::{KindPlan, Reason};
 use crate::media::place::Tally;
 use crate::media::signing::Signer;
 use crate::media::tree::{KEYS, Tree};
+use crate::oci::pin::LockedImage;
 use crate::oci::pull::Images;
 use crate::printer::Printer;
 use crate::source::{Downloader, Fetched};
 
-/// Every kind: the one registration point. The order is the order of messages, `diff`,
-/// `init`'s example files and the served prefixes.
-pub static ALL: [&dyn AnyKind; 6] = [
-    &Registered::<file::Files>(PhantomData),
-    &Registered::<image::Images>(PhantomData),
-    &Registered::<apt::Apt>(PhantomData),
-    &Registered::<yum::Yum>(PhantomData),
-    &Registered::<chart::Charts>(PhantomData),
-    &Registered::<git::Git>(PhantomData),
-];
+tables::kinds! {
+    "file" files: file::Files,
+    "image" images: image::Images,
+    "apt" apts: apt::Apt,
+    "yum" yums: yum::Yum,
+    "git" gits: git::Git,
+    "chart" charts: chart::Charts,
+}
+
+/// Where a kind's entries and pins are in the manifest and the lock: written by `kinds!`.
+pub trait Field: Kind {
+    fn entries(manifest: &Manifest) -> &[Self::Entry];
+    fn pins(lock: &Lockfile) -> &[Self::Pin];
+    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<Self::Pin>;
+}
 
 /// One kind of artifact, as every stage sees it.
 pub trait Kind: 'static {
@@ -62,14 +69,27 @@ pub trait Kind: 'static {
     /// Entries resolve together (one dependency closure over all of them): when any changes
     /// or leaves, all are resolved again.
     const TOGETHER: bool = false;
+    /// The manifest table as written, with spans.
+    type Raw: serde::de::DeserializeOwned;
     /// The manifest entry, validated.
-    type Entry: Clone + Send + Sync + 'static;
+    type Entry: Clone + std::fmt::Debug + serde::Serialize + Send + Sync + 'static;
     /// The lock entry.
-    type Pin: Pin + Clone + Send + Sync + 'static;
+    type Pin: Pin
+        + Clone
+        + std::fmt::Debug
+        + PartialEq
+        + Eq
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
 
-    fn entries(manifest: &Manifest) -> &[Self::Entry];
-    fn pins(lock: &Lockfile) -> &[Self::Pin];
-    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<Self::Pin>;
+    /// Validates one table entry (reporting every problem to `loader`) into entries.
+    fn load(
+        loader: &mut crate::manifest::loader::Loader,
+        context: &crate::manifest::loader::Context,
+        raw: toml::Spanned<Self::Raw>,
+    ) -> Vec<Self::Entry>;
     /// The key an entry shares with its pin ([`Pin::key`]).
     fn key(entry: &Self::Entry) -> String;
     /// The name `--update` selects an entry by.
@@ -85,6 +105,8 @@ pub trait Kind: 'static {
     }
     /// `3 files`, for summaries.
     fn count(lock: &Lockfile) -> String;
+    /// Puts what a pin holds into its canonical order (an apt closure's packages).
+    fn sort_within(_pin: &mut Self::Pin) {}
 
     /// Resolves entries into pins, added to `into` (a kind may add pins of the kinds it
     /// derives, as a chart adds the images it declares). Failures are returned, one message
@@ -269,7 +291,9 @@ pub trait AnyKind: Sync {
         lock: &Lockfile,
         keep: &std::collections::BTreeSet<String>,
     ) -> anyhow::Result<Vec<String>>;
-    /// Sorts the kind's pins by key and drops repeated keys.
+    /// Sorts the kind's pins (by key) into the lock's canonical order.
+    fn sort(&self, lock: &mut Lockfile);
+    /// Sorts the kind's pins and drops repeated keys.
     fn normalize(&self, lock: &mut Lockfile);
     /// Moves the kind's pins from `part` into `into`.
     fn absorb(&self, into: &mut Lockfile, part: &mut Lockfile);
@@ -301,7 +325,7 @@ struct Planned<K: Kind> {
     all: bool,
 }
 
-impl<K: Kind> AnyPlan for Planned<K> {
+impl<K: Field> AnyPlan for Planned<K> {
     fn pending(&self) -> Vec<String> {
         self.plan
             .resolve
@@ -357,7 +381,7 @@ impl<K: Kind> AnyPlan for Planned<K> {
     }
 }
 
-impl<K: Kind> AnyKind for Registered<K> {
+impl<K: Field> AnyKind for Registered<K> {
     fn name(&self) -> &'static str {
         K::NAME
     }
@@ -445,10 +469,17 @@ impl<K: Kind> AnyKind for Registered<K> {
         K::prune(tree, lock, keep)
     }
 
-    fn normalize(&self, lock: &mut Lockfile) {
+    fn sort(&self, lock: &mut Lockfile) {
         let pins = K::pins_mut(lock);
-        pins.sort_by_key(|pin| pin.key());
-        pins.dedup_by_key(|pin| pin.key());
+        pins.sort_by_cached_key(|pin| pin.key());
+        for pin in pins.iter_mut() {
+            K::sort_within(pin);
+        }
+    }
+
+    fn normalize(&self, lock: &mut Lockfile) {
+        self.sort(lock);
+        K::pins_mut(lock).dedup_by_key(|pin| pin.key());
     }
 
     fn absorb(&self, into: &mut Lockfile, part: &mut Lockfile) {
@@ -497,5 +528,18 @@ pub fn counted(count: usize, one: &str, many: &str) -> String {
         format!("1 {one}")
     } else {
         format!("{count} {many}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_named_by_its_table() {
+        assert_eq!(ALL.len(), TABLES.len());
+        for (kind, table) in ALL.iter().zip(TABLES) {
+            assert_eq!(kind.name(), *table);
+        }
     }
 }

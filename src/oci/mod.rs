@@ -16,6 +16,7 @@
 
 pub mod layout;
 pub mod manifest;
+pub mod pin;
 pub mod pull;
 pub mod push;
 pub mod reference;

@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::digest::Digest;
-use crate::lock::{LockedImage, LockedManifest, LockedReferrer};
-use crate::manifest::ImageArtifact;
 use crate::oci::manifest::{self, Descriptor, Parsed, REF_NAME};
+use crate::oci::pin::ImageArtifact;
+use crate::oci::pin::{LockedImage, LockedManifest, LockedReferrer};
 use crate::oci::reference::Reference;
 use crate::oci::registry::{RawManifest, Registry, RegistryError};
 use crate::source::download::{Downloader, FetchError, Fetched};

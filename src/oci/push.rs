@@ -20,9 +20,9 @@ use tokio::io::AsyncReadExt;
 
 use crate::digest::{Digest, Hasher};
 use crate::http;
-use crate::lock::LockedImage;
 use crate::oci::layout as oci_layout;
 use crate::oci::manifest;
+use crate::oci::pin::LockedImage;
 use crate::oci::reference::Reference;
 use crate::oci::registry::Registry;
 use crate::oci::target::Target;

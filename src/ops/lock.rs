@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 
 use crate::cli::LockMode;
+use crate::kinds::Lockfile;
+use crate::kinds::Manifest;
 use crate::kinds::{self, AnyPlan, Resolver};
-use crate::lock::{Lockfile, Reason};
-use crate::manifest::Manifest;
+use crate::lock::Reason;
 use crate::oci::pull::Images;
 use crate::oci::registry::Registry;
 use crate::settings::Settings;
@@ -236,7 +237,7 @@ fn finish(
 
 /// `airgap lock`.
 pub fn run(settings: &Settings, mode: &LockMode, update: Option<&[String]>) -> Result<()> {
-    let manifest = crate::manifest::load(&settings.workspace)?;
+    let manifest = crate::kinds::load(&settings.workspace)?;
     ensure(settings, &manifest, mode, update, None)?;
     Ok(())
 }

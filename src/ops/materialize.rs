@@ -14,13 +14,12 @@ use indicatif::HumanBytes;
 use crate::cli::MaterializeArgs;
 use crate::digest::Digest;
 use crate::kinds::{self, Placed, Placer};
-use crate::lock::LockedImage;
-use crate::manifest;
 use crate::media::place::Tally;
 use crate::media::signing::Signer;
 use crate::media::tree::Tree;
 use crate::oci::layout as oci_layout;
 use crate::oci::manifest::Descriptor;
+use crate::oci::pin::LockedImage;
 use crate::oci::pull::{ImageError, Images, StoredManifest};
 use crate::oci::registry::Registry;
 use crate::ops;
@@ -32,7 +31,7 @@ use crate::store::Fetched;
 /// the lock no longer pins is pruned, and the tree is signed.
 pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let started = Instant::now();
-    let manifest = manifest::load(&settings.workspace)?;
+    let manifest = kinds::load(&settings.workspace)?;
     let downloader = ops::downloader(settings)?;
     let lock = ops::lock::ensure(settings, &manifest, &args.mode, None, Some(&downloader))?;
     let signer = signer(settings, args)?;
@@ -225,7 +224,7 @@ async fn place_layout(context: &Placer<'_>, images: &[LockedImage]) -> Placed {
 /// The render inputs of a materialize: `[enclave]` (URL, CA), `[kubespray]` hosts, `[dns]`.
 fn render_inputs(
     settings: &Settings,
-    manifest: &manifest::Manifest,
+    manifest: &crate::kinds::Manifest,
 ) -> Result<crate::render::Inputs> {
     let ca = match &manifest.enclave.ca {
         Some(path) => {

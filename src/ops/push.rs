@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 
 use crate::cli::{LayoutArg, PushArgs};
 use crate::http::HttpSettings;
-use crate::lock::LockedImage;
+use crate::oci::pin::LockedImage;
 use crate::oci::push::{Plan, Pusher};
 use crate::oci::registry::Registry;
 use crate::oci::target::{Layout, Target};

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::RenderArgs;
 use crate::digest::Digest;
-use crate::lock::Lockfile;
+use crate::kinds::Lockfile;
 use crate::manifest::KubesprayHost;
 use crate::media::signing::{self, Signer};
 use crate::media::sums;
@@ -90,7 +90,7 @@ pub fn run(settings: &Settings, args: &RenderArgs) -> Result<()> {
 pub fn write_rendered(
     settings: &Settings,
     tree: &Tree,
-    lock: &crate::lock::Lockfile,
+    lock: &crate::kinds::Lockfile,
     inputs: &crate::render::Inputs,
     signer: &Signer,
     templates: &crate::render::Templates,
@@ -191,11 +191,11 @@ fn parse_host(text: &str) -> Result<KubesprayHost> {
         .map(str::to_string)
         .collect();
     // The same rules as `[[kubespray.host]]` in a manifest.
-    let valid_name = crate::manifest::is_inventory_name(name);
+    let valid_name = crate::manifest::validate::is_inventory_name(name);
     let valid_groups = !groups.is_empty()
         && groups
             .iter()
-            .all(|group| crate::manifest::is_identifier(group));
+            .all(|group| crate::manifest::validate::is_identifier(group));
     if !valid_name || address.is_empty() || address.contains(char::is_whitespace) || !valid_groups {
         return Err(usage());
     }

@@ -15,7 +15,9 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
     let threads = std::thread::available_parallelism()
         .map_or(2, usize::from)
         .max(2);
-    let report = verify::verify_tree(&args.dir, threads, crate::kinds::pinned_paths)?;
+    let report = verify::verify_tree(&args.dir, threads, |lock_path| {
+        Ok(crate::kinds::Lockfile::read(lock_path)?.map(|lock| crate::kinds::pinned_paths(&lock)))
+    })?;
     let mut problems: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
 
     let origin = match &args.key {

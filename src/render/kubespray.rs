@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use regex::Regex;
 use serde::Serialize;
 
-use crate::lock::LockedFile;
+use crate::kinds::file::LockedFile;
 
 /// One binary Kubespray downloads.
 struct Binary {
@@ -589,7 +589,7 @@ pub fn files(files: &[LockedFile]) -> Files {
 mod tests {
     use super::*;
     use crate::digest::Digest;
-    use crate::manifest::PinSource;
+    use crate::kinds::file::PinSource;
 
     fn file(name: &str, arch: Option<&str>, path: &str) -> LockedFile {
         LockedFile {

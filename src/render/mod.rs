@@ -18,7 +18,9 @@ use std::path::Path;
 use minijinja::{AutoEscape, Environment, context};
 use serde::{Deserialize, Serialize};
 
-use crate::lock::{LockedApt, LockedYum, Lockfile};
+use crate::kinds::Lockfile;
+use crate::kinds::apt::LockedApt;
+use crate::kinds::yum::LockedYum;
 use crate::manifest::{DnsForward, KubesprayHost};
 use crate::oci::reference::Reference;
 

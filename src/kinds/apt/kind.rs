@@ -6,12 +6,15 @@ use std::collections::BTreeMap;
 use futures_util::future::{BoxFuture, LocalBoxFuture};
 
 use super::repository::{self, deb_path};
+use super::{AptArtifact, LockedApt, LockedDeb, RawApt};
 use super::{fetch_deb, resolve};
 use crate::digest::Digest;
-use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use toml::Spanned;
+
+use crate::kinds::{Kind, Lockfile, Placed, Placer, Resolver, counted};
+use crate::lock::Reason;
 use crate::lock::diff::Pin;
-use crate::lock::{LockedApt, LockedDeb, Lockfile, Reason};
-use crate::manifest::{AptArtifact, Manifest};
+use crate::manifest::loader::{Context, Loader};
 use crate::media::signing::Signer;
 
 /// `[[apt]]`.
@@ -23,17 +26,12 @@ impl Kind for Apt {
     /// A package of one archive may depend on another's: one closure over all entries.
     const TOGETHER: bool = true;
     const EXAMPLE: (&'static str, &'static str) = ("apt", include_str!("example.toml"));
+    type Raw = RawApt;
     type Entry = AptArtifact;
     type Pin = LockedApt;
 
-    fn entries(manifest: &Manifest) -> &[AptArtifact] {
-        &manifest.apts
-    }
-    fn pins(lock: &Lockfile) -> &[LockedApt] {
-        &lock.apts
-    }
-    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedApt> {
-        &mut lock.apts
+    fn load(loader: &mut Loader, context: &Context, raw: Spanned<RawApt>) -> Vec<AptArtifact> {
+        super::entry::load(loader, context, raw)
     }
     fn key(entry: &AptArtifact) -> String {
         entry.name.clone()

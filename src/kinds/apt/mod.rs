@@ -3,19 +3,21 @@
 //! `.deb` files fetched by their pinned digests.
 
 pub mod deb;
+pub mod entry;
 pub mod index;
 mod kind;
+pub mod pin;
 pub mod release;
 pub mod repository;
 pub mod resolve;
 
+pub use entry::{AptArtifact, RawApt};
 pub use kind::Apt;
+pub use pin::{LockedApt, LockedDeb};
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
-use crate::lock::{LockedApt, LockedDeb};
-use crate::manifest::AptArtifact;
 use crate::source::download::{Downloader, FetchError, Fetched};
 use index::Package;
 

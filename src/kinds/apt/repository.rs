@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::digest::Digest;
+use crate::kinds::apt::LockedApt;
 use crate::kinds::apt::deb;
-use crate::lock::LockedApt;
 use crate::media::signing::Signer;
 use crate::media::tree::{MediaError, Tree};
 

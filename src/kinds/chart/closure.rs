@@ -4,9 +4,12 @@
 use super::{
     HELM_CHART_LAYER, as_image, declared_images, rendered_images, resolve, unvendored_dependencies,
 };
-use crate::lock::{LockedChart, LockedImage};
-use crate::manifest::{ChartArtifact, ImageArtifact, Manifest};
+use crate::kinds::Manifest;
+use crate::kinds::chart::ChartArtifact;
+use crate::kinds::chart::LockedChart;
 use crate::oci::manifest::Descriptor;
+use crate::oci::pin::ImageArtifact;
+use crate::oci::pin::LockedImage;
 use crate::oci::pull::Images;
 
 /// A resolved chart with what it brings: the dependencies it does not vendor (pinned as

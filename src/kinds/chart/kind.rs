@@ -7,12 +7,16 @@ use anyhow::anyhow;
 use futures_util::future::{BoxFuture, LocalBoxFuture};
 
 use super::repository::{self, archive_path};
+use super::{ChartArtifact, LockedChart, RawChart};
 use super::{HELM_CHART_LAYER, as_image, closure, fetch, resolve};
 use crate::digest::Digest;
-use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use crate::oci::pin::LockedImage;
+use toml::Spanned;
+
+use crate::kinds::{Kind, Lockfile, Placed, Placer, Resolver, counted};
+use crate::lock::Reason;
 use crate::lock::diff::Pin;
-use crate::lock::{LockedChart, LockedImage, Lockfile, Reason};
-use crate::manifest::{ChartArtifact, Manifest};
+use crate::manifest::loader::{Context, Loader};
 use crate::media::signing::Signer;
 use crate::oci::manifest::Descriptor;
 
@@ -26,17 +30,12 @@ impl Kind for Charts {
     const NAME: &'static str = "chart";
     const ROOTS: &'static [&'static str] = &[ROOT];
     const EXAMPLE: (&'static str, &'static str) = ("charts", include_str!("example.toml"));
+    type Raw = RawChart;
     type Entry = ChartArtifact;
     type Pin = LockedChart;
 
-    fn entries(manifest: &Manifest) -> &[ChartArtifact] {
-        &manifest.charts
-    }
-    fn pins(lock: &Lockfile) -> &[LockedChart] {
-        &lock.charts
-    }
-    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedChart> {
-        &mut lock.charts
+    fn load(loader: &mut Loader, context: &Context, raw: Spanned<RawChart>) -> Vec<ChartArtifact> {
+        super::entry::load(loader, context, raw)
     }
     fn key(entry: &ChartArtifact) -> String {
         entry.name.clone()

@@ -3,13 +3,16 @@
 //! index's `digest` is checked when it has one).
 
 pub mod closure;
+pub mod entry;
 mod kind;
+pub mod pin;
 pub mod repository;
 
+pub use entry::{ChartArtifact, RawChart};
 pub use kind::Charts;
+pub use pin::LockedChart;
 
-use crate::lock::{LockedChart, LockedImage};
-use crate::manifest::ChartArtifact;
+use crate::oci::pin::LockedImage;
 use crate::oci::reference::Reference;
 use crate::oci::registry::Registry;
 use crate::source::download::{Downloader, FetchError, Fetched};

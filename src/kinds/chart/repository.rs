@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::lock::LockedChart;
+use crate::kinds::chart::LockedChart;
 
 /// Where a chart archive goes.
 pub fn archive_path(pin: &LockedChart) -> String {

@@ -2,12 +2,15 @@
 
 use futures_util::future::{BoxFuture, LocalBoxFuture};
 
+use super::{FileArtifact, LockedFile, RawFile};
 use super::{fetch, resolve};
 use crate::digest::Digest;
-use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use toml::Spanned;
+
+use crate::kinds::{Kind, Lockfile, Placed, Placer, Resolver, counted};
+use crate::lock::Reason;
 use crate::lock::diff::Pin;
-use crate::lock::{LockedFile, Lockfile, Reason};
-use crate::manifest::{FileArtifact, Manifest};
+use crate::manifest::loader::{Context, Loader};
 use crate::printer::human_bytes;
 
 /// `[[file]]`.
@@ -20,17 +23,12 @@ impl Kind for Files {
     const NAME: &'static str = "file";
     const ROOTS: &'static [&'static str] = &[ROOT];
     const EXAMPLE: (&'static str, &'static str) = ("files", include_str!("example.toml"));
+    type Raw = RawFile;
     type Entry = FileArtifact;
     type Pin = LockedFile;
 
-    fn entries(manifest: &Manifest) -> &[FileArtifact] {
-        &manifest.files
-    }
-    fn pins(lock: &Lockfile) -> &[LockedFile] {
-        &lock.files
-    }
-    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedFile> {
-        &mut lock.files
+    fn load(loader: &mut Loader, context: &Context, raw: Spanned<RawFile>) -> Vec<FileArtifact> {
+        super::entry::load(loader, context, raw)
     }
     fn key(entry: &FileArtifact) -> String {
         entry.key.to_string()

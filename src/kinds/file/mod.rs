@@ -3,12 +3,14 @@
 //! bytes once to check it and learn the size, and returns the lock pin.
 
 pub mod checksum;
+pub mod entry;
 mod kind;
+pub mod pin;
 
+pub use entry::{FileArtifact, FileKey, PinSource, RawFile, RawSha256};
 pub use kind::Files;
+pub use pin::LockedFile;
 
-use crate::lock::LockedFile;
-use crate::manifest::FileArtifact;
 use crate::source::download::{Downloader, FetchError, Fetched};
 
 /// Resolves one manifest file entry into a pin. The bytes end up in the store.

@@ -6,12 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context;
 use futures_util::future::{BoxFuture, LocalBoxFuture};
 
+use super::{GitArtifact, LockedGit, RawGit};
 use super::{is_present, materialize, media_path, resolve};
 use crate::digest::Digest;
-use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use toml::Spanned;
+
+use crate::kinds::{Kind, Lockfile, Placed, Placer, Resolver, counted};
+use crate::lock::Reason;
 use crate::lock::diff::Pin;
-use crate::lock::{LockedGit, Lockfile, Reason};
-use crate::manifest::{GitArtifact, Manifest};
+use crate::manifest::loader::{Context as TableContext, Loader};
 use crate::media::signing::Signer;
 use crate::media::tree::Tree;
 
@@ -25,17 +28,12 @@ impl Kind for Git {
     const NAME: &'static str = "git";
     const ROOTS: &'static [&'static str] = &[ROOT];
     const EXAMPLE: (&'static str, &'static str) = ("git", include_str!("example.toml"));
+    type Raw = RawGit;
     type Entry = GitArtifact;
     type Pin = LockedGit;
 
-    fn entries(manifest: &Manifest) -> &[GitArtifact] {
-        &manifest.gits
-    }
-    fn pins(lock: &Lockfile) -> &[LockedGit] {
-        &lock.gits
-    }
-    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedGit> {
-        &mut lock.gits
+    fn load(loader: &mut Loader, context: &TableContext, raw: Spanned<RawGit>) -> Vec<GitArtifact> {
+        super::entry::load(loader, context, raw)
     }
     fn key(entry: &GitArtifact) -> String {
         entry.name.clone()

@@ -9,15 +9,16 @@
 //! full: a shallow repository cannot be cloned over dumb HTTP (the client walks parents that are
 //! not there), and correctness beats media size.
 
+pub mod entry;
 mod kind;
+pub mod pin;
 
+pub use entry::{GitArtifact, RawGit};
 pub use kind::Git;
+pub use pin::LockedGit;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use crate::lock::LockedGit;
-use crate::manifest::GitArtifact;
 
 /// Why a repository could not be resolved or fetched.
 #[derive(Debug, thiserror::Error)]

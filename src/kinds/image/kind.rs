@@ -2,11 +2,15 @@
 
 use futures_util::future::{BoxFuture, LocalBoxFuture};
 
+use super::RawImage;
 use crate::digest::Digest;
-use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use crate::oci::pin::{ImageArtifact, LockedImage};
+use toml::Spanned;
+
+use crate::kinds::{Kind, Lockfile, Placed, Placer, Resolver, counted};
+use crate::lock::Reason;
 use crate::lock::diff::Pin;
-use crate::lock::{LockedImage, Lockfile, Reason};
-use crate::manifest::{ImageArtifact, Manifest};
+use crate::manifest::loader::{Context, Loader};
 use crate::oci::layout::blob_path;
 
 /// `[[image]]`.
@@ -17,17 +21,12 @@ impl Kind for Images {
     /// Images live in the OCI layout, which images and OCI charts share.
     const ROOTS: &'static [&'static str] = &[];
     const EXAMPLE: (&'static str, &'static str) = ("images", include_str!("example.toml"));
+    type Raw = RawImage;
     type Entry = ImageArtifact;
     type Pin = LockedImage;
 
-    fn entries(manifest: &Manifest) -> &[ImageArtifact] {
-        &manifest.images
-    }
-    fn pins(lock: &Lockfile) -> &[LockedImage] {
-        &lock.images
-    }
-    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedImage> {
-        &mut lock.images
+    fn load(loader: &mut Loader, context: &Context, raw: Spanned<RawImage>) -> Vec<ImageArtifact> {
+        super::entry::load(loader, context, raw)
     }
     fn key(entry: &ImageArtifact) -> String {
         entry.reference.clone()

@@ -7,12 +7,15 @@ use anyhow::Context;
 use futures_util::future::{BoxFuture, LocalBoxFuture};
 
 use super::repository::{self, rpm_path};
+use super::{LockedRpm, LockedYum, RawYum, YumArtifact};
 use super::{fetch_rpm, resolve};
 use crate::digest::Digest;
-use crate::kinds::{Kind, Placed, Placer, Resolver, counted};
+use toml::Spanned;
+
+use crate::kinds::{Kind, Lockfile, Placed, Placer, Resolver, counted};
+use crate::lock::Reason;
 use crate::lock::diff::Pin;
-use crate::lock::{LockedRpm, LockedYum, Lockfile, Reason};
-use crate::manifest::{Manifest, YumArtifact};
+use crate::manifest::loader::{Context as TableContext, Loader};
 use crate::media::signing::Signer;
 
 /// `[[yum]]`.
@@ -24,17 +27,12 @@ impl Kind for Yum {
     /// A package of one repository may need another's: one closure over all entries.
     const TOGETHER: bool = true;
     const EXAMPLE: (&'static str, &'static str) = ("yum", include_str!("example.toml"));
+    type Raw = RawYum;
     type Entry = YumArtifact;
     type Pin = LockedYum;
 
-    fn entries(manifest: &Manifest) -> &[YumArtifact] {
-        &manifest.yums
-    }
-    fn pins(lock: &Lockfile) -> &[LockedYum] {
-        &lock.yums
-    }
-    fn pins_mut(lock: &mut Lockfile) -> &mut Vec<LockedYum> {
-        &mut lock.yums
+    fn load(loader: &mut Loader, context: &TableContext, raw: Spanned<RawYum>) -> Vec<YumArtifact> {
+        super::entry::load(loader, context, raw)
     }
     fn key(entry: &YumArtifact) -> String {
         entry.name.clone()

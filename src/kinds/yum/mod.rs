@@ -2,19 +2,21 @@
 //! primary metadata checked against repomd's checksum and parsed streaming, the closure of the
 //! requested packages resolved as dnf would, and the `.rpm` files fetched by pinned digest.
 
+pub mod entry;
 mod kind;
 pub mod metadata;
+pub mod pin;
 pub mod repository;
 pub mod resolve;
 
+pub use entry::{RawYum, YumArtifact};
 pub use kind::Yum;
+pub use pin::{LockedRpm, LockedYum};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
 
 use crate::digest::Digest;
-use crate::lock::{LockedRpm, LockedYum};
-use crate::manifest::YumArtifact;
 use crate::source::download::{Downloader, FetchError, Fetched};
 use metadata::RpmPackage;
 

@@ -10,7 +10,7 @@ use std::io::Write as _;
 use rpm::{Dependency, DependencyFlags, FileType, PackageMetadata};
 
 use crate::digest::Digest;
-use crate::lock::{LockedRpm, LockedYum};
+use crate::kinds::yum::{LockedRpm, LockedYum};
 use crate::media::signing::Signer;
 use crate::media::tree::{MediaError, Tree};
 

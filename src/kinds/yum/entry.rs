@@ -1,0 +1,121 @@
+//! The manifest entry of `[[yum]]`: an RPM repository and the packages to take from it.
+//! Read from its table with spans, validated with located messages.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::manifest::loader::{Context, Loader};
+use crate::manifest::validate::{check_media_path, is_identifier};
+use crate::manifest::{Location, Origin};
+
+/// `[[yum]]`: an RPM repository and the packages to take from it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawYum {
+    pub name: Spanned<String>,
+    pub url: Spanned<String>,
+    pub gpgkey: Option<Spanned<String>>,
+    pub arch: Spanned<String>,
+    pub packages: Spanned<Vec<Spanned<String>>>,
+    pub exclude: Option<Vec<String>>,
+    pub insecure: Option<bool>,
+}
+
+/// One `[[yum]]` entry: an RPM repository and the packages to take from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct YumArtifact {
+    pub name: String,
+    /// The repository root (where `repodata/` is), with a trailing slash.
+    pub url: String,
+    /// The repository's OpenPGP key (armored), relative to the workspace.
+    pub gpgkey: Option<String>,
+    /// `x86_64`, `aarch64`, ...: packages of this architecture and `noarch`.
+    pub arch: String,
+    pub packages: Vec<String>,
+    pub exclude: Vec<String>,
+    pub insecure: bool,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Validates one entry; every problem is reported to `loader`, and only a valid entry
+/// (for files: one per architecture) is returned.
+pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawYum>) -> Vec<YumArtifact> {
+    let entry_span = entry.span();
+    let entry = entry.into_inner();
+    let name = entry.name.get_ref().clone();
+    loader.check_unique_name(context, &entry.name, "yum repository", "DIR/yum/<name>/");
+    let url = format!("{}/", entry.url.get_ref().trim_end_matches('/'));
+    if let Err(message) = Location::parse(&url, Path::new(".")) {
+        loader.diagnostics.push(
+            context
+                .error(entry.url.span(), message)
+                .with_hint("give the repository root, the directory that holds repodata/"),
+        );
+    }
+    let arch = entry.arch.get_ref().clone();
+    if !is_identifier(&arch) {
+        loader.diagnostics.push(
+            context
+                .error(
+                    entry.arch.span(),
+                    format!("`{arch}` is not an RPM architecture"),
+                )
+                .with_hint("e.g. \"x86_64\" or \"aarch64\""),
+        );
+    }
+    if let Some(gpgkey) = &entry.gpgkey
+        && let Err(message) = check_media_path(gpgkey.get_ref())
+    {
+        loader.diagnostics.push(
+            context
+                .error(
+                    gpgkey.span(),
+                    message.replace("the media path", "the key path"),
+                )
+                .with_hint("give the repository key relative to the workspace"),
+        );
+    }
+    if entry.packages.get_ref().is_empty() {
+        loader.diagnostics.push(
+            context
+                .error(entry.packages.span(), "`packages` is empty")
+                .with_hint(
+                    "list the packages the nodes need, e.g. [\"conntrack-tools\", \"socat\"]",
+                ),
+        );
+    }
+    for package in entry.packages.get_ref() {
+        let valid = !package.get_ref().is_empty()
+            && package.get_ref().chars().all(|character| {
+                character.is_ascii_alphanumeric() || matches!(character, '+' | '-' | '.' | '_')
+            });
+        if !valid {
+            loader.diagnostics.push(
+                context
+                    .error(
+                        package.span(),
+                        format!("`{}` is not an RPM package name", package.get_ref()),
+                    )
+                    .with_hint("package names are letters, digits, `+`, `-`, `.` and `_`"),
+            );
+        }
+    }
+    vec![YumArtifact {
+        name,
+        url,
+        gpgkey: entry.gpgkey.map(Spanned::into_inner),
+        arch,
+        packages: entry
+            .packages
+            .into_inner()
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect(),
+        exclude: entry.exclude.unwrap_or_default(),
+        insecure: entry.insecure.unwrap_or(false),
+        origin: context.origin(entry_span),
+    }]
+}
