@@ -195,6 +195,30 @@ impl Resolver<'_> {
     }
 }
 
+impl Resolver<'_> {
+    /// Resolves the entries of a kind whose entries resolve together ([`Kind::TOGETHER`]) in
+    /// one call, into `pins`; returns the failure, if any.
+    pub async fn together<Entry, Pin, Error, Future>(
+        &self,
+        entries: Vec<(Entry, Reason)>,
+        resolve: impl FnOnce(Vec<Entry>) -> Future,
+        pins: &mut Vec<Pin>,
+    ) -> Vec<String>
+    where
+        Future: std::future::Future<Output = Result<Vec<Pin>, Error>>,
+        Error: std::fmt::Display,
+    {
+        let entries = entries.into_iter().map(|(entry, _)| entry).collect();
+        match resolve(entries).await {
+            Ok(resolved) => {
+                pins.extend(resolved);
+                Vec::new()
+            }
+            Err(error) => vec![error.to_string()],
+        }
+    }
+}
+
 /// What placing shares: the tree, the transfers, the tally, the workspace.
 pub struct Placer<'a> {
     pub tree: &'a Tree,

@@ -111,45 +111,62 @@ pub fn ensure(
         .into());
     }
 
-    let mut new = Lockfile::empty(manifest.inputs_digest);
-    let work = plans.iter().any(|plan| plan.has_work());
+    let new = resolve(
+        settings,
+        manifest,
+        plans,
+        old.as_ref(),
+        shared,
+        pending.len(),
+    )?;
+    finish(
+        settings,
+        &path,
+        old.as_ref(),
+        new,
+        mode,
+        &pending,
+        dropped.len(),
+    )
+}
+
+/// Runs every kind's plan: kept pins are kept, and what must be resolved is resolved by every
+/// kind at once, each into its own part of the new lock. The network (a downloader) is set up
+/// only when something must be resolved.
+fn resolve(
+    settings: &Settings,
+    manifest: &Manifest,
+    plans: Vec<Box<dyn AnyPlan>>,
+    old: Option<&Lockfile>,
+    shared: Option<&Downloader>,
+    pending: usize,
+) -> Result<Lockfile> {
     let owned;
     let downloader = match shared {
-        Some(downloader) => downloader,
-        None if work => {
+        Some(downloader) => Some(downloader),
+        None if plans.iter().any(|plan| plan.has_work()) => {
             owned = crate::ops::downloader(settings)?;
-            &owned
+            Some(&owned)
         }
-        None => {
-            // Nothing to resolve: every kind only keeps its pins.
-            let runtime = crate::ops::runtime()?;
-            for plan in plans {
-                runtime.block_on(plan.run(None, old.as_ref(), &mut new));
-            }
-            return finish(
-                settings,
-                &path,
-                old.as_ref(),
-                new,
-                mode,
-                &pending,
-                dropped.len(),
-            );
-        }
+        None => None,
     };
-    let registry = Registry::new(downloader.client.clone(), settings.printer.clone());
-    let images = Images {
-        registry: &registry,
-        downloader,
-    };
-    let context = Resolver {
-        downloader,
-        images: &images,
-        manifest,
-        printer: &settings.printer,
-        jobs: settings.jobs,
-    };
-    // Every kind resolves at once, each into its own part of the new lock.
+    let registry = downloader
+        .map(|downloader| Registry::new(downloader.client.clone(), settings.printer.clone()));
+    let images = downloader
+        .zip(registry.as_ref())
+        .map(|(downloader, registry)| Images {
+            registry,
+            downloader,
+        });
+    let context = downloader
+        .zip(images.as_ref())
+        .map(|(downloader, images)| Resolver {
+            downloader,
+            images,
+            manifest,
+            printer: &settings.printer,
+            jobs: settings.jobs,
+        });
     let mut parts: Vec<Lockfile> = plans
         .iter()
         .map(|_| Lockfile::empty(manifest.inputs_digest))
@@ -159,7 +176,7 @@ pub fn ensure(
         let runs = plans
             .into_iter()
             .zip(parts.iter_mut())
-            .map(|(plan, part)| plan.run(Some(&context), old.as_ref(), part));
+            .map(|(plan, part)| plan.run(context.as_ref(), old, part));
         futures_util::future::join_all(runs)
             .await
             .into_iter()
@@ -170,25 +187,18 @@ pub fn ensure(
         failures.sort();
         return Err(LockModeError::Failed {
             count: failures.len(),
-            total: pending.len(),
+            total: pending,
             details: failures.join("\n\n"),
         }
         .into());
     }
+    let mut new = Lockfile::empty(manifest.inputs_digest);
     for mut part in parts {
         for kind in kinds::ALL {
             kind.absorb(&mut new, &mut part);
         }
     }
-    finish(
-        settings,
-        &path,
-        old.as_ref(),
-        new,
-        mode,
-        &pending,
-        dropped.len(),
-    )
+    Ok(new)
 }
 
 /// Normalizes the new lock, refuses a change `--locked` forbids, writes it when it changed,

@@ -66,17 +66,11 @@ impl Kind for Apt {
         entries: Vec<(AptArtifact, Reason)>,
         into: &'a mut Lockfile,
     ) -> BoxFuture<'a, Vec<String>> {
-        Box::pin(async move {
-            let artifacts: Vec<AptArtifact> =
-                entries.into_iter().map(|(artifact, _)| artifact).collect();
-            match resolve(context.downloader, &artifacts).await {
-                Ok(pins) => {
-                    into.apts.extend(pins);
-                    Vec::new()
-                }
-                Err(error) => vec![error.to_string()],
-            }
-        })
+        Box::pin(context.together(
+            entries,
+            move |artifacts| async move { resolve(context.downloader, &artifacts).await },
+            &mut into.apts,
+        ))
     }
 
     fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {

@@ -61,17 +61,11 @@ impl Kind for Yum {
         entries: Vec<(YumArtifact, Reason)>,
         into: &'a mut Lockfile,
     ) -> BoxFuture<'a, Vec<String>> {
-        Box::pin(async move {
-            let artifacts: Vec<YumArtifact> =
-                entries.into_iter().map(|(artifact, _)| artifact).collect();
-            match resolve(context.downloader, &artifacts).await {
-                Ok(pins) => {
-                    into.yums.extend(pins);
-                    Vec::new()
-                }
-                Err(error) => vec![error.to_string()],
-            }
-        })
+        Box::pin(context.together(
+            entries,
+            move |artifacts| async move { resolve(context.downloader, &artifacts).await },
+            &mut into.yums,
+        ))
     }
 
     fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
