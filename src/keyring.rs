@@ -1,6 +1,7 @@
-//! Checking signatures made by third parties (archive and repository keys): keyrings in
-//! binary or armored form, detached and cleartext signatures, any key or subkey of the ring.
-//! A leaf module: the sources use it, it uses nothing of the crate.
+//! Checking OpenPGP signatures: keyrings in binary or armored form, detached and cleartext
+//! signatures, any key or subkey of the ring. Third-party archives (apt, yum) and the
+//! enclave's trusted key over `SHA256SUMS` go through the same checks.
+//! A leaf module: it uses nothing of the crate.
 
 use std::io::Cursor;
 
@@ -50,37 +51,67 @@ pub fn unverified_inrelease(text: &str) -> Result<String, String> {
     Ok(message.signed_text())
 }
 
-/// Checks a detached `Release.gpg` over `release` against `keys`.
+/// Why a detached signature was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The signature bytes are not an OpenPGP signature.
+    #[error("the signature cannot be read: {0}")]
+    Unreadable(String),
+    /// No signature in it was made by any of the keys (or their subkeys) over these bytes.
+    #[error("the signature does not match these keys")]
+    NoMatch,
+}
+
+impl SignatureError {
+    /// What the rejection says of a third party's signature file (`Release.gpg`).
+    pub fn of_file(&self, file: &str) -> String {
+        match self {
+            SignatureError::NoMatch => format!("{file} holds no signature by a key of the keyring"),
+            SignatureError::Unreadable(message) => message.clone(),
+        }
+    }
+}
+
+/// Checks a detached signature (armored or binary, one or several signatures) of `data`
+/// against `keys` and their subkeys: accepted when any signature verifies with any of them.
+/// The one detached check: third-party archives (`Release.gpg`, `repomd.xml.asc`) and the
+/// enclave's trusted key over `SHA256SUMS` both come here.
 pub fn verify_detached(
-    release: &[u8],
+    data: &[u8],
     signature: &[u8],
     keys: &[SignedPublicKey],
-) -> Result<(), String> {
+) -> Result<(), SignatureError> {
+    let unreadable = |error: pgp::errors::Error| SignatureError::Unreadable(error.to_string());
     let signatures: Vec<DetachedSignature> = if signature.starts_with(b"-----BEGIN") {
         DetachedSignature::from_armor_many(Cursor::new(signature))
-            .map_err(|error| error.to_string())?
+            .map_err(unreadable)?
             .0
             .filter_map(Result::ok)
             .collect()
     } else {
         DetachedSignature::from_bytes_many(Cursor::new(signature))
-            .map_err(|error| error.to_string())?
+            .map_err(unreadable)?
             .filter_map(Result::ok)
             .collect()
     };
+    if signatures.is_empty() {
+        return Err(SignatureError::Unreadable(
+            "it holds no OpenPGP signature".to_string(),
+        ));
+    }
     for signature in &signatures {
         for key in keys {
-            if signature.verify(key, release).is_ok()
+            if signature.verify(key, data).is_ok()
                 || key
                     .public_subkeys
                     .iter()
-                    .any(|subkey| signature.verify(subkey, release).is_ok())
+                    .any(|subkey| signature.verify(subkey, data).is_ok())
             {
                 return Ok(());
             }
         }
     }
-    Err("Release.gpg holds no signature by a key of the keyring".to_string())
+    Err(SignatureError::NoMatch)
 }
 
 /// Reads the keyring file `path` (relative to `workspace`); the error says why, for messages.

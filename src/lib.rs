@@ -2,8 +2,8 @@
 //! needs.
 //!
 //! The layers, and the one-way arrows between them (a module uses only those below it;
-//! `digest`, `version`, `deb822`, `keyring`, `printer` and `http` are leaves any layer may
-//! use). `layering.rs` reads every `use crate::` and fails on an arrow this map forbids.
+//! `digest`, `version`, `deb822`, `keyring`, `git_process`, `printer` and `http` are leaves
+//! any layer may use). `layering.rs` reads every `use crate::` and fails on an arrow this map forbids.
 //!
 //! ```text
 //! cli/run ──> commands ──> ops ──> render, serve ──> kinds ──> oci ──> source ──> store
@@ -42,6 +42,7 @@ pub mod cli;
 pub mod commands;
 pub mod deb822;
 pub mod digest;
+pub mod git_process;
 pub mod http;
 pub mod import;
 pub mod keyring;

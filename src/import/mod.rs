@@ -10,7 +10,6 @@ pub mod ansible;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use minijinja::value::{Value, ValueKind};
 
@@ -164,26 +163,10 @@ impl Tree {
 }
 
 fn git(git_dir: &Path, args: &[&str]) -> Result<String, ImportError> {
-    let output = Command::new("git")
-        .arg("--git-dir")
-        .arg(git_dir)
-        .args(args)
-        .output()
-        .map_err(|error| ImportError::Source {
-            path: git_dir.display().to_string(),
-            message: format!("cannot run git: {error}"),
-        })?;
-    if !output.status.success() {
-        return Err(ImportError::Source {
-            path: git_dir.display().to_string(),
-            message: format!(
-                "git {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        });
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    crate::git_process::run(Some(git_dir), None, args).map_err(|error| ImportError::Source {
+        path: git_dir.display().to_string(),
+        message: error.to_string(),
+    })
 }
 
 type Layer = HashMap<String, yaml_serde::Value>;

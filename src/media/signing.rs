@@ -6,6 +6,7 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+use crate::keyring::SignatureError;
 use pgp::composed::{
     ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, KeyType,
     SecretKeyParamsBuilder, SignedPublicKey, SignedSecretKey,
@@ -151,23 +152,25 @@ impl Signer {
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::DirBuilderExt;
     if let Some(parent) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(parent)?;
     }
-    let temporary = path.with_extension("asc.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
+    // tempfile creates the file 0600: the secret key is never readable by others, not even
+    // for a moment.
+    let directory = path.parent().unwrap_or(Path::new("."));
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".airgap-tmp-")
+        .tempfile_in(directory)?;
+    temporary.write_all(bytes)?;
+    temporary.as_file().sync_all()?;
+    temporary
+        .persist(path)
+        .map(|_| ())
+        .map_err(|error| error.error)
 }
 
 /// Reads a public key (armored or binary) that the enclave trusts.
@@ -194,19 +197,10 @@ pub fn fingerprint(key: &SignedPublicKey) -> String {
 
 /// Checks an armored (or binary) detached signature of `data` against `key` and its subkeys.
 pub fn check_detached(key: &SignedPublicKey, data: &[u8], signature: &[u8]) -> Result<(), String> {
-    let parsed = if signature.starts_with(b"-----BEGIN") {
-        DetachedSignature::from_armor_single(Cursor::new(signature)).map(|(signature, _)| signature)
-    } else {
-        DetachedSignature::from_bytes(Cursor::new(signature))
-    };
-    let signature = parsed.map_err(|error| format!("the signature cannot be read: {error}"))?;
-    if signature.verify(key, data).is_ok() {
-        return Ok(());
-    }
-    for subkey in &key.public_subkeys {
-        if signature.verify(subkey, data).is_ok() {
-            return Ok(());
+    crate::keyring::verify_detached(data, signature, std::slice::from_ref(key)).map_err(|error| {
+        match error {
+            SignatureError::NoMatch => "the signature does not match this key".to_string(),
+            unreadable => unreadable.to_string(),
         }
-    }
-    Err("the signature does not match this key".to_string())
+    })
 }

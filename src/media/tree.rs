@@ -106,22 +106,46 @@ impl Tree {
         };
         fs::create_dir_all(&directory).map_err(write_error)?;
         let blob = store.blob_path(digest);
-        let temporary = temporary_name(&target);
-        let linked = fs::hard_link(&blob, &temporary).is_ok();
-        let verified = if linked {
-            fresh || Digest::of_file(&temporary).is_ok_and(|(found, _)| found == *digest)
-        } else {
-            copy_file_hashing(&blob, &temporary).map_err(|source| MediaError::Read {
-                path: blob.clone(),
-                source,
-            })? == *digest
+        // A hard link when the cache is on the same file system (no copy; checked again
+        // unless this run just verified the bytes), a hashing copy otherwise.
+        let mut copy_error = None;
+        let staged =
+            tempfile::Builder::new()
+                .prefix(".airgap-tmp-")
+                .make_in(&directory, |temporary| {
+                    if fs::hard_link(&blob, temporary).is_ok() {
+                        return Ok(None);
+                    }
+                    copy_file_hashing(&blob, temporary)
+                        .map(Some)
+                        .inspect_err(|error| {
+                            copy_error = Some(error.kind());
+                        })
+                });
+        let staged = match staged {
+            Ok(staged) => staged,
+            Err(source) if copy_error.is_some() => {
+                return Err(MediaError::Read {
+                    path: blob.clone(),
+                    source,
+                });
+            }
+            Err(source) => return Err(write_error(source)),
+        };
+        let verified = match staged.as_file() {
+            None => {
+                fresh || Digest::of_file(staged.path()).is_ok_and(|(found, _)| found == *digest)
+            }
+            Some(copied) => copied == digest,
         };
         if !verified {
-            let _ = fs::remove_file(&temporary);
+            drop(staged);
             store.evict(digest);
             return Ok(Placement::StoreDamaged);
         }
-        fs::rename(&temporary, &target).map_err(write_error)?;
+        staged
+            .persist(&target)
+            .map_err(|error| write_error(error.error))?;
         Ok(Placement::Written)
     }
 
@@ -223,15 +247,6 @@ impl Tree {
             .collect::<Vec<_>>()
             .join("/")
     }
-}
-
-fn temporary_name(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let unique: u64 = rand::random();
-    target.with_file_name(format!(".airgap-tmp-{unique:016x}-{name}"))
 }
 
 /// Copies `source` to `target` (created new) and returns the digest of the bytes copied.

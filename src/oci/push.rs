@@ -189,9 +189,9 @@ pub struct Pusher<'a> {
     /// for chunks with `OCI-Chunk-Min-Length`).
     pub chunk_size: Option<u64>,
     pub tally: Tally,
+    /// How transient failures are retried (`settings.retry`).
+    pub retry: http::RetryPolicy,
 }
-
-const ATTEMPTS: u32 = 4;
 
 impl Pusher<'_> {
     async fn headers(
@@ -298,7 +298,8 @@ impl Pusher<'_> {
         all_done(results, "images", "could not be pushed")
     }
 
-    /// Retries `attempt` on transport errors, 429 and 5xx.
+    /// Retries `attempt` on transport errors, 429 and 5xx, by the one retry policy (honouring
+    /// `Retry-After`).
     async fn retrying<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, PushError>
     where
         F: FnMut(bool) -> Fut,
@@ -314,16 +315,15 @@ impl Pusher<'_> {
                     return Err(failed(what, message));
                 }
                 Err(Attempt::Unauthorized(_)) => refresh = true,
-                Err(Attempt::Transient(message)) => {
+                Err(Attempt::Transient(message, retry_after)) => {
                     failures += 1;
-                    if failures >= ATTEMPTS {
+                    if failures >= self.retry.attempts {
                         return Err(failed(
                             what,
-                            format!("{message} (after {ATTEMPTS} attempts)"),
+                            format!("{message} (after {failures} attempts)"),
                         ));
                     }
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(failures)))
-                        .await;
+                    tokio::time::sleep(self.retry.delay(failures, retry_after)).await;
                 }
             }
         }
@@ -363,7 +363,7 @@ impl Pusher<'_> {
                     match response.status() {
                         status if status.is_success() => return Ok(Landed::Present),
                         StatusCode::NOT_FOUND => {}
-                        status => return Err(classify(status, &head)),
+                        _ => return Err(classify(&response, &head)),
                     }
                     if self.dry_run {
                         return Ok(Landed::WouldSend);
@@ -388,7 +388,7 @@ impl Pusher<'_> {
                         return Ok(Landed::Mounted);
                     }
                     if status != StatusCode::ACCEPTED {
-                        return Err(classify(status, &start));
+                        return Err(classify(&response, &start));
                     }
                     let minimum: Option<u64> = response
                         .headers()
@@ -502,7 +502,7 @@ impl Pusher<'_> {
                 .await
                 .map_err(transport)?;
             if response.status() != StatusCode::ACCEPTED {
-                return Err(classify(response.status(), &location));
+                return Err(classify(&response, &location));
             }
             let base = location
                 .split("/v2/")
@@ -570,14 +570,15 @@ impl Pusher<'_> {
                         .map_err(transport)?;
                     match response.status() {
                         StatusCode::CREATED | StatusCode::OK | StatusCode::NO_CONTENT => {}
-                        status => {
+                        _ => {
+                            let attempt = classify(&response, &url);
                             let body = response.text().await.unwrap_or_default();
                             let hint = if body.contains("MANIFEST_BLOB_UNKNOWN") || body.contains("BLOB_UNKNOWN") {
                                 "; the registry wants every referenced manifest and blob first (an index with platforms the media does not carry cannot be pushed as is)"
                             } else {
                                 ""
                             };
-                            return Err(match classify(status, &url) {
+                            return Err(match attempt {
                                 Attempt::Fatal(message) => Attempt::Fatal(format!("{message}: {}{hint}", body.trim())),
                                 other => other,
                             });
@@ -605,7 +606,8 @@ enum Landed {
 
 /// How one attempt failed.
 enum Attempt {
-    Transient(String),
+    /// Worth another try, after the `Retry-After` the server asked for, if any.
+    Transient(String, Option<std::time::Duration>),
     Unauthorized(String),
     Fatal(String),
 }
@@ -617,7 +619,7 @@ fn transport(error: reqwest::Error) -> Attempt {
             "{chain}\nhint: give the registry's CA with --ca FILE"
         ))
     } else {
-        Attempt::Transient(chain)
+        Attempt::Transient(chain, None)
     }
 }
 
@@ -641,17 +643,21 @@ fn all_done(results: Vec<Result<(), PushError>>, what: &str, why: &str) -> Resul
 fn committed(response: &reqwest::Response, url: &str) -> Result<(), Attempt> {
     match response.status() {
         StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
-        status => Err(classify(status, url)),
+        _ => Err(classify(response, url)),
     }
 }
 
-fn classify(status: StatusCode, url: &str) -> Attempt {
+fn classify(response: &reqwest::Response, url: &str) -> Attempt {
+    let status = response.status();
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         Attempt::Unauthorized(format!(
             "{url} answered {status}; check the credentials and their push rights"
         ))
     } else if http::is_transient(status) {
-        Attempt::Transient(format!("{url} answered {status}"))
+        Attempt::Transient(
+            format!("{url} answered {status}"),
+            http::retry_after(response),
+        )
     } else {
         Attempt::Fatal(format!("{url} answered {status}"))
     }
@@ -725,4 +731,45 @@ fn verified_stream(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, retry_after: Option<&str>) -> reqwest::Response {
+        let mut builder = axum::http::Response::builder().status(status);
+        if let Some(seconds) = retry_after {
+            builder = builder.header("retry-after", seconds);
+        }
+        reqwest::Response::from(builder.body(String::new()).unwrap())
+    }
+
+    #[test]
+    fn a_429_is_retried_after_what_the_registry_asked() {
+        match classify(&response(429, Some("7")), "u") {
+            Attempt::Transient(_, wait) => {
+                assert_eq!(wait, Some(std::time::Duration::from_secs(7)));
+                let policy = http::RetryPolicy::default();
+                assert_eq!(
+                    policy.delay(1, wait),
+                    std::time::Duration::from_secs(7),
+                    "the policy honours Retry-After"
+                );
+            }
+            _ => panic!("429 must be transient"),
+        }
+        assert!(matches!(
+            classify(&response(503, None), "u"),
+            Attempt::Transient(_, None)
+        ));
+        assert!(matches!(
+            classify(&response(401, None), "u"),
+            Attempt::Unauthorized(_)
+        ));
+        assert!(matches!(
+            classify(&response(404, None), "u"),
+            Attempt::Fatal(_)
+        ));
+    }
 }

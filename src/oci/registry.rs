@@ -91,15 +91,18 @@ pub struct RawManifest {
 pub struct Registry {
     client: reqwest::Client,
     printer: Printer,
+    /// How transient failures are retried (`settings.retry`).
+    retry: http::RetryPolicy,
     hosts: Mutex<HashMap<String, Host>>,
     tokens: Mutex<HashMap<(String, String), String>>,
 }
 
 impl Registry {
-    pub fn new(client: reqwest::Client, printer: Printer) -> Registry {
+    pub fn new(client: reqwest::Client, printer: Printer, retry: http::RetryPolicy) -> Registry {
         Registry {
             client,
             printer,
+            retry,
             hosts: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
         }
@@ -406,7 +409,7 @@ impl Registry {
         );
         let mut refreshed = false;
         let mut attempt = 0u32;
-        let policy = http::RetryPolicy::default();
+        let policy = self.retry;
         loop {
             attempt += 1;
             let headers = self.authorization(reference, insecure, refreshed).await?;

@@ -150,8 +150,13 @@ fn resolve(
         }
         None => None,
     };
-    let registry = downloader
-        .map(|downloader| Registry::new(downloader.client.clone(), settings.printer.clone()));
+    let registry = downloader.map(|downloader| {
+        Registry::new(
+            downloader.client.clone(),
+            settings.printer.clone(),
+            settings.retry,
+        )
+    });
     let images = downloader
         .zip(registry.as_ref())
         .map(|(downloader, registry)| Images {

@@ -36,7 +36,11 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let lock = ops::lock::ensure(settings, &manifest, &args.mode, None, Some(&downloader))?;
     let signer = signer(settings, args)?;
     let tree = Tree::open(&args.to)?;
-    let registry = Registry::new(downloader.client.clone(), settings.printer.clone());
+    let registry = Registry::new(
+        downloader.client.clone(),
+        settings.printer.clone(),
+        settings.retry,
+    );
     let images = Images {
         registry: &registry,
         downloader: &downloader,

@@ -12,8 +12,8 @@ use crate::oci::pin::LockedImage;
 use crate::oci::push::{Plan, Pusher};
 use crate::oci::registry::Registry;
 use crate::oci::target::{Layout, Target};
-use crate::printer::human_bytes;
 use crate::settings::Settings;
+use indicatif::HumanBytes;
 
 impl From<LayoutArg> for Layout {
     fn from(layout: LayoutArg) -> Layout {
@@ -35,7 +35,7 @@ pub fn run(settings: &Settings, args: &PushArgs) -> Result<()> {
         ca_bundle: args.ca.clone().or_else(|| settings.http.ca_bundle.clone()),
     };
     let client = crate::http::client(&http)?;
-    let registry = Registry::new(client.clone(), settings.printer.clone());
+    let registry = Registry::new(client.clone(), settings.printer.clone(), settings.retry);
     let pusher = Pusher {
         registry: &registry,
         client,
@@ -44,6 +44,7 @@ pub fn run(settings: &Settings, args: &PushArgs) -> Result<()> {
         dry_run: args.dry_run,
         chunk_size: args.chunk_size.map(|mib| mib.max(1) << 20),
         tally: Default::default(),
+        retry: settings.retry,
     };
     let runtime = crate::ops::runtime()?;
     runtime.block_on(async {
@@ -65,9 +66,9 @@ pub fn run(settings: &Settings, args: &PushArgs) -> Result<()> {
                 plan.images.len(),
                 target.name(),
                 load(&tally.blobs_sent),
-                human_bytes(tally.bytes_sent.load(Ordering::Relaxed)),
+                HumanBytes(tally.bytes_sent.load(Ordering::Relaxed)),
                 load(&tally.blobs_present),
-                human_bytes(tally.bytes_present.load(Ordering::Relaxed)),
+                HumanBytes(tally.bytes_present.load(Ordering::Relaxed)),
                 load(&tally.manifests_present),
                 load(&tally.manifests_sent),
             ),
@@ -82,7 +83,7 @@ pub fn run(settings: &Settings, args: &PushArgs) -> Result<()> {
             target.name(),
             started.elapsed().as_secs_f64(),
             load(&tally.blobs_sent),
-            human_bytes(tally.bytes_sent.load(Ordering::Relaxed)),
+            HumanBytes(tally.bytes_sent.load(Ordering::Relaxed)),
             load(&tally.blobs_mounted),
             load(&tally.blobs_present),
             load(&tally.manifests_sent),

@@ -7,8 +7,8 @@ use anyhow::{Result, anyhow};
 
 use crate::cli::VerifyArgs;
 use crate::media::{signing, sums, verify};
-use crate::printer::human_bytes;
 use crate::settings::Settings;
+use indicatif::HumanBytes;
 
 pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
     let started = Instant::now();
@@ -52,7 +52,7 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
         settings.printer.result(problem);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let speed = human_bytes((report.bytes as f64 / elapsed.max(1e-6)) as u64);
+    let speed = HumanBytes((report.bytes as f64 / elapsed.max(1e-6)) as u64);
     if !problems.is_empty() {
         return Err(anyhow!(
             "{} failed verification: {} problem(s) among {} files\nhint: do not use this media; materialize it again from the lock, or find out who changed it",
@@ -66,7 +66,7 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
         format!(
             "{} files ({}) in {elapsed:.1}s ({speed}/s): every file matches SHA256SUMS and airgap.lock",
             report.files,
-            human_bytes(report.bytes)
+            HumanBytes(report.bytes)
         ),
     );
     match origin {

@@ -204,8 +204,11 @@ async fn load(
                     .map_err(|error| {
                         release_error(&signature_url, format!("cannot be read: {error}"), "retry")
                     })?;
-                crate::keyring::verify_detached(text.as_bytes(), &signature, keys)
-                    .map_err(|message| release_error(&signature_url, message, signature_hint))?;
+                crate::keyring::verify_detached(text.as_bytes(), &signature, keys).map_err(
+                    |error| {
+                        release_error(&signature_url, error.of_file("Release.gpg"), signature_hint)
+                    },
+                )?;
             }
             (text, fetched.digest)
         }

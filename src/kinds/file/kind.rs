@@ -11,7 +11,7 @@ use crate::kinds::{Kind, Lockfile, Placed, Placer, Resolver, counted};
 use crate::lock::Reason;
 use crate::lock::diff::Pin;
 use crate::manifest::loader::{Context, Loader};
-use crate::printer::human_bytes;
+use indicatif::HumanBytes;
 
 /// `[[file]]`.
 pub struct Files;
@@ -110,6 +110,6 @@ impl Pin for LockedFile {
         ]
     }
     fn summary(&self) -> String {
-        format!("{}  {}  {}", self.digest, human_bytes(self.size), self.url)
+        format!("{}  {}  {}", self.digest, HumanBytes(self.size), self.url)
     }
 }

@@ -17,8 +17,7 @@ pub use entry::{GitArtifact, RawGit};
 pub use kind::Git;
 pub use pin::LockedGit;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 /// Why a repository could not be resolved or fetched.
 #[derive(Debug, thiserror::Error)]
@@ -49,38 +48,18 @@ fn git_url(url: &str, workspace: &Path) -> String {
 }
 
 fn git(name: &str, arguments: &[&str], directory: Option<&Path>) -> Result<String, GitError> {
-    let mut command = Command::new("git");
-    command
-        .args([
-            "-c",
-            "protocol.file.allow=always",
-            "-c",
-            "init.defaultBranch=airgap",
-        ])
-        .args(arguments)
-        .env("GIT_TERMINAL_PROMPT", "0");
-    if let Some(directory) = directory {
-        command.current_dir(directory);
-    }
-    let output = command.output().map_err(|error| {
-        failed(
+    crate::git_process::run(None, directory, arguments).map_err(|error| match error {
+        crate::git_process::GitRunError::Spawn(_) => failed(
             name,
-            format!("cannot run git: {error}"),
+            error.to_string(),
             "install git (it fetches and prepares repositories)",
-        )
-    })?;
-    if !output.status.success() {
-        return Err(failed(
+        ),
+        crate::git_process::GitRunError::Failed { .. } => failed(
             name,
-            format!(
-                "`git {}` failed: {}",
-                arguments.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
+            error.to_string(),
             "check the URL and the network path to it (HTTPS_PROXY), and that the ref exists",
-        ));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        ),
+    })
 }
 
 fn is_commit_id(text: &str) -> bool {
@@ -185,18 +164,24 @@ pub fn materialize(pin: &LockedGit, target: &Path, workspace: &Path) -> Result<(
             "check the media",
         )
     })?;
-    let temporary: PathBuf = parent.join(format!(
-        ".airgap-tmp-{name}-{:016x}.git",
-        rand::random::<u64>()
-    ));
-    let result = build(pin, &temporary, workspace);
-    if let Err(error) = result {
-        let _ = std::fs::remove_dir_all(&temporary);
-        return Err(error);
-    }
+    let staging = tempfile::Builder::new()
+        .prefix(".airgap-tmp-")
+        .suffix(".git")
+        .tempdir_in(parent)
+        .map_err(|error| {
+            failed(
+                name,
+                format!("cannot create a directory in {}: {error}", parent.display()),
+                "check the media",
+            )
+        })?;
+    // Removed when dropped, unless it was renamed into place.
+    build(pin, staging.path(), workspace)?;
+    // tempfile makes the directory 0700; servers read the media as other users.
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755));
     let _ = std::fs::remove_dir_all(target);
-    std::fs::rename(&temporary, target).map_err(|error| {
-        let _ = std::fs::remove_dir_all(&temporary);
+    std::fs::rename(staging.path(), target).map_err(|error| {
         failed(
             name,
             format!(
@@ -205,7 +190,9 @@ pub fn materialize(pin: &LockedGit, target: &Path, workspace: &Path) -> Result<(
             ),
             "check the media",
         )
-    })
+    })?;
+    let _ = staging.keep();
+    Ok(())
 }
 
 fn build(pin: &LockedGit, directory: &Path, workspace: &Path) -> Result<(), GitError> {

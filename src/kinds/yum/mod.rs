@@ -169,10 +169,10 @@ async fn load(
                     metadata_error(&signature_url, format!("cannot be read: {error}"), "retry")
                 })?;
             match &keys {
-                Some(keys) => crate::keyring::verify_detached(&repomd_bytes, &signature, keys).map_err(|message| {
+                Some(keys) => crate::keyring::verify_detached(&repomd_bytes, &signature, keys).map_err(|error| {
                     metadata_error(
                         &signature_url,
-                        message.replace("Release.gpg", "repomd.xml.asc"),
+                        error.of_file("repomd.xml.asc"),
                         "the metadata is not signed by `gpgkey`: check the key, or whether something changed the repository",
                     )
                 })?,
