@@ -15,10 +15,10 @@ pub struct HttpSettings {
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpSetupError {
-    #[error("cannot read the CA bundle {path}: {source}")]
+    #[error("cannot read the CA bundle {path}: {cause}")]
     ReadBundle {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{path} is not a PEM bundle of certificates: {message}\nhint: pass a file with one or more -----BEGIN CERTIFICATE----- blocks"
@@ -48,7 +48,7 @@ pub fn client(settings: &HttpSettings) -> Result<reqwest::Client, HttpSetupError
 fn read_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, HttpSetupError> {
     let bytes = std::fs::read(path).map_err(|source| HttpSetupError::ReadBundle {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let certificates = reqwest::Certificate::from_pem_bundle(&bytes).map_err(|error| {
         HttpSetupError::BadBundle {

@@ -67,7 +67,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// An error that is airgap's own fault: exit status 2.
+/// An error that is airgap's own fault (a task that died, a state the code cannot reach):
+/// exit status 2, wherever it sits in the chain.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "internal error: {0}\nhint: this is a bug in airgap; please report it with the command line that caused it"
@@ -96,15 +97,14 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) => {
+            // Every error of the chain says only its own part (an error that shows a cause's
+            // text does not also return it as its source), so each is printed once.
             let mut text = error.to_string();
             for cause in error.chain().skip(1) {
-                let cause = cause.to_string();
-                if !text.contains(&cause) {
-                    text.push_str(&format!("\n  caused by: {cause}"));
-                }
+                text.push_str(&format!("\n  caused by: {cause}"));
             }
             settings.printer.error(text);
-            if error.downcast_ref::<InternalError>().is_some() {
+            if error.chain().any(|cause| cause.is::<InternalError>()) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

@@ -25,10 +25,10 @@ const HEADER: &str = "# This file is written by airgap. Do not edit it by hand.\
 /// Why a lockfile could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{path} is not a valid lockfile: {message}\nhint: it is written by airgap only; restore it from version control, or delete it and run `airgap lock`"
@@ -38,10 +38,10 @@ pub enum LockError {
         "{path} has lockfile version {found}, but this airgap reads version {VERSION}\nhint: use the airgap release that wrote it, or delete it and run `airgap lock` to re-resolve"
     )]
     UnknownVersion { path: PathBuf, found: i64 },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -52,7 +52,7 @@ pub fn read_text(path: &Path) -> Result<Option<String>, LockError> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(LockError::Read {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }),
     }
 }
@@ -97,7 +97,7 @@ pub fn write_if_changed(path: &Path, rendered: &str) -> Result<bool, LockError> 
     }
     crate::store::atomic_write(path, rendered.as_bytes()).map_err(|source| LockError::Write {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     Ok(true)
 }

@@ -84,10 +84,10 @@ pub enum ManifestError {
         "no manifests found: {dir} has no *.toml files\nhint: run `airgap init` to create a workspace, or pass -C DIR to select one"
     )]
     Empty { dir: PathBuf },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 

@@ -42,12 +42,12 @@ pub fn load<T: Tables>(workspace: &Path) -> Result<Loaded<T::Entries>, ManifestE
     let mut paths = Vec::new();
     let entries = std::fs::read_dir(&directory).map_err(|source| ManifestError::Read {
         path: directory.clone(),
-        source,
+        cause: source,
     })?;
     for entry in entries {
         let entry = entry.map_err(|source| ManifestError::Read {
             path: directory.clone(),
-            source,
+            cause: source,
         })?;
         let path = entry.path();
         if path
@@ -66,7 +66,7 @@ pub fn load<T: Tables>(workspace: &Path) -> Result<Loaded<T::Entries>, ManifestE
     for path in paths {
         let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         // Messages name the file relative to the workspace, as the user wrote it.
         let shown = path

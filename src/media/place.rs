@@ -5,8 +5,9 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 
+use crate::InternalError;
 use crate::digest::Digest;
 use crate::media::tree::{Placement, Tree};
 use crate::printer::Printer;
@@ -41,7 +42,10 @@ where
         let relative = relative.clone();
         tokio::task::spawn_blocking(move || tree.has(&relative, &digest))
     };
-    if check.await.context("internal error: hashing task failed")? {
+    if check
+        .await
+        .map_err(|error| InternalError(format!("the hashing task failed: {error}")))?
+    {
         tally.present.fetch_add(1, Ordering::Relaxed);
         return Ok(());
     }
@@ -60,7 +64,7 @@ where
                 tree.place(&store, &relative, &digest, fetched.fresh)
             })
             .await
-            .context("internal error: copy task failed")??
+            .map_err(|error| InternalError(format!("the copy task failed: {error}")))??
         };
         match placement {
             Placement::Written | Placement::Present => {

@@ -17,10 +17,10 @@ use pgp::types::{KeyDetails, Password};
 /// Why signing or checking a signature failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
-    #[error("cannot read the signing key {path}: {source}")]
+    #[error("cannot read the signing key {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{path} is not an OpenPGP secret key: {message}\nhint: pass an armored or binary secret key exported without a passphrase (`gpg --export-secret-keys --armor`)"
@@ -73,7 +73,7 @@ impl Signer {
         }
         let bytes = std::fs::read(path).map_err(|source| SigningError::Read {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         let parsed = if bytes.starts_with(b"-----BEGIN") {
             SignedSecretKey::from_armor_single(Cursor::new(&bytes)).map(|(key, _)| key)
@@ -177,7 +177,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn read_public_key(path: &Path) -> Result<SignedPublicKey, SigningError> {
     let bytes = std::fs::read(path).map_err(|source| SigningError::Read {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let parsed = if bytes.starts_with(b"-----BEGIN") {
         SignedPublicKey::from_armor_single(Cursor::new(&bytes)).map(|(key, _)| key)

@@ -31,10 +31,10 @@ pub enum MediaError {
         "{path} exists and is not an airgap media tree (it has files but no airgap.lock)\nhint: choose an empty or new directory for --to, so that nothing of yours is overwritten"
     )]
     Foreign { path: PathBuf },
-    #[error("cannot write {path}: {source}\nhint: check free space and permissions on the media")]
-    Write { path: PathBuf, source: io::Error },
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    #[error("cannot write {path}: {cause}\nhint: check free space and permissions on the media")]
+    Write { path: PathBuf, cause: io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: io::Error },
     #[error(transparent)]
     Signing(#[from] crate::media::signing::SigningError),
 }
@@ -61,7 +61,7 @@ impl Tree {
     pub fn open(root: &Path) -> Result<Tree, MediaError> {
         let write_error = |source| MediaError::Write {
             path: root.to_path_buf(),
-            source,
+            cause: source,
         };
         if root.exists() {
             let mut entries = fs::read_dir(root).map_err(write_error)?;
@@ -102,7 +102,7 @@ impl Tree {
         let directory = target.parent().unwrap_or(&self.root).to_path_buf();
         let write_error = |source| MediaError::Write {
             path: target.clone(),
-            source,
+            cause: source,
         };
         fs::create_dir_all(&directory).map_err(write_error)?;
         let blob = store.blob_path(digest);
@@ -127,7 +127,7 @@ impl Tree {
             Err(source) if copy_error.is_some() => {
                 return Err(MediaError::Read {
                     path: blob.clone(),
-                    source,
+                    cause: source,
                 });
             }
             Err(source) => return Err(write_error(source)),
@@ -161,7 +161,7 @@ impl Tree {
         for entry in walkdir::WalkDir::new(&base).follow_links(false) {
             let entry = entry.map_err(|error| MediaError::Read {
                 path: base.clone(),
-                source: error.into(),
+                cause: error.into(),
             })?;
             let relative = self.relative(entry.path());
             if entry.file_type().is_dir() {
@@ -169,7 +169,7 @@ impl Tree {
             } else if !keep.contains(&relative) {
                 fs::remove_file(entry.path()).map_err(|source| MediaError::Write {
                     path: entry.path().to_path_buf(),
-                    source,
+                    cause: source,
                 })?;
                 removed.push(relative);
             }
@@ -235,7 +235,10 @@ impl Tree {
         if fs::read(&path).is_ok_and(|existing| existing == bytes) {
             return Ok(false);
         }
-        store::atomic_write(&path, bytes).map_err(|source| MediaError::Write { path, source })?;
+        store::atomic_write(&path, bytes).map_err(|source| MediaError::Write {
+            path,
+            cause: source,
+        })?;
         Ok(true)
     }
 

@@ -72,10 +72,10 @@ pub enum VerifyError {
         "{path}: {message}\nhint: the list was damaged or tampered with; do not use this media"
     )]
     BadSums { path: PathBuf, message: String },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
@@ -98,7 +98,7 @@ pub fn verify_tree(
         Err(source) => {
             return Err(VerifyError::Read {
                 path: sums_path,
-                source,
+                cause: source,
             });
         }
     };
@@ -112,7 +112,7 @@ pub fn verify_tree(
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
         let entry = entry.map_err(|error| VerifyError::Read {
             path: root.to_path_buf(),
-            source: error.into(),
+            cause: error.into(),
         })?;
         if entry.file_type().is_dir() {
             continue;
@@ -205,7 +205,7 @@ pub fn verify_tree(
             Err(source) => {
                 return Err(VerifyError::Read {
                     path: root.join(&relative),
-                    source,
+                    cause: source,
                 });
             }
         }

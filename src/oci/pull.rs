@@ -430,7 +430,7 @@ impl Images<'_> {
                 .insert_reader(raw.bytes.as_slice(), Some(&raw.digest))
                 .map_err(|source| FetchError::Cache {
                     path: self.downloader.store.root().to_path_buf(),
-                    source,
+                    cause: source,
                 })?
                 .map_err(|actual| {
                     image_error(

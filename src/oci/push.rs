@@ -34,7 +34,7 @@ pub enum PushError {
         "--layout flat maps several upstream repositories to one name:\n{0}\nhint: push with the default nested layout (HOST/PREFIX/<registry>/<path>), or drop one of them from the lock"
     )]
     Collision(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Registry(#[from] crate::oci::registry::RegistryError),
     #[error("{what}: {message}")]
     Failed { what: String, message: String },

@@ -38,12 +38,12 @@ pub enum FetchError {
         message: String,
     },
     #[error(
-        "{artifact}: cannot read {path}: {source}\nhint: local sources are paths relative to the workspace, or file:// URLs"
+        "{artifact}: cannot read {path}: {cause}\nhint: local sources are paths relative to the workspace, or file:// URLs"
     )]
     Local {
         artifact: String,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{artifact}: the checksum file {url} {message}\nhint: check `checksum_url`, or pin the digest with `sha256` in the manifest"
@@ -54,11 +54,11 @@ pub enum FetchError {
         message: String,
     },
     #[error(
-        "cannot write to the cache at {path}: {source}\nhint: check free space and permissions, or choose another cache with --cache DIR"
+        "cannot write to the cache at {path}: {cause}\nhint: check free space and permissions, or choose another cache with --cache DIR"
     )]
     Cache {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -188,20 +188,20 @@ impl Downloader {
             let file = std::fs::File::open(&path_owned).map_err(|source| FetchError::Local {
                 artifact: artifact_owned.clone(),
                 path: path_owned.clone(),
-                source,
+                cause: source,
             })?;
             store
                 .insert_reader(file, expected.as_ref())
                 .map_err(|source| FetchError::Local {
                     artifact: artifact_owned,
                     path: path_owned,
-                    source,
+                    cause: source,
                 })
         })
         .await
         .map_err(|error| FetchError::Cache {
             path: self.store.root().to_path_buf(),
-            source: std::io::Error::other(error),
+            cause: std::io::Error::other(error),
         })??;
         // A mismatch is reported by the caller, which knows the name and the URL.
         Ok(match outcome {
@@ -222,7 +222,7 @@ impl Downloader {
         let partial_path = self.store.partial_path(url);
         let cache_error = |source: std::io::Error| FetchError::Cache {
             path: partial_path.clone(),
-            source,
+            cause: source,
         };
         let mut file = {
             let path = partial_path.clone();

@@ -136,3 +136,23 @@ fn the_kubespray_manifest_at_the_top_parses_and_carries_kubesprays_checksums() {
         }
     }
 }
+
+#[test]
+fn every_cause_of_an_error_is_printed_once() {
+    let env = Env::new();
+    let target = env.temp.path().join("workspace");
+    env.run(&["init", target.to_str().unwrap()]).success();
+    // A lock that cannot be read: the reason is the operating system's, and it is printed
+    // once, not once by the message and again as its cause.
+    std::fs::create_dir(target.join("airgap.lock")).unwrap();
+    let mut command = std::process::Command::new(BINARY);
+    command.args(["-C", target.to_str().unwrap(), "lock", "--offline"]);
+    let run = output(command);
+    let run = run.failure().stderr_has("cannot read");
+    assert_eq!(
+        run.stderr.matches("Is a directory").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}

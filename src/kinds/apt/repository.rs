@@ -41,7 +41,7 @@ pub fn write(
         let path = tree.root().join(deb_path(apt, &deb.filename));
         let control = deb::control(&path).map_err(|message| MediaError::Read {
             path: path.clone(),
-            source: std::io::Error::other(message),
+            cause: std::io::Error::other(message),
         })?;
         let mut paragraph = control.clone();
         paragraph.fields.retain(|(name, _)| {
@@ -116,7 +116,7 @@ pub fn write(
     for path in [detached_path, inline_path] {
         let bytes = std::fs::read(tree.root().join(&path)).map_err(|source| MediaError::Read {
             path: tree.root().join(&path),
-            source,
+            cause: source,
         })?;
         written.insert(path, Digest::of_bytes(&bytes));
     }

@@ -219,7 +219,7 @@ async fn resolve_oci(
         .insert_reader(raw.bytes.as_slice(), Some(&raw.digest))
         .map_err(|source| FetchError::Cache {
             path: downloader.store.root().to_path_buf(),
-            source,
+            cause: source,
         })?
         .map_err(|_| {
             failed(

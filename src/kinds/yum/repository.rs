@@ -47,7 +47,7 @@ pub fn write(
         let path = tree.root().join(rpm_path(yum, &rpm.location));
         let metadata = PackageMetadata::open(&path).map_err(|error| MediaError::Read {
             path: path.clone(),
-            source: std::io::Error::other(error.to_string()),
+            cause: std::io::Error::other(error.to_string()),
         })?;
         entries.push(Entry {
             rpm: rpm.clone(),
@@ -70,7 +70,7 @@ pub fn write(
         package_xml(entry, &mut primary, &mut filelists, &mut other).map_err(|message| {
             MediaError::Read {
                 path: tree.root().join(rpm_path(yum, &entry.rpm.location)),
-                source: std::io::Error::other(message),
+                cause: std::io::Error::other(message),
             }
         })?;
     }
@@ -122,7 +122,7 @@ pub fn write(
     let signature =
         std::fs::read(tree.root().join(&signature_path)).map_err(|source| MediaError::Read {
             path: tree.root().join(&signature_path),
-            source,
+            cause: source,
         })?;
     written.insert(signature_path, Digest::of_bytes(&signature));
     Ok(written)
