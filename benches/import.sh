@@ -11,7 +11,7 @@ cargo build --release --locked --quiet
 airgap="$PWD/target/release/airgap"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-data=tests/data/kubespray-v2.31.0
+data=data/kubespray-v2.31.0
 mkdir -p "$work/kubespray/roles/kubespray_defaults/defaults/main" "$work/kubespray/roles/kubespray_defaults/vars/main"
 cp "$data/roles_kubespray_defaults_defaults_main_download.yml" "$work/kubespray/roles/kubespray_defaults/defaults/main/download.yml"
 cp "$data/roles_kubespray_defaults_defaults_main_main.yml" "$work/kubespray/roles/kubespray_defaults/defaults/main/main.yml"

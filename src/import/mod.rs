@@ -7,6 +7,7 @@
 //! tree, or a bare repository (the media's `git/kubespray.git`) through the `git` program.
 
 pub mod ansible;
+pub mod downloads;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -82,8 +83,40 @@ pub struct Imported {
 /// Where Kubespray's data is read from.
 enum Tree {
     Work(PathBuf),
-    Bare { git_dir: PathBuf, revision: String },
+    Bare {
+        git_dir: PathBuf,
+        revision: String,
+    },
+    /// The Kubespray release this binary carries ([`EMBEDDED`]).
+    Embedded,
 }
+
+/// Kubespray v2.31.0's defaults (`data/kubespray-v2.31.0`, unchanged), carried in the binary
+/// so that `render` knows Kubespray's downloads without a checkout.
+const EMBEDDED: [(&str, &str); 4] = [
+    (
+        "roles/kubespray_defaults/defaults/main/download.yml",
+        include_str!(
+            "../../data/kubespray-v2.31.0/roles_kubespray_defaults_defaults_main_download.yml"
+        ),
+    ),
+    (
+        "roles/kubespray_defaults/defaults/main/main.yml",
+        include_str!(
+            "../../data/kubespray-v2.31.0/roles_kubespray_defaults_defaults_main_main.yml"
+        ),
+    ),
+    (
+        "roles/kubespray_defaults/vars/main/checksums.yml",
+        include_str!(
+            "../../data/kubespray-v2.31.0/roles_kubespray_defaults_vars_main_checksums.yml"
+        ),
+    ),
+    (
+        "roles/kubespray_defaults/vars/main/main.yml",
+        include_str!("../../data/kubespray-v2.31.0/roles_kubespray_defaults_vars_main_main.yml"),
+    ),
+];
 
 impl Tree {
     fn open(options: &Options) -> Result<Tree, ImportError> {
@@ -110,6 +143,13 @@ impl Tree {
     fn files(&self, directory: &str) -> Result<Vec<(String, String)>, ImportError> {
         let mut files = Vec::new();
         match self {
+            Tree::Embedded => {
+                for (path, text) in EMBEDDED {
+                    if path.starts_with(&format!("{directory}/")) {
+                        files.push((format!("(built in) {path}"), text.to_string()));
+                    }
+                }
+            }
             Tree::Work(root) => {
                 for entry in walkdir::WalkDir::new(root.join(directory))
                     .sort_by_file_name()
@@ -152,6 +192,7 @@ impl Tree {
 
     fn revision(&self) -> Option<String> {
         match self {
+            Tree::Embedded => None,
             Tree::Work(root) => git(&root.join(".git"), &["rev-parse", "HEAD"])
                 .ok()
                 .map(|text| text.trim().to_string()),
@@ -196,7 +237,10 @@ fn machine(arch: &str) -> &str {
 
 /// Evaluates Kubespray's downloads for the options.
 pub fn import(options: &Options) -> Result<Imported, ImportError> {
-    let tree = Tree::open(options)?;
+    import_tree(&Tree::open(options)?, options)
+}
+
+fn import_tree(tree: &Tree, options: &Options) -> Result<Imported, ImportError> {
     let defaults = parse_layer(&tree.files(DEFAULTS)?)?;
     let role_vars = parse_layer(&tree.files(VARS)?)?;
     let mut inventory = Layer::new();

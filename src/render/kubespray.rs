@@ -1,7 +1,8 @@
 //! What Kubespray must be told to install from the media: which files of the lock are the
-//! binaries Kubespray downloads (by their URL layout, the `*_download_url` table of Kubespray
-//! v2.31.0's `roles/kubespray_defaults/defaults/main/download.yml`), the versions those URLs
-//! name, and the checksums Kubespray checks them against.
+//! binaries Kubespray downloads (by their URL layout: Kubespray's `downloads:` table and
+//! `*_download_url` variables, derived by `import::downloads` from the Kubespray release the
+//! binary carries), the versions those URLs name, and the checksums Kubespray checks them
+//! against.
 //!
 //! A file is recognised by its path on the media (Kubespray's `files_repo` layout,
 //! `<host>/<upstream path>`), not by its upstream host, so a file fetched through an internal
@@ -14,249 +15,18 @@ use serde::Serialize;
 
 use crate::kinds::file::LockedFile;
 
-/// One binary Kubespray downloads.
-struct Binary {
-    /// Kubespray's name for it (the `downloads:` key, and the `<key>_download_url` prefix).
-    key: &'static str,
-    /// The variable that holds its URL.
-    variable: &'static str,
-    /// The variable Kubespray checks its sha256 against.
-    checksum: Option<&'static str>,
-    /// Where Kubespray fetches it from by default.
-    upstream: &'static str,
-    /// The path below the upstream host: `{name}` is a Kubespray variable, `{arch}` is
-    /// `image_arch`, `{architecture}` `ansible_architecture`, `{system}` `ansible_system | lower`,
-    /// `{static}` containerd's optional `static-`.
-    path: &'static str,
-    /// Downloaded by Kubespray's default configuration (containerd, Calico, etcd on hosts).
-    default: bool,
+/// One binary Kubespray downloads: Kubespray's own download table, derived from the defaults
+/// this binary carries by the same evaluator `airgap import kubespray` uses.
+type Binary = crate::import::downloads::Download;
+
+/// Kubespray's download table, derived once.
+fn binaries() -> &'static [Binary] {
+    static TABLE: std::sync::OnceLock<Vec<Binary>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        crate::import::downloads::builtin()
+            .expect("the Kubespray data built into airgap evaluates (a unit test checks it)")
+    })
 }
-
-const fn binary(
-    key: &'static str,
-    variable: &'static str,
-    checksum: Option<&'static str>,
-    upstream: &'static str,
-    path: &'static str,
-    default: bool,
-) -> Binary {
-    Binary {
-        key,
-        variable,
-        checksum,
-        upstream,
-        path,
-        default,
-    }
-}
-
-const GITHUB: &str = "github.com";
-const DL_K8S_IO: &str = "dl.k8s.io";
-const STORAGE: &str = "storage.googleapis.com";
-
-/// Kubespray v2.31.0's download URLs.
-const BINARIES: &[Binary] = &[
-    binary(
-        "kubeadm",
-        "kubeadm_download_url",
-        Some("kubeadm_binary_checksum"),
-        DL_K8S_IO,
-        "release/v{kube_version}/bin/linux/{arch}/kubeadm",
-        true,
-    ),
-    binary(
-        "kubelet",
-        "kubelet_download_url",
-        Some("kubelet_binary_checksum"),
-        DL_K8S_IO,
-        "release/v{kube_version}/bin/linux/{arch}/kubelet",
-        true,
-    ),
-    binary(
-        "kubectl",
-        "kubectl_download_url",
-        Some("kubectl_binary_checksum"),
-        DL_K8S_IO,
-        "release/v{kube_version}/bin/linux/{arch}/kubectl",
-        true,
-    ),
-    binary(
-        "etcd",
-        "etcd_download_url",
-        Some("etcd_binary_checksum"),
-        GITHUB,
-        "etcd-io/etcd/releases/download/v{etcd_version}/etcd-v{etcd_version}-linux-{arch}.tar.gz",
-        true,
-    ),
-    binary(
-        "cni",
-        "cni_download_url",
-        Some("cni_binary_checksum"),
-        GITHUB,
-        "containernetworking/plugins/releases/download/v{cni_version}/cni-plugins-linux-{arch}-v{cni_version}.tgz",
-        true,
-    ),
-    binary(
-        "calicoctl",
-        "calicoctl_download_url",
-        Some("calicoctl_binary_checksum"),
-        GITHUB,
-        "projectcalico/calico/releases/download/v{calico_ctl_version}/calicoctl-linux-{arch}",
-        true,
-    ),
-    binary(
-        "calico_crds",
-        "calico_crds_download_url",
-        None,
-        GITHUB,
-        "projectcalico/calico/raw/v{calico_version}/manifests/crds.yaml",
-        false,
-    ),
-    binary(
-        "ciliumcli",
-        "ciliumcli_download_url",
-        Some("ciliumcli_binary_checksum"),
-        GITHUB,
-        "cilium/cilium-cli/releases/download/v{cilium_cli_version}/cilium-linux-{arch}.tar.gz",
-        false,
-    ),
-    binary(
-        "crictl",
-        "crictl_download_url",
-        Some("crictl_binary_checksum"),
-        GITHUB,
-        "kubernetes-sigs/cri-tools/releases/download/v{crictl_version}/crictl-v{crictl_version}-{system}-{arch}.tar.gz",
-        true,
-    ),
-    binary(
-        "crio",
-        "crio_download_url",
-        Some("crio_archive_checksum"),
-        STORAGE,
-        "cri-o/artifacts/cri-o.{arch}.v{crio_version}.tar.gz",
-        false,
-    ),
-    binary(
-        "helm",
-        "helm_download_url",
-        Some("helm_archive_checksum"),
-        "get.helm.sh",
-        "helm-v{helm_version}-linux-{arch}.tar.gz",
-        false,
-    ),
-    binary(
-        "runc",
-        "runc_download_url",
-        Some("runc_binary_checksum"),
-        GITHUB,
-        "opencontainers/runc/releases/download/v{runc_version}/runc.{arch}",
-        true,
-    ),
-    binary(
-        "crun",
-        "crun_download_url",
-        Some("crun_binary_checksum"),
-        GITHUB,
-        "containers/crun/releases/download/{crun_version}/crun-{crun_version}-linux-{arch}",
-        false,
-    ),
-    binary(
-        "youki",
-        "youki_download_url",
-        Some("youki_archive_checksum"),
-        GITHUB,
-        "youki-dev/youki/releases/download/v{youki_version}/youki-{youki_version}-{architecture}-gnu.tar.gz",
-        false,
-    ),
-    binary(
-        "kata_containers",
-        "kata_containers_download_url",
-        Some("kata_containers_binary_checksum"),
-        GITHUB,
-        "kata-containers/kata-containers/releases/download/{kata_containers_version}/kata-static-{kata_containers_version}-{arch}.tar.xz",
-        false,
-    ),
-    binary(
-        "gvisor_runsc",
-        "gvisor_runsc_download_url",
-        Some("gvisor_runsc_binary_checksum"),
-        STORAGE,
-        "gvisor/releases/release/{gvisor_version}/{architecture}/runsc",
-        false,
-    ),
-    binary(
-        "gvisor_containerd_shim",
-        "gvisor_containerd_shim_runsc_download_url",
-        Some("gvisor_containerd_shim_binary_checksum"),
-        STORAGE,
-        "gvisor/releases/release/{gvisor_version}/{architecture}/containerd-shim-runsc-v1",
-        false,
-    ),
-    binary(
-        "nerdctl",
-        "nerdctl_download_url",
-        Some("nerdctl_archive_checksum"),
-        GITHUB,
-        "containerd/nerdctl/releases/download/v{nerdctl_version}/nerdctl-{nerdctl_version}-{system}-{arch}.tar.gz",
-        true,
-    ),
-    binary(
-        "containerd",
-        "containerd_download_url",
-        Some("containerd_checksum"),
-        GITHUB,
-        "containerd/containerd/releases/download/v{containerd_version}/containerd-{static}{containerd_version}-linux-{arch}.tar.gz",
-        true,
-    ),
-    binary(
-        "cri_dockerd",
-        "cri_dockerd_download_url",
-        Some("cri_dockerd_archive_checksum"),
-        GITHUB,
-        "Mirantis/cri-dockerd/releases/download/v{cri_dockerd_version}/cri-dockerd-{cri_dockerd_version}.{arch}.tgz",
-        false,
-    ),
-    binary(
-        "skopeo",
-        "skopeo_download_url",
-        Some("skopeo_binary_checksum"),
-        GITHUB,
-        "lework/skopeo-binary/releases/download/v{skopeo_version}/skopeo-linux-{arch}",
-        false,
-    ),
-    binary(
-        "yq",
-        "yq_download_url",
-        Some("yq_binary_checksum"),
-        GITHUB,
-        "mikefarah/yq/releases/download/v{yq_version}/yq_linux_{arch}",
-        false,
-    ),
-    binary(
-        "gateway_api_crds",
-        "gateway_api_crds_download_url",
-        None,
-        GITHUB,
-        "kubernetes-sigs/gateway-api/releases/download/v{gateway_api_version}/{gateway_api_channel}-install.yaml",
-        false,
-    ),
-    binary(
-        "prometheus_operator_crds",
-        "prometheus_operator_crds_download_url",
-        None,
-        GITHUB,
-        "prometheus-operator/prometheus-operator/releases/download/v{prometheus_operator_crds_version}/stripped-down-crds.yaml",
-        false,
-    ),
-    binary(
-        "argocd_install",
-        "argocd_install_url",
-        Some("argocd_install_checksum"),
-        "raw.githubusercontent.com",
-        "argoproj/argo-cd/v{argocd_version}/manifests/install.yaml",
-        false,
-    ),
-];
 
 /// A placeholder of a path pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -428,10 +198,10 @@ pub struct Files {
 
 /// Matches the lock's files against Kubespray's downloads.
 pub fn files(files: &[LockedFile]) -> Files {
-    let compiled: Vec<(&Binary, Vec<Slot>, Regex)> = BINARIES
+    let compiled: Vec<(&Binary, Vec<Slot>, Regex)> = binaries()
         .iter()
         .map(|binary| {
-            let slots = slots(binary.path);
+            let slots = slots(&binary.path);
             let regex = pattern(&slots);
             (binary, slots, regex)
         })
@@ -443,7 +213,7 @@ pub fn files(files: &[LockedFile]) -> Files {
             .iter()
             .find_map(|(binary, slots, regex)| recognise(binary, slots, regex, file));
         match hit {
-            Some(hit) => found.entry(hit.binary.key).or_default().push(hit),
+            Some(hit) => found.entry(hit.binary.key.as_str()).or_default().push(hit),
             None => result.unknown.push(Unknown {
                 name: file.key().to_string(),
                 path: file.path.clone(),
@@ -503,7 +273,7 @@ pub fn files(files: &[LockedFile]) -> Files {
             arches.insert(hit.arch.clone());
             checksums.insert(hit.arch.clone(), hit.file.digest.to_string());
         }
-        let checksum = binary.checksum.map(|_| {
+        let checksum = binary.checksum.as_ref().map(|_| {
             let entries: Vec<String> = checksums
                 .iter()
                 .map(|(arch, digest)| format!("'{arch}': '{digest}'"))
@@ -523,7 +293,7 @@ pub fn files(files: &[LockedFile]) -> Files {
             key: key.to_string(),
             variable: binary.variable.to_string(),
             url,
-            checksum_variable: binary.checksum.map(str::to_string),
+            checksum_variable: binary.checksum.clone(),
             checksum,
             files: hits.iter().map(|hit| hit.file.key().to_string()).collect(),
         });
@@ -543,7 +313,7 @@ pub fn files(files: &[LockedFile]) -> Files {
             let configured =
                 !needed.is_empty() && needed.iter().all(|name| result.versions.contains_key(name));
             let have: BTreeSet<&str> = found
-                .get(binary.key)
+                .get(binary.key.as_str())
                 .map(|hits| hits.iter().map(|hit| hit.arch.as_str()).collect())
                 .unwrap_or_default();
             if configured {

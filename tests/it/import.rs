@@ -1,4 +1,4 @@
-//! `airgap import kubespray`: Kubespray v2.31.0's own defaults (tests/data) evaluated for
+//! `airgap import kubespray`: Kubespray v2.31.0's own defaults (data/) evaluated for
 //! several configurations, compared with values read from those files by hand.
 
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use crate::support::{Env, Run, output};
 
 /// Lays the test data out as a Kubespray tree at `<directory>/kubespray`.
 fn kubespray_tree(directory: &Path) -> PathBuf {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubespray-v2.31.0");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/kubespray-v2.31.0");
     let root = directory.join("kubespray");
     for (flat, path) in [
         (
@@ -47,7 +47,7 @@ fn import(env: &Env, args: &[&str]) -> Run {
 /// Kubespray's checksum for a binary, read from checksums.yml.
 fn checksum(table: &str, arch: &str, version: &str) -> String {
     let data = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/kubespray-v2.31.0/roles_kubespray_defaults_vars_main_checksums.yml");
+        .join("data/kubespray-v2.31.0/roles_kubespray_defaults_vars_main_checksums.yml");
     let yaml: serde_json::Value =
         yaml_serde::from_str(&std::fs::read_to_string(data).unwrap()).unwrap();
     yaml[table][arch][version]
@@ -209,11 +209,11 @@ fn all_lists_every_download_url_and_image_of_download_yml() {
     let env = Env::new();
     let run = import(&env, &["--all"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let download =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
-            "tests/data/kubespray-v2.31.0/roles_kubespray_defaults_defaults_main_download.yml",
-        ))
-        .unwrap();
+    let download = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("data/kubespray-v2.31.0/roles_kubespray_defaults_defaults_main_download.yml"),
+    )
+    .unwrap();
     let table = download.split("\ndownloads:\n").nth(1).unwrap();
     let mut key = "";
     let mut checked = 0;
