@@ -33,8 +33,8 @@ use futures_util::StreamExt;
 use futures_util::future::{BoxFuture, LocalBoxFuture};
 
 use crate::digest::Digest;
+use crate::lock::Reason;
 use crate::lock::diff::{self, Change, Pin};
-use crate::lock::{KindPlan, Reason};
 use crate::media::place::Tally;
 use crate::media::signing::Signer;
 use crate::media::tree::{KEYS, Tree};
@@ -331,6 +331,8 @@ pub trait AnyPlan: Send {
     fn dropped(&self) -> Vec<String>;
     /// Whether anything must be resolved.
     fn has_work(&self) -> bool;
+    /// The keys of the entries that will be resolved.
+    fn resolving(&self) -> Vec<String>;
     /// Kept pins (and what they bring from `old`) and resolved ones, into `into`.
     /// `context` is needed only when [`AnyPlan::has_work`].
     fn run<'a>(
@@ -344,30 +346,39 @@ pub trait AnyPlan: Send {
 struct Registered<K>(PhantomData<fn() -> K>);
 
 struct Planned<K: Kind> {
-    plan: KindPlan<K::Entry, K::Pin>,
-    /// A together-kind with a change: all entries resolve again.
-    all: bool,
+    /// Pins kept as they are (none when a together-kind resolves again).
+    keep: Vec<K::Pin>,
+    /// Entries named by the plan: new, changed, or named by `--update`.
+    asked: Vec<(K::Entry, Reason)>,
+    /// What is resolved: `asked`, or every entry of a together-kind with a change.
+    resolve: Vec<(K::Entry, Reason)>,
+    removed: Vec<K::Pin>,
 }
 
 impl<K: Field> AnyPlan for Planned<K> {
     fn pending(&self) -> Vec<String> {
-        self.plan
-            .resolve
+        self.asked
             .iter()
             .map(|(entry, reason)| format!("{} {}: {reason}", K::NAME, K::key(entry)))
             .collect()
     }
 
     fn dropped(&self) -> Vec<String> {
-        self.plan
-            .removed
+        self.removed
             .iter()
             .map(|pin| format!("{} {}: no longer in the manifests", K::NAME, pin.key()))
             .collect()
     }
 
     fn has_work(&self) -> bool {
-        !self.plan.resolve.is_empty() || self.all
+        !self.resolve.is_empty()
+    }
+
+    fn resolving(&self) -> Vec<String> {
+        self.resolve
+            .iter()
+            .map(|(entry, _)| K::key(entry))
+            .collect()
     }
 
     fn run<'a>(
@@ -377,26 +388,12 @@ impl<K: Field> AnyPlan for Planned<K> {
         into: &'a mut Lockfile,
     ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
-            let Planned { plan, all } = *self;
-            let entries = if let (true, Some(context)) = (all, context) {
-                K::entries(context.manifest)
-                    .iter()
-                    .map(|entry| {
-                        let reason = plan
-                            .resolve
-                            .iter()
-                            .find(|(asked, _)| K::key(asked) == K::key(entry))
-                            .map_or(Reason::Together, |(_, reason)| reason.clone());
-                        (entry.clone(), reason)
-                    })
-                    .collect()
-            } else {
-                if let Some(old) = old {
-                    K::keep_derived(old, &plan.keep, into);
-                }
-                K::pins_mut(into).extend(plan.keep);
-                plan.resolve
-            };
+            let Planned { keep, resolve, .. } = *self;
+            if let Some(old) = old {
+                K::keep_derived(old, &keep, into);
+            }
+            K::pins_mut(into).extend(keep);
+            let entries = resolve;
             match context {
                 Some(context) if !entries.is_empty() => K::resolve(context, entries, into).await,
                 _ => Vec::new(),
@@ -449,10 +446,31 @@ impl<K: Field> AnyKind for Registered<K> {
             },
             K::changed,
         );
-        let all = K::TOGETHER
-            && !K::entries(manifest).is_empty()
-            && (!plan.resolve.is_empty() || !plan.removed.is_empty());
-        Box::new(Planned::<K> { plan, all })
+        // A kind resolved together (one closure) resolves all its entries again when any
+        // changed or left, and keeps none of its pins.
+        let together = K::TOGETHER && (!plan.resolve.is_empty() || !plan.removed.is_empty());
+        let (keep, resolve) = if together {
+            let all = K::entries(manifest)
+                .iter()
+                .map(|entry| {
+                    let reason = plan
+                        .resolve
+                        .iter()
+                        .find(|(asked, _)| K::key(asked) == K::key(entry))
+                        .map_or(Reason::Together, |(_, reason)| reason.clone());
+                    (entry.clone(), reason)
+                })
+                .collect();
+            (Vec::new(), all)
+        } else {
+            (plan.keep, plan.resolve.clone())
+        };
+        Box::new(Planned::<K> {
+            keep,
+            asked: plan.resolve,
+            resolve,
+            removed: plan.removed,
+        })
     }
 
     fn diff(&self, old: &Lockfile, new: &Lockfile) -> Vec<Change> {
@@ -558,6 +576,124 @@ pub fn counted(count: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
+    use crate::kinds::apt::LockedApt;
+
+    const MANIFEST: &str = r#"
+[[apt]]
+name = "a"
+url = "http://archive.example/debian"
+suite = "stable"
+components = ["main"]
+architectures = ["amd64"]
+insecure = true
+packages = ["one"]
+
+[[apt]]
+name = "b"
+url = "http://archive.example/debian"
+suite = "stable"
+components = ["main"]
+architectures = ["amd64"]
+insecure = true
+packages = ["two"]
+
+[[git]]
+name = "repo"
+url = "repositories/repo"
+ref = "main"
+"#;
+
+    fn manifest(text: &str) -> (tempfile::TempDir, Manifest) {
+        let workspace = tempfile::tempdir().unwrap();
+        std::fs::create_dir(workspace.path().join("manifests")).unwrap();
+        std::fs::write(workspace.path().join("manifests/m.toml"), text).unwrap();
+        let manifest = load(workspace.path()).unwrap();
+        (workspace, manifest)
+    }
+
+    /// A lock that pins exactly what `manifest` asks.
+    fn pinned(manifest: &Manifest) -> Lockfile {
+        let mut lock = Lockfile::empty(manifest.inputs_digest);
+        for apt in &manifest.apts {
+            lock.apts.push(LockedApt {
+                name: apt.name.clone(),
+                url: apt.url.clone(),
+                suite: apt.suite.clone(),
+                components: apt.components.clone(),
+                architectures: apt.architectures.clone(),
+                keyring: None,
+                insecure: true,
+                packages: apt.packages.clone(),
+                recommends: false,
+                exclude: Vec::new(),
+                release: Digest::of_bytes(b"Release"),
+                release_date: "Sat, 01 Jan 2000 00:00:00 UTC".to_string(),
+                debs: Vec::new(),
+            });
+        }
+        for git in &manifest.gits {
+            lock.gits.push(crate::kinds::git::LockedGit {
+                name: git.name.clone(),
+                url: git.url.clone(),
+                reference: git.reference.clone(),
+                kind: "branch".to_string(),
+                full_ref: "refs/heads/main".to_string(),
+                commit: "0".repeat(40),
+            });
+        }
+        lock
+    }
+
+    fn plans(
+        manifest: &Manifest,
+        old: &Lockfile,
+        update: Option<&[String]>,
+    ) -> Vec<Box<dyn AnyPlan>> {
+        ALL.iter()
+            .map(|kind| kind.plan(manifest, Some(old), update))
+            .collect()
+    }
+
+    #[test]
+    fn a_settled_lock_has_nothing_to_do() {
+        let (_workspace, manifest) = manifest(MANIFEST);
+        let old = pinned(&manifest);
+        for plan in plans(&manifest, &old, None) {
+            assert!(!plan.has_work() && plan.pending().is_empty() && plan.dropped().is_empty());
+        }
+    }
+
+    #[test]
+    fn one_changed_apt_entry_resolves_every_apt_entry_again() {
+        let (_workspace, old_manifest) = manifest(MANIFEST);
+        let old = pinned(&old_manifest);
+        let (_workspace, manifest) =
+            manifest(&MANIFEST.replace("[\"two\"]", "[\"two\", \"three\"]"));
+        let plans = plans(&manifest, &old, None);
+        let apt = &plans[ALL.iter().position(|kind| kind.name() == "apt").unwrap()];
+        assert_eq!(
+            apt.pending(),
+            ["apt b: its `packages` changed in the manifest"]
+        );
+        assert_eq!(apt.resolving(), ["a", "b"], "apt entries resolve together");
+        let git = &plans[ALL.iter().position(|kind| kind.name() == "git").unwrap()];
+        assert!(!git.has_work(), "other kinds keep their pins");
+    }
+
+    #[test]
+    fn update_by_name_and_removed_entries() {
+        let (_workspace, full) = manifest(MANIFEST);
+        let old = pinned(&full);
+        let names = ["repo".to_string()];
+        let plans_update = plans(&full, &old, Some(&names));
+        let git = &plans_update[ALL.iter().position(|kind| kind.name() == "git").unwrap()];
+        assert_eq!(git.pending(), ["git repo: --update asked for it"]);
+        let (_workspace, fewer) = manifest(&MANIFEST[..MANIFEST.find("[[git]]").unwrap()]);
+        let plans_fewer = plans(&fewer, &old, None);
+        let git = &plans_fewer[ALL.iter().position(|kind| kind.name() == "git").unwrap()];
+        assert_eq!(git.dropped(), ["git repo: no longer in the manifests"]);
+    }
 
     #[test]
     fn every_kind_is_named_by_its_table() {

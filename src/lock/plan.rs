@@ -86,3 +86,77 @@ pub fn plan_kind<Artifact: Clone, Pin: Clone, Key: Ord>(
     }
     plan
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries and pins as (key, value): a pin is current when its value equals the entry's.
+    fn run(
+        entries: &[(&str, u32)],
+        pins: &[(&str, u32)],
+        update: Option<&[&str]>,
+    ) -> KindPlan<(String, u32), (String, u32)> {
+        let entries: Vec<(String, u32)> = entries
+            .iter()
+            .map(|(key, value)| (key.to_string(), *value))
+            .collect();
+        let pins: Vec<(String, u32)> = pins
+            .iter()
+            .map(|(key, value)| (key.to_string(), *value))
+            .collect();
+        plan_kind(
+            &entries,
+            &pins,
+            |entry| entry.0.clone(),
+            |pin| pin.0.clone(),
+            |entry| {
+                update.is_some_and(|names| names.is_empty() || names.contains(&entry.0.as_str()))
+            },
+            |entry, pin| (entry.1 != pin.1).then_some("value"),
+        )
+    }
+
+    fn keys<T>(items: &[(T, Reason)], key: impl Fn(&T) -> String) -> Vec<(String, Reason)> {
+        items
+            .iter()
+            .map(|(item, reason)| (key(item), reason.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn unchanged_pins_are_kept_and_the_rest_resolved_or_removed() {
+        let plan = run(
+            &[("a", 1), ("b", 2), ("c", 3)],
+            &[("a", 1), ("b", 9), ("gone", 4)],
+            None,
+        );
+        assert_eq!(plan.keep, vec![("a".to_string(), 1)]);
+        assert_eq!(
+            keys(&plan.resolve, |entry| entry.0.clone()),
+            vec![
+                ("b".to_string(), Reason::Changed("value")),
+                ("c".to_string(), Reason::New)
+            ]
+        );
+        assert_eq!(plan.removed, vec![("gone".to_string(), 4)]);
+    }
+
+    #[test]
+    fn update_names_some_or_all() {
+        let entries = [("a", 1), ("b", 2)];
+        let pins = [("a", 1), ("b", 2)];
+        let some = run(&entries, &pins, Some(&["b"]));
+        assert_eq!(some.keep, vec![("a".to_string(), 1)]);
+        assert_eq!(
+            keys(&some.resolve, |entry| entry.0.clone()),
+            vec![("b".to_string(), Reason::Update)]
+        );
+        let all = run(&entries, &pins, Some(&[]));
+        assert!(all.keep.is_empty());
+        assert_eq!(all.resolve.len(), 2);
+        let none = run(&entries, &pins, None);
+        assert_eq!(none.keep.len(), 2);
+        assert!(none.resolve.is_empty() && none.removed.is_empty());
+    }
+}

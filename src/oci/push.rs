@@ -736,6 +736,98 @@ fn verified_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::pin::LockedImage;
+    use crate::oci::target::Layout;
+
+    /// A media tree holding one image manifest (config and one layer) for each reference.
+    fn tree(references: &[&str]) -> (tempfile::TempDir, Vec<LockedImage>) {
+        let directory = tempfile::tempdir().unwrap();
+        let mut images = Vec::new();
+        for (index, reference) in references.iter().enumerate() {
+            let config = Digest::of_bytes(format!("config {index}").as_bytes());
+            let layer = Digest::of_bytes(b"a shared layer");
+            let manifest = format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":8}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":14}}]}}"#
+            );
+            let digest = Digest::of_bytes(manifest.as_bytes());
+            let path = directory.path().join(oci_layout::blob_path(&digest));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &manifest).unwrap();
+            images.push(LockedImage {
+                reference: reference.to_string(),
+                layout: None,
+                insecure: false,
+                platforms: vec!["linux/amd64".to_string()],
+                referrers: false,
+                digest,
+                media_type: "application/vnd.oci.image.manifest.v1+json".to_string(),
+                size: manifest.len() as u64,
+                manifests: Vec::new(),
+                referrer_manifests: Vec::new(),
+                chart: None,
+            });
+        }
+        (directory, images)
+    }
+
+    #[test]
+    fn a_plan_names_each_image_in_the_target_and_lists_its_blobs() {
+        let (directory, images) =
+            tree(&["registry.k8s.io/pause:3.10", "127.0.0.1:5000/team/app:1"]);
+        let target = Target::parse("harbor.internal/mirror", Layout::Nested).unwrap();
+        let plan = Plan::new(directory.path(), &images, &target).unwrap();
+        let names: Vec<String> = plan
+            .images
+            .iter()
+            .map(|image| image.target.to_string())
+            .collect();
+        assert_eq!(
+            names[0],
+            format!(
+                "harbor.internal/mirror/registry.k8s.io/pause:3.10@{}",
+                images[0].digest
+            )
+        );
+        assert_eq!(
+            names[1],
+            format!(
+                "harbor.internal/mirror/127.0.0.1_5000/team/app:1@{}",
+                images[1].digest
+            )
+        );
+        // The config and the layer, and the manifest put last under its tag.
+        assert_eq!(plan.images[0].blobs.len(), 2);
+        assert_eq!(
+            plan.images[0].manifests.last().unwrap().tag.as_deref(),
+            Some("3.10")
+        );
+    }
+
+    #[test]
+    fn flat_names_that_collide_and_damaged_manifests_are_refused() {
+        let (directory, images) = tree(&["a.io/team/app:1", "b.io/team/app:2"]);
+        let flat = Target::parse("harbor.internal", Layout::Flat).unwrap();
+        match Plan::new(directory.path(), &images, &flat) {
+            Err(PushError::Collision(list)) => {
+                assert!(
+                    list.contains("harbor.internal/team/app <- a.io/team/app, b.io/team/app"),
+                    "{list}"
+                )
+            }
+            other => panic!("expected a collision, got {other:?}"),
+        }
+        let nested = Target::parse("harbor.internal", Layout::Nested).unwrap();
+        assert!(Plan::new(directory.path(), &images, &nested).is_ok());
+        std::fs::write(
+            directory
+                .path()
+                .join(oci_layout::blob_path(&images[0].digest)),
+            b"{}",
+        )
+        .unwrap();
+        let error = Plan::new(directory.path(), &images, &nested).unwrap_err();
+        assert!(error.to_string().contains("the tree is damaged"), "{error}");
+    }
 
     fn response(status: u16, retry_after: Option<&str>) -> reqwest::Response {
         let mut builder = axum::http::Response::builder().status(status);

@@ -228,3 +228,141 @@ impl State<'_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Packages from an index text; every paragraph gets a digest, a size and a file name.
+    fn packages(index: &str) -> Vec<Package> {
+        let mut text = String::new();
+        for paragraph in index.trim().split("\n\n") {
+            let name = paragraph
+                .lines()
+                .find_map(|line| line.strip_prefix("Package: "))
+                .unwrap_or("x");
+            text.push_str(paragraph.trim());
+            text.push_str(&format!(
+                "\nFilename: pool/{name}.deb\nSize: 1\nSHA256: {}\n\n",
+                "0".repeat(64)
+            ));
+        }
+        let mut packages = Vec::new();
+        crate::kinds::apt::index::parse_packages(text.as_bytes(), 0, "main", &mut packages)
+            .unwrap();
+        packages
+    }
+
+    fn names(packages: &[Package], selected: &BTreeSet<usize>) -> Vec<String> {
+        let mut names: Vec<String> = selected
+            .iter()
+            .map(|index| {
+                format!(
+                    "{}={}",
+                    packages[*index].name, packages[*index].version_text
+                )
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn resolve(
+        index: &str,
+        requested: &[&str],
+        exclude: &[&str],
+    ) -> Result<Vec<String>, Unsatisfiable> {
+        let packages = packages(index);
+        let universe = Universe::new(&packages, "amd64");
+        let requested: Vec<String> = requested.iter().map(|name| name.to_string()).collect();
+        let exclude: BTreeSet<String> = exclude.iter().map(|name| name.to_string()).collect();
+        closure(&universe, &requested, &exclude, false).map(|selected| names(&packages, &selected))
+    }
+
+    const INDEX: &str = "
+Package: app
+Version: 1.0
+Architecture: amd64
+Depends: libfoo (>= 2), mta | postfix, python3:any
+
+Package: libfoo
+Version: 1.5
+Architecture: amd64
+
+Package: libfoo
+Version: 2.1
+Architecture: amd64
+
+Package: exim
+Version: 4
+Architecture: amd64
+Provides: mta
+
+Package: postfix
+Version: 3
+Architecture: amd64
+
+Package: python3
+Version: 3.11
+Architecture: amd64
+Multi-Arch: allowed
+
+Package: docs
+Version: 1
+Architecture: all
+";
+
+    #[test]
+    fn candidates_alternatives_virtual_packages_and_any() {
+        // The highest libfoo; `mta | postfix` takes the first satisfiable (virtual, through
+        // exim's Provides); python3:any is allowed by Multi-Arch: allowed.
+        assert_eq!(
+            resolve(INDEX, &["app"], &[]).unwrap(),
+            ["app=1.0", "exim=4", "libfoo=2.1", "python3=3.11"]
+        );
+        // Architecture: all serves every architecture.
+        assert_eq!(resolve(INDEX, &["docs"], &[]).unwrap(), ["docs=1"]);
+    }
+
+    #[test]
+    fn excluded_packages_are_taken_as_installed() {
+        assert_eq!(
+            resolve(INDEX, &["app"], &["python3", "libfoo"]).unwrap(),
+            ["app=1.0", "exim=4"]
+        );
+    }
+
+    #[test]
+    fn an_unsatisfiable_dependency_names_its_chain() {
+        let index = "
+Package: app
+Version: 1
+Architecture: amd64
+Depends: middle
+
+Package: middle
+Version: 1
+Architecture: amd64
+Depends: libmissing (>= 9)
+";
+        let error = resolve(index, &["app"], &[]).unwrap_err();
+        assert_eq!(error.chain, ["app", "middle"]);
+        assert!(error.message.contains("libmissing"), "{}", error.message);
+        assert!(resolve(index, &["nothing"], &[]).is_err());
+    }
+
+    #[test]
+    fn any_needs_multi_arch_allowed_or_foreign() {
+        let index = "
+Package: app
+Version: 1
+Architecture: amd64
+Depends: tool:any
+
+Package: tool
+Version: 1
+Architecture: amd64
+";
+        assert!(resolve(index, &["app"], &[]).is_err());
+    }
+}

@@ -588,6 +588,133 @@ fn version_matches(package: &RpmPackage, relation: &Relation) -> bool {
 mod tests {
     use super::*;
 
+    /// `name arch epoch:version-release`, then relations: `R name [op evr]` requires,
+    /// `P` provides, `O` obsoletes, `F path` files.
+    fn package(spec: &str) -> RpmPackage {
+        let mut lines = spec.trim().lines();
+        let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        let (epoch, rest) = head[2].split_once(':').unwrap();
+        let (version, release) = rest.split_once('-').unwrap();
+        let mut package = RpmPackage {
+            name: head[0].to_string(),
+            arch: head[1].to_string(),
+            epoch: epoch.parse().unwrap(),
+            version: version.to_string(),
+            release: release.to_string(),
+            sha256: None,
+            location: format!("Packages/{}.rpm", head[0]),
+            size: 1,
+            provides: Vec::new(),
+            requires: Vec::new(),
+            obsoletes: Vec::new(),
+            files: Vec::new(),
+        };
+        // rpm makes every package provide its own name at its own version.
+        package.provides.push(Relation {
+            name: package.name.clone(),
+            flags: "EQ".to_string(),
+            epoch: Some(epoch.to_string()),
+            version: Some(version.to_string()),
+            release: Some(release.to_string()),
+        });
+        for line in lines {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let relation = |words: &[&str]| {
+                let mut relation = plain(words[0]);
+                if words.len() == 3 {
+                    relation.flags = words[1].to_string();
+                    let (epoch, rest) = words[2].split_once(':').unwrap_or(("0", words[2]));
+                    let (version, release) = match rest.split_once('-') {
+                        Some((version, release)) => (version, Some(release.to_string())),
+                        None => (rest, None),
+                    };
+                    relation.epoch = Some(epoch.to_string());
+                    relation.version = Some(version.to_string());
+                    relation.release = release;
+                }
+                relation
+            };
+            match words[0] {
+                "R" => package.requires.push(relation(&words[1..])),
+                "P" => package.provides.push(relation(&words[1..])),
+                "O" => package.obsoletes.push(relation(&words[1..])),
+                "F" => package.files.push(words[1].to_string()),
+                _ => panic!("unknown line {line}"),
+            }
+        }
+        package
+    }
+
+    fn resolve(
+        specs: &[&str],
+        requested: &[&str],
+        exclude: &[&str],
+    ) -> Result<Vec<String>, Unsatisfiable> {
+        let packages: Vec<RpmPackage> = specs.iter().map(|spec| package(spec)).collect();
+        let universe = Universe::new(&packages, "x86_64");
+        let requested: Vec<String> = requested.iter().map(|name| name.to_string()).collect();
+        let exclude: BTreeSet<String> = exclude.iter().map(|name| name.to_string()).collect();
+        closure(&universe, &requested, &exclude).map(|selected| {
+            let mut names: Vec<String> = selected
+                .iter()
+                .map(|index| packages[*index].nevra())
+                .collect();
+            names.sort();
+            names
+        })
+    }
+
+    #[test]
+    fn versions_provides_files_and_architectures() {
+        let specs = [
+            "app x86_64 0:1.0-1\nR libfoo GE 0:2.0\nR webserver\nR /usr/bin/tool",
+            "libfoo x86_64 0:1.9-1",
+            "libfoo x86_64 0:2.4-1",
+            "libfoo i686 0:3.0-1",
+            "httpd x86_64 0:2.4-1\nP webserver",
+            "tools noarch 1:0.1-1\nF /usr/bin/tool",
+        ];
+        // The newest libfoo of a compatible architecture, a virtual name through Provides, a
+        // file through the file list, noarch for an x86_64 system.
+        assert_eq!(
+            resolve(&specs, &["app"], &[]).unwrap(),
+            [
+                "app-0:1.0-1.x86_64",
+                "httpd-0:2.4-1.x86_64",
+                "libfoo-0:2.4-1.x86_64",
+                "tools-1:0.1-1.noarch"
+            ]
+        );
+        assert_eq!(
+            resolve(&specs, &["app"], &["httpd", "tools"]).unwrap(),
+            ["app-0:1.0-1.x86_64", "libfoo-0:2.4-1.x86_64"]
+        );
+    }
+
+    #[test]
+    fn an_obsoleted_package_is_replaced_and_a_missing_one_names_its_chain() {
+        let specs = [
+            "app x86_64 0:1-1\nR old-lib",
+            "old-lib x86_64 0:1-1",
+            "new-lib x86_64 0:2-1\nO old-lib LT 0:2\nP old-lib EQ 0:2",
+        ];
+        assert_eq!(
+            resolve(&specs, &["app"], &[]).unwrap(),
+            ["app-0:1-1.x86_64", "new-lib-0:2-1.x86_64"]
+        );
+        let broken = [
+            "app x86_64 0:1-1\nR middle",
+            "middle x86_64 0:1-1\nR gone GE 0:5",
+        ];
+        let error = resolve(&broken, &["app"], &[]).unwrap_err();
+        assert!(
+            error.chain.contains(&"middle".to_string()),
+            "{:?}",
+            error.chain
+        );
+        assert!(error.message.contains("gone"), "{}", error.message);
+    }
+
     #[test]
     fn rich_dependencies() {
         assert_eq!(
