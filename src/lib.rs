@@ -37,14 +37,21 @@
 //! - `ops`: the work behind each command; `commands`: argument parsing plus one call each;
 //!   `cli` holds the clap model, `settings` resolves it; `import` evaluates Kubespray's own
 //!   defaults beside the pipeline.
+//!
+//! What the crate exposes on purpose (the benchmarks use it): the pipeline's data and stages
+//! below the commands (`digest`, `manifest`, `lock`, `source`, `store`, `oci`, `kinds`,
+//! `media`) and the leaves they name in their signatures (`http`, `printer`, `deb822`,
+//! `keyring`). The command line, the work behind it and the server (`cli`, `commands`,
+//! `ops`, `render`, `serve`, `settings`, `import`, `version`, `git_process`) are the
+//! binary's own: `pub(crate)`.
 
-pub mod cli;
-pub mod commands;
+pub(crate) mod cli;
+pub(crate) mod commands;
 pub mod deb822;
 pub mod digest;
-pub mod git_process;
+pub(crate) mod git_process;
 pub mod http;
-pub mod import;
+pub(crate) mod import;
 pub mod keyring;
 pub mod kinds;
 #[cfg(test)]
@@ -53,14 +60,14 @@ pub mod lock;
 pub mod manifest;
 pub mod media;
 pub mod oci;
-pub mod ops;
+pub(crate) mod ops;
 pub mod printer;
-pub mod render;
-pub mod serve;
-pub mod settings;
+pub(crate) mod render;
+pub(crate) mod serve;
+pub(crate) mod settings;
 pub mod source;
 pub mod store;
-pub mod version;
+pub(crate) mod version;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -197,11 +197,6 @@ async fn route(shared: &Shared, request: Request<Body>) -> Response<Body> {
     }
 }
 
-/// The default address.
-pub fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-
 /// Whether `root` looks like a media tree.
 pub fn is_media(root: &Path) -> bool {
     root.join("SHA256SUMS").is_file() || root.join("airgap.lock").is_file()
