@@ -20,9 +20,7 @@ pub enum HttpSetupError {
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error(
-        "{path} is not a PEM bundle of certificates: {message}\nhint: pass a file with one or more -----BEGIN CERTIFICATE----- blocks"
-    )]
+    #[error("{path} is not a PEM bundle of certificates: {message}")]
     BadBundle { path: PathBuf, message: String },
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
@@ -134,4 +132,16 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+impl crate::hint::Hint for HttpSetupError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            HttpSetupError::BadBundle { .. } => {
+                Some("pass a file with one or more -----BEGIN CERTIFICATE----- blocks".to_string())
+            }
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

@@ -50,6 +50,7 @@ pub(crate) mod commands;
 pub mod deb822;
 pub mod digest;
 pub(crate) mod git_process;
+pub mod hint;
 pub mod http;
 pub(crate) mod import;
 pub mod keyring;
@@ -77,10 +78,17 @@ use clap::Parser;
 /// An error that is airgap's own fault (a task that died, a state the code cannot reach):
 /// exit status 2, wherever it sits in the chain.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "internal error: {0}\nhint: this is a bug in airgap; please report it with the command line that caused it"
-)]
+#[error("internal error: {0}")]
 pub struct InternalError(pub String);
+
+impl hint::Hint for InternalError {
+    fn hint(&self) -> Option<String> {
+        Some(
+            "this is a bug in airgap; please report it with the command line that caused it"
+                .to_string(),
+        )
+    }
+}
 
 /// Parses `arguments`, runs the command, and maps the outcome to SPEC.md's exit status:
 /// 0 success, 1 a user-facing failure, 2 an internal error.
@@ -105,10 +113,22 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) => {
             // Every error of the chain says only its own part (an error that shows a cause's
-            // text does not also return it as its source), so each is printed once.
+            // text does not also return it as its source), so each is printed once; the
+            // hints come last, once each.
             let mut text = error.to_string();
             for cause in error.chain().skip(1) {
                 text.push_str(&format!("\n  caused by: {cause}"));
+            }
+            let mut hints: Vec<String> = Vec::new();
+            for cause in error.chain() {
+                if let Some(hint) = hint_of(cause)
+                    && !hints.contains(&hint)
+                {
+                    hints.push(hint);
+                }
+            }
+            for hint in hints {
+                text.push_str(&format!("\nhint: {hint}"));
             }
             settings.printer.error(text);
             if error.chain().any(|cause| cause.is::<InternalError>()) {
@@ -123,5 +143,72 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
                 .error("internal error: airgap panicked (see above)\nhint: this is a bug in airgap; please report it");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The hint of an error in a chain, when its type has one. Every type that implements
+/// [`hint::Hint`] is listed here (a unit test checks that none is missing).
+fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    macro_rules! hinted {
+        ($($type:ty),* $(,)?) => {
+            $(
+                if let Some(error) = error.downcast_ref::<$type>() {
+                    return hint::Hint::hint(error);
+                }
+            )*
+        };
+    }
+    hinted!(
+        InternalError,
+        hint::Hinted,
+        http::HttpSetupError,
+        import::ImportError,
+        kinds::apt::AptError,
+        kinds::chart::ChartError,
+        kinds::git::GitError,
+        kinds::yum::YumError,
+        lock::LockError,
+        manifest::ManifestError,
+        media::signing::SigningError,
+        media::tree::MediaError,
+        media::verify::VerifyError,
+        oci::pull::ImageError,
+        oci::push::PushError,
+        oci::registry::RegistryError,
+        ops::lock::LockModeError,
+        source::download::FetchError,
+        source::download::Mismatch,
+    );
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every type implementing Hint in the crate is in `hint_of`'s list, so no hint is lost at the
+    /// top level.
+    #[test]
+    fn every_hinted_error_is_listed() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let this = std::fs::read_to_string(root.join("lib.rs")).unwrap();
+        let list = &this[this.find("hinted!(").unwrap()..];
+        let pattern = regex::Regex::new(r"impl (?:crate::)?(?:hint::)?Hint for (\w+)").unwrap();
+        let mut missing = Vec::new();
+        for entry in walkdir::WalkDir::new(&root).into_iter().flatten() {
+            if entry
+                .path()
+                .extension()
+                .is_none_or(|extension| extension != "rs")
+            {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            for found in pattern.captures_iter(&text) {
+                let name = &found[1];
+                if !list.contains(&format!("{name},")) {
+                    missing.push(format!("{}: {name}", entry.path().display()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in hint_of: {missing:?}");
     }
 }

@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use crate::cli::DiffArgs;
+use crate::hint::Hinted;
 use crate::kinds;
 use crate::kinds::Lockfile;
 use crate::lock::diff::Change;
@@ -48,10 +49,10 @@ fn read(path: &Path) -> Result<Lockfile> {
         path.to_path_buf()
     };
     Lockfile::read(&file)?.ok_or_else(|| {
-        anyhow!(
-            "{} does not exist\nhint: pass two lockfiles, or two workspaces or media trees that hold airgap.lock",
-            file.display()
-        )
+        anyhow::Error::from(Hinted::new(
+            format!("{} does not exist", file.display()),
+            "pass two lockfiles, or two workspaces or media trees that hold airgap.lock",
+        ))
     })
 }
 

@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::cli::{ImportCommand, ImportKubesprayArgs};
+use crate::hint::Hinted;
 use crate::import::{self, Options};
 use crate::settings::Settings;
 
@@ -20,7 +21,11 @@ fn kubespray(settings: &Settings, args: &ImportKubesprayArgs) -> Result<()> {
     let mut sets = Vec::new();
     for text in &args.sets {
         let Some((key, value)) = text.split_once('=') else {
-            bail!("--set {text} is not KEY=VALUE\nhint: e.g. --set kube_network_plugin=cilium");
+            return Err(Hinted::new(
+                format!("--set {text} is not KEY=VALUE"),
+                "e.g. --set kube_network_plugin=cilium",
+            )
+            .into());
         };
         sets.push((key.trim().to_string(), value.to_string()));
     }

@@ -2,9 +2,10 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::cli::InitArgs;
+use crate::hint::Hinted;
 use crate::settings::Settings;
 
 /// The examples: `[enclave]` first, one file per kind (from the list of kinds), then what
@@ -29,10 +30,14 @@ pub fn run(settings: &Settings, args: &InitArgs) -> Result<()> {
     let root = args.dir.as_deref().unwrap_or(&settings.workspace);
     let manifests = root.join("manifests");
     if has_manifests(&manifests) {
-        bail!(
-            "{} already has manifests; init writes nothing into an existing workspace\nhint: edit the manifests there, or pass another DIR",
-            manifests.display()
-        );
+        return Err(Hinted::new(
+            format!(
+                "{} already has manifests; init writes nothing into an existing workspace",
+                manifests.display()
+            ),
+            "edit the manifests there, or pass another DIR",
+        )
+        .into());
     }
     std::fs::create_dir_all(&manifests)
         .with_context(|| format!("cannot create {}", manifests.display()))?;

@@ -2,18 +2,23 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 
 use crate::cli::ServeArgs;
+use crate::hint::Hinted;
 use crate::serve::{self, ServeSettings};
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, args: &ServeArgs) -> Result<()> {
     if !serve::is_media(&args.dir) {
-        bail!(
-            "{} is not a media tree (no SHA256SUMS or airgap.lock)\nhint: pass the directory that `airgap materialize --to` wrote, and check it with `airgap verify` first",
-            args.dir.display()
-        );
+        return Err(Hinted::new(
+            format!(
+                "{} is not a media tree (no SHA256SUMS or airgap.lock)",
+                args.dir.display()
+            ),
+            "pass the directory that `airgap materialize --to` wrote, and check it with `airgap verify` first",
+        )
+        .into());
     }
     let serve_settings = ServeSettings {
         root: args.dir.clone(),

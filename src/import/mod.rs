@@ -39,15 +39,11 @@ pub struct Options {
 /// Why the import failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error(
-        "{path}: {message}\nhint: give a Kubespray checkout (the directory holding roles/) or a bare repository of one"
-    )]
+    #[error("{path}: {message}")]
     Source { path: String, message: String },
     #[error("{file}: {message}")]
     Yaml { file: String, message: String },
-    #[error(
-        "{0}\nhint: check the variable (and --set/--inventory values it depends on); a value airgap cannot evaluate is never dropped silently"
-    )]
+    #[error("{0}")]
     Eval(#[from] EvalError),
     #[error("{0}")]
     Invalid(String),
@@ -559,4 +555,15 @@ pub fn manifest(imported: &Imported, command: &str) -> String {
         ));
     }
     out
+}
+
+impl crate::hint::Hint for ImportError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ImportError::Source { .. } => Some("give a Kubespray checkout (the directory holding roles/) or a bare repository of one".to_string()),
+            ImportError::Eval(..) => Some("check the variable (and --set/--inventory values it depends on); a value airgap cannot evaluate is never dropped silently".to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

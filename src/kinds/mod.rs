@@ -173,7 +173,7 @@ impl Resolver<'_> {
     ) -> Vec<String>
     where
         Future: std::future::Future<Output = Result<Pin, Error>>,
-        Error: std::fmt::Display,
+        Error: std::fmt::Display + crate::hint::Hint,
     {
         let results: Vec<Result<Pin, Error>> = futures_util::stream::iter(entries)
             .map(|(entry, reason)| {
@@ -188,7 +188,7 @@ impl Resolver<'_> {
         for result in results {
             match result {
                 Ok(pin) => pins.push(pin),
-                Err(error) => failures.push(error.to_string()),
+                Err(error) => failures.push(crate::hint::explain(&error)),
             }
         }
         failures
@@ -206,7 +206,7 @@ impl Resolver<'_> {
     ) -> Vec<String>
     where
         Future: std::future::Future<Output = Result<Vec<Pin>, Error>>,
-        Error: std::fmt::Display,
+        Error: std::fmt::Display + crate::hint::Hint,
     {
         let entries = entries.into_iter().map(|(entry, _)| entry).collect();
         match resolve(entries).await {
@@ -214,7 +214,7 @@ impl Resolver<'_> {
                 pins.extend(resolved);
                 Vec::new()
             }
-            Err(error) => vec![error.to_string()],
+            Err(error) => vec![crate::hint::explain(&error)],
         }
     }
 }
@@ -250,7 +250,7 @@ impl Placer<'_> {
         Item: Copy,
         Fetch: Fn(Item) -> Future,
         Future: std::future::Future<Output = Result<Fetched, Error>>,
-        Error: Into<anyhow::Error>,
+        Error: std::fmt::Display + crate::hint::Hint,
     {
         let mut placed = Placed::default();
         let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(items.iter().copied())

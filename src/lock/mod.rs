@@ -30,13 +30,9 @@ pub enum LockError {
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error(
-        "{path} is not a valid lockfile: {message}\nhint: it is written by airgap only; restore it from version control, or delete it and run `airgap lock`"
-    )]
+    #[error("{path} is not a valid lockfile: {message}")]
     Malformed { path: PathBuf, message: String },
-    #[error(
-        "{path} has lockfile version {found}, but this airgap reads version {VERSION}\nhint: use the airgap release that wrote it, or delete it and run `airgap lock` to re-resolve"
-    )]
+    #[error("{path} has lockfile version {found}, but this airgap reads version {VERSION}")]
     UnknownVersion { path: PathBuf, found: i64 },
     #[error("cannot write {path}: {cause}")]
     Write {
@@ -100,4 +96,15 @@ pub fn write_if_changed(path: &Path, rendered: &str) -> Result<bool, LockError> 
         cause: source,
     })?;
     Ok(true)
+}
+
+impl crate::hint::Hint for LockError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockError::Malformed { .. } => Some("it is written by airgap only; restore it from version control, or delete it and run `airgap lock`".to_string()),
+            LockError::UnknownVersion { .. } => Some("use the airgap release that wrote it, or delete it and run `airgap lock` to re-resolve".to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

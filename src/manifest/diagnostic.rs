@@ -80,9 +80,7 @@ impl fmt::Display for Diagnostic {
 pub enum ManifestError {
     #[error("{}", render_all(.0))]
     Invalid(Vec<Diagnostic>),
-    #[error(
-        "no manifests found: {dir} has no *.toml files\nhint: run `airgap init` to create a workspace, or pass -C DIR to select one"
-    )]
+    #[error("no manifests found: {dir} has no *.toml files")]
     Empty { dir: PathBuf },
     #[error("cannot read {path}: {cause}")]
     Read {
@@ -104,6 +102,18 @@ fn render_all(diagnostics: &[Diagnostic]) -> String {
         ));
     }
     text
+}
+
+impl crate::hint::Hint for ManifestError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ManifestError::Empty { .. } => Some(
+                "run `airgap init` to create a workspace, or pass -C DIR to select one".to_string(),
+            ),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

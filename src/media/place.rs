@@ -35,7 +35,7 @@ pub async fn place<F, Fut, E>(
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<Fetched, E>>,
-    E: Into<anyhow::Error>,
+    E: std::fmt::Display + crate::hint::Hint,
 {
     let check = {
         let tree = tree.clone();
@@ -50,7 +50,9 @@ where
         return Ok(());
     }
     for _ in 0..2 {
-        let fetched = fetch().await.map_err(Into::into)?;
+        let fetched = fetch()
+            .await
+            .map_err(|error| anyhow!(crate::hint::explain(&error)))?;
         if fetched.fresh {
             tally
                 .downloaded_bytes
@@ -64,7 +66,8 @@ where
                 tree.place(&store, &relative, &digest, fetched.fresh)
             })
             .await
-            .map_err(|error| InternalError(format!("the copy task failed: {error}")))??
+            .map_err(|error| InternalError(format!("the copy task failed: {error}")))?
+            .map_err(|error| anyhow!(crate::hint::explain(&error)))?
         };
         match placement {
             Placement::Written | Placement::Present => {

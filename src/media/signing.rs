@@ -22,13 +22,9 @@ pub enum SigningError {
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error(
-        "{path} is not an OpenPGP secret key: {message}\nhint: pass an armored or binary secret key exported without a passphrase (`gpg --export-secret-keys --armor`)"
-    )]
+    #[error("{path} is not an OpenPGP secret key: {message}")]
     BadSecretKey { path: PathBuf, message: String },
-    #[error(
-        "{path} is not an OpenPGP public key: {message}\nhint: pass the public key the enclave trusts, e.g. the keys/airgap.asc of media you made yourself"
-    )]
+    #[error("{path} is not an OpenPGP public key: {message}")]
     BadPublicKey { path: PathBuf, message: String },
     #[error("cannot create a signing key at {path}: {message}")]
     Create { path: PathBuf, message: String },
@@ -203,4 +199,15 @@ pub fn check_detached(key: &SignedPublicKey, data: &[u8], signature: &[u8]) -> R
             unreadable => unreadable.to_string(),
         }
     })
+}
+
+impl crate::hint::Hint for SigningError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SigningError::BadSecretKey { .. } => Some("pass an armored or binary secret key exported without a passphrase (`gpg --export-secret-keys --armor`)".to_string()),
+            SigningError::BadPublicKey { .. } => Some("pass the public key the enclave trusts, e.g. the keys/airgap.asc of media you made yourself".to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

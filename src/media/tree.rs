@@ -27,11 +27,9 @@ pub const KUBESPRAY: &str = "kubespray";
 /// Why the tree could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    #[error(
-        "{path} exists and is not an airgap media tree (it has files but no airgap.lock)\nhint: choose an empty or new directory for --to, so that nothing of yours is overwritten"
-    )]
+    #[error("{path} exists and is not an airgap media tree (it has files but no airgap.lock)")]
     Foreign { path: PathBuf },
-    #[error("cannot write {path}: {cause}\nhint: check free space and permissions on the media")]
+    #[error("cannot write {path}: {cause}")]
     Write { path: PathBuf, cause: io::Error },
     #[error("cannot read {path}: {cause}")]
     Read { path: PathBuf, cause: io::Error },
@@ -262,4 +260,16 @@ fn copy_file_hashing(source: &Path, target: &Path) -> io::Result<Digest> {
     let (digest, _) = copy_hashing(input, &mut output)?;
     output.sync_all()?;
     Ok(digest)
+}
+
+impl crate::hint::Hint for MediaError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            MediaError::Signing(inner) => crate::hint::Hint::hint(inner),
+            MediaError::Foreign { .. } => Some("choose an empty or new directory for --to, so that nothing of yours is overwritten".to_string()),
+            MediaError::Write { .. } => Some("check free space and permissions on the media".to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

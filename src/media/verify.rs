@@ -64,13 +64,9 @@ pub struct Report {
 /// Why a tree could not be checked at all.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error(
-        "{path} has no SHA256SUMS: it is not a media tree made by `airgap materialize`\nhint: pass the directory given to `materialize --to`"
-    )]
+    #[error("{path} has no SHA256SUMS: it is not a media tree made by `airgap materialize`")]
     NoSums { path: PathBuf },
-    #[error(
-        "{path}: {message}\nhint: the list was damaged or tampered with; do not use this media"
-    )]
+    #[error("{path}: {message}")]
     BadSums { path: PathBuf, message: String },
     #[error("cannot read {path}: {cause}")]
     Read {
@@ -247,4 +243,20 @@ pub fn verify_tree(
     }
     report.findings.sort_by_key(|finding| finding.to_string());
     Ok(report)
+}
+
+impl crate::hint::Hint for VerifyError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            VerifyError::Lock(inner) => crate::hint::Hint::hint(inner),
+            VerifyError::NoSums { .. } => {
+                Some("pass the directory given to `materialize --to`".to_string())
+            }
+            VerifyError::BadSums { .. } => {
+                Some("the list was damaged or tampered with; do not use this media".to_string())
+            }
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

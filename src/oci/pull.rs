@@ -20,7 +20,7 @@ pub enum ImageError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    #[error("image {reference}: {message}\nhint: {hint}")]
+    #[error("image {reference}: {message}")]
     Image {
         reference: String,
         message: String,
@@ -585,5 +585,17 @@ impl Images<'_> {
             ));
         }
         Ok(fetched)
+    }
+}
+
+impl crate::hint::Hint for ImageError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ImageError::Registry(inner) => crate::hint::Hint::hint(inner),
+            ImageError::Fetch(inner) => crate::hint::Hint::hint(inner),
+            ImageError::Image { hint, .. } => Some(hint.to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
     }
 }

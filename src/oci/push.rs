@@ -30,9 +30,7 @@ use crate::oci::target::Target;
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
-    #[error(
-        "--layout flat maps several upstream repositories to one name:\n{0}\nhint: push with the default nested layout (HOST/PREFIX/<registry>/<path>), or drop one of them from the lock"
-    )]
+    #[error("--layout flat maps several upstream repositories to one name:\n{0}")]
     Collision(String),
     #[error(transparent)]
     Registry(#[from] crate::oci::registry::RegistryError),
@@ -628,7 +626,7 @@ fn all_done(results: Vec<Result<(), PushError>>, what: &str, why: &str) -> Resul
     let errors: Vec<String> = results
         .into_iter()
         .filter_map(Result::err)
-        .map(|error| error.to_string())
+        .map(|error| crate::hint::explain(&error))
         .collect();
     if errors.is_empty() {
         return Ok(());
@@ -731,6 +729,17 @@ fn verified_stream(
             }
         }
     })
+}
+
+impl crate::hint::Hint for PushError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            PushError::Registry(inner) => crate::hint::Hint::hint(inner),
+            PushError::Collision(..) => Some("push with the default nested layout (HOST/PREFIX/<registry>/<path>), or drop one of them from the lock".to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,21 +21,19 @@ use crate::printer::Printer;
 /// Why a registry request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error(
-        "{registry}: cannot reach the registry at {url}: {message}\nhint: check the network path (HTTPS_PROXY, NO_PROXY, --ca-cert); a registry that only speaks plain HTTP must be declared with `insecure = true`"
-    )]
+    #[error("{registry}: cannot reach the registry at {url}: {message}")]
     Unreachable {
         registry: String,
         url: String,
         message: String,
     },
-    #[error("{reference}: the registry refused access ({status})\nhint: {hint}")]
+    #[error("{reference}: the registry refused access ({status})")]
     Denied {
         reference: String,
         status: StatusCode,
         hint: String,
     },
-    #[error("{reference}: {url} answered {status}\nhint: {hint}")]
+    #[error("{reference}: {url} answered {status}")]
     Status {
         reference: String,
         url: String,
@@ -45,7 +43,7 @@ pub enum RegistryError {
     #[error("{reference}: the manifest {detail}")]
     BadManifest { reference: String, detail: String },
     #[error(
-        "{reference}: the registry sent a manifest whose digest is {actual}, but {expected} was asked for\nhint: the registry or something between it and you changed the bytes; do not trust this source"
+        "{reference}: the registry sent a manifest whose digest is {actual}, but {expected} was asked for"
     )]
     DigestMismatch {
         reference: String,
@@ -650,4 +648,17 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+impl crate::hint::Hint for RegistryError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Unreachable { .. } => Some("check the network path (HTTPS_PROXY, NO_PROXY, --ca-cert); a registry that only speaks plain HTTP must be declared with `insecure = true`".to_string()),
+            RegistryError::Denied { hint, .. } => Some(hint.to_string()),
+            RegistryError::Status { hint, .. } => Some(hint.to_string()),
+            RegistryError::DigestMismatch { .. } => Some("the registry or something between it and you changed the bytes; do not trust this source".to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

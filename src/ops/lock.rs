@@ -20,15 +20,13 @@ use crate::source::Downloader;
 /// Why the lock cannot be brought up to date under the given mode.
 #[derive(Debug, thiserror::Error)]
 pub enum LockModeError {
-    #[error(
-        "airgap.lock needs to change, but --locked forbids it:\n{changes}\nhint: run `airgap lock` and commit the new airgap.lock"
-    )]
+    #[error("airgap.lock needs to change, but --locked forbids it:\n{changes}")]
     Locked { changes: String },
     #[error(
-        "airgap.lock does not pin everything the manifests name, and --offline forbids the network:\n{missing}\nhint: run `airgap lock` on a connected machine and bring the lock along"
+        "airgap.lock does not pin everything the manifests name, and --offline forbids the network:\n{missing}"
     )]
     Offline { missing: String },
-    #[error("--update names `{name}`, which no manifest entry has\nhint: entries are: {known}")]
+    #[error("--update names `{name}`, which no manifest entry has")]
     UnknownName { name: String, known: String },
     #[error(
         "{count} of {total} entries could not be resolved; airgap.lock was not changed:\n\n{details}"
@@ -255,4 +253,20 @@ pub fn run(settings: &Settings, mode: &LockMode, update: Option<&[String]>) -> R
     let manifest = crate::kinds::load(&settings.workspace)?;
     ensure(settings, &manifest, mode, update, None)?;
     Ok(())
+}
+
+impl crate::hint::Hint for LockModeError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockModeError::Locked { .. } => {
+                Some("run `airgap lock` and commit the new airgap.lock".to_string())
+            }
+            LockModeError::Offline { .. } => Some(
+                "run `airgap lock` on a connected machine and bring the lock along".to_string(),
+            ),
+            LockModeError::UnknownName { known, .. } => Some(format!("entries are: {known}")),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 
 use crate::cli::RenderArgs;
 use crate::digest::Digest;
+use crate::hint::Hinted;
 use crate::kinds::Lockfile;
 use crate::manifest::KubesprayHost;
 use crate::media::signing::{self, Signer};
@@ -136,9 +137,13 @@ fn apply(inputs: &mut Inputs, args: &RenderArgs) -> Result<()> {
             {
                 inputs.url = url.trim_end_matches('/').to_string();
             }
-            _ => bail!(
-                "--url {url} is not an http(s) URL\nhint: give where the nodes reach the media, e.g. https://mirror.enclave.internal:8443"
-            ),
+            _ => {
+                return Err(Hinted::new(
+                    format!("--url {url} is not an http(s) URL"),
+                    "give where the nodes reach the media, e.g. https://mirror.enclave.internal:8443",
+                )
+                .into());
+            }
         }
     }
     if !args.hosts.is_empty() {
@@ -165,10 +170,11 @@ fn apply(inputs: &mut Inputs, args: &RenderArgs) -> Result<()> {
         let pem = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the CA certificate {}", path.display()))?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
-            bail!(
-                "{} holds no PEM certificate\nhint: give the CA certificate that signs the server's TLS certificate",
-                path.display()
-            );
+            return Err(Hinted::new(
+                format!("{} holds no PEM certificate", path.display()),
+                "give the CA certificate that signs the server's TLS certificate",
+            )
+            .into());
         }
         inputs.ca = Some(pem);
     }
@@ -178,9 +184,10 @@ fn apply(inputs: &mut Inputs, args: &RenderArgs) -> Result<()> {
 /// `NAME=ADDRESS/GROUP[,GROUP...]`.
 fn parse_host(text: &str) -> Result<KubesprayHost> {
     let usage = || {
-        anyhow!(
-            "--host {text} is not NAME=ADDRESS/GROUP[,GROUP...]\nhint: e.g. --host cp1=10.0.0.11/kube_control_plane,etcd,kube_node"
-        )
+        anyhow::Error::from(Hinted::new(
+            format!("--host {text} is not NAME=ADDRESS/GROUP[,GROUP...]"),
+            "e.g. --host cp1=10.0.0.11/kube_control_plane,etcd,kube_node",
+        ))
     };
     let (name, rest) = text.split_once('=').ok_or_else(usage)?;
     let (address, groups) = rest.rsplit_once('/').ok_or_else(usage)?;
@@ -214,21 +221,25 @@ fn signer_of(root: &Path, args: &RenderArgs) -> Result<Signer> {
         .signing_key
         .clone()
         .unwrap_or_else(Signer::default_path);
-    let (signer, _) = Signer::load_or_create(&key_path, false).with_context(|| {
-        format!(
-            "cannot load the signing key {}\nhint: render where the tree was materialized, pass --signing-key, or use --out DIR to write the configuration outside the signed tree",
-            key_path.display()
+    let (signer, _) = Signer::load_or_create(&key_path, false).map_err(|error| {
+        Hinted::new(
+            format!("cannot load the signing key {}: {error}", key_path.display()),
+            "render where the tree was materialized, pass --signing-key, or use --out DIR to write the configuration outside the signed tree",
         )
     })?;
     let tree_key = signing::read_public_key(&root.join(tree::PUBLIC_KEY))?;
     if signing::fingerprint(&tree_key) != signer.fingerprint() {
-        bail!(
-            "{} signed this tree with key {}, not with {} ({})\nhint: pass --signing-key with the tree's key, or use --out DIR to write the configuration outside the signed tree",
-            tree::PUBLIC_KEY,
-            signing::fingerprint(&tree_key),
-            signer.fingerprint(),
-            key_path.display()
-        );
+        return Err(Hinted::new(
+            format!(
+                "{} signed this tree with key {}, not with {} ({})",
+                tree::PUBLIC_KEY,
+                signing::fingerprint(&tree_key),
+                signer.fingerprint(),
+                key_path.display()
+            ),
+            "pass --signing-key with the tree's key, or use --out DIR to write the configuration outside the signed tree",
+        )
+        .into());
     }
     Ok(signer)
 }
@@ -245,20 +256,34 @@ fn signed_entries(
         .with_context(|| format!("cannot read {}", list_path.display()))?;
     let signature = std::fs::read(root.join(sums::SIGNATURE)).unwrap_or_default();
     if !signer.signed(&list, &signature) {
-        bail!(
-            "{} of {} is not signed by this key as it is\nhint: run `airgap verify {0} --key KEY`; a tree whose list changed must be materialized again",
-            sums::SUMS,
-            root.display()
-        );
+        return Err(Hinted::new(
+            format!(
+                "{} of {} is not signed by this key as it is",
+                sums::SUMS,
+                root.display()
+            ),
+            format!(
+                "run `airgap verify {} --key KEY`; a tree whose list changed must be materialized again",
+                root.display()
+            ),
+        )
+        .into());
     }
     let entries = sums::parse(&String::from_utf8_lossy(&list))
         .map_err(|message| anyhow!("{}: {message}", list_path.display()))?;
     if entries.get(tree::LOCK) != Some(&Digest::of_bytes(lock_text.as_bytes())) {
-        bail!(
-            "{} of {} is not the lock SHA256SUMS lists\nhint: run `airgap verify {1}`; materialize the tree again",
-            tree::LOCK,
-            root.display()
-        );
+        return Err(Hinted::new(
+            format!(
+                "{} of {} is not the lock SHA256SUMS lists",
+                tree::LOCK,
+                root.display()
+            ),
+            format!(
+                "run `airgap verify {}`; materialize the tree again",
+                root.display()
+            ),
+        )
+        .into());
     }
     Ok(entries)
 }

@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use crate::cli::VerifyArgs;
+use crate::hint::Hinted;
 use crate::media::{signing, sums, verify};
 use crate::settings::Settings;
 use indicatif::HumanBytes;
@@ -54,12 +55,16 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let speed = HumanBytes((report.bytes as f64 / elapsed.max(1e-6)) as u64);
     if !problems.is_empty() {
-        return Err(anyhow!(
-            "{} failed verification: {} problem(s) among {} files\nhint: do not use this media; materialize it again from the lock, or find out who changed it",
-            args.dir.display(),
-            problems.len(),
-            report.files
-        ));
+        return Err(Hinted::new(
+            format!(
+                "{} failed verification: {} problem(s) among {} files",
+                args.dir.display(),
+                problems.len(),
+                report.files
+            ),
+            "do not use this media; materialize it again from the lock, or find out who changed it",
+        )
+        .into());
     }
     settings.printer.status(
         "Verified",

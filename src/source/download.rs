@@ -21,41 +21,33 @@ use crate::store::Store;
 pub enum FetchError {
     #[error(transparent)]
     DigestMismatch(Box<Mismatch>),
-    #[error("{artifact}: {url} answered {status}\nhint: {hint}")]
+    #[error("{artifact}: {url} answered {status}")]
     Status {
         artifact: String,
         url: String,
         status: reqwest::StatusCode,
         hint: &'static str,
     },
-    #[error(
-        "{artifact}: cannot fetch {url} after {attempts} attempts: {message}\nhint: check the network path to the upstream (HTTPS_PROXY, NO_PROXY, --ca-cert for a TLS-inspecting proxy); a rerun resumes where this one stopped"
-    )]
+    #[error("{artifact}: cannot fetch {url} after {attempts} attempts: {message}")]
     Network {
         artifact: String,
         url: String,
         attempts: u32,
         message: String,
     },
-    #[error(
-        "{artifact}: cannot read {path}: {cause}\nhint: local sources are paths relative to the workspace, or file:// URLs"
-    )]
+    #[error("{artifact}: cannot read {path}: {cause}")]
     Local {
         artifact: String,
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error(
-        "{artifact}: the checksum file {url} {message}\nhint: check `checksum_url`, or pin the digest with `sha256` in the manifest"
-    )]
+    #[error("{artifact}: the checksum file {url} {message}")]
     Checksum {
         artifact: String,
         url: String,
         message: String,
     },
-    #[error(
-        "cannot write to the cache at {path}: {cause}\nhint: check free space and permissions, or choose another cache with --cache DIR"
-    )]
+    #[error("cannot write to the cache at {path}: {cause}")]
     Cache {
         path: PathBuf,
         cause: std::io::Error,
@@ -429,7 +421,7 @@ fn open_locked(path: &Path) -> std::io::Result<tokio::fs::File> {
 /// Bytes that do not match their pin (boxed: the rarest error is the largest).
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{artifact}: the bytes from {url} do not match the pin\n  expected: {expected}\n  actual:   {actual}\nhint: if the upstream really published new bytes, review that and update the pin (`sha256` in the manifest, or `airgap lock --update {name}`); otherwise the download was tampered with or corrupted"
+    "{artifact}: the bytes from {url} do not match the pin\n  expected: {expected}\n  actual:   {actual}"
 )]
 pub struct Mismatch {
     pub artifact: String,
@@ -437,6 +429,15 @@ pub struct Mismatch {
     pub url: String,
     pub expected: Digest,
     pub actual: Digest,
+}
+
+impl crate::hint::Hint for Mismatch {
+    fn hint(&self) -> Option<String> {
+        Some(format!(
+            "if the upstream really published new bytes, review that and update the pin (`sha256` in the manifest, or `airgap lock --update {}`); otherwise the download was tampered with or corrupted",
+            self.name
+        ))
+    }
 }
 
 /// `base` (ending in `/`) joined with a repository-relative `path`. For HTTP(S) each segment is
@@ -486,4 +487,19 @@ fn content_range_start(response: &reqwest::Response) -> Option<u64> {
         .ok()?;
     let range = value.trim().strip_prefix("bytes ")?;
     range.split('-').next()?.trim().parse().ok()
+}
+
+impl crate::hint::Hint for FetchError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            FetchError::DigestMismatch(inner) => crate::hint::Hint::hint(inner.as_ref()),
+            FetchError::Status { hint, .. } => Some(hint.to_string()),
+            FetchError::Network { .. } => Some("check the network path to the upstream (HTTPS_PROXY, NO_PROXY, --ca-cert for a TLS-inspecting proxy); a rerun resumes where this one stopped".to_string()),
+            FetchError::Local { .. } => Some("local sources are paths relative to the workspace, or file:// URLs".to_string()),
+            FetchError::Checksum { .. } => Some("check `checksum_url`, or pin the digest with `sha256` in the manifest".to_string()),
+            FetchError::Cache { .. } => Some("check free space and permissions, or choose another cache with --cache DIR".to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

@@ -156,3 +156,19 @@ fn every_cause_of_an_error_is_printed_once() {
         run.stderr
     );
 }
+
+#[test]
+fn the_hint_comes_once_after_the_message_and_its_causes() {
+    let env = Env::new();
+    let missing = env.temp.path().join("nothing.lock");
+    let run = env.run(&["diff", missing.to_str().unwrap(), missing.to_str().unwrap()]);
+    let run = run.failure().stderr_has("does not exist");
+    assert_eq!(run.stderr.matches("hint:").count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.trim_end().ends_with(
+            "hint: pass two lockfiles, or two workspaces or media trees that hold airgap.lock"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -24,15 +24,13 @@ use index::Package;
 /// Why an archive could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum AptError {
-    #[error(
-        "apt {entry}: the keyring {path} {message}\nhint: give the archive's keyring (binary .gpg or armored .asc), e.g. from the debian-archive-keyring package"
-    )]
+    #[error("apt {entry}: the keyring {path} {message}")]
     Keyring {
         entry: String,
         path: String,
         message: String,
     },
-    #[error("apt {entry}: {url} {message}\nhint: {hint}")]
+    #[error("apt {entry}: {url} {message}")]
     Release {
         entry: String,
         url: String,
@@ -45,9 +43,7 @@ pub enum AptError {
         path: String,
         message: String,
     },
-    #[error(
-        "apt {entry}: cannot resolve the packages: {message}\n  needed by: {chain}\nhint: add the repository or component that has it, or list it in `exclude` if the nodes already have it"
-    )]
+    #[error("apt {entry}: cannot resolve the packages: {message}\n  needed by: {chain}")]
     Unsatisfiable {
         entry: String,
         message: String,
@@ -327,4 +323,17 @@ pub async fn fetch_deb(
     downloader
         .fetch(&label, &apt.name, &url, Some(deb.digest))
         .await
+}
+
+impl crate::hint::Hint for AptError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            AptError::Fetch(inner) => crate::hint::Hint::hint(inner),
+            AptError::Keyring { .. } => Some("give the archive's keyring (binary .gpg or armored .asc), e.g. from the debian-archive-keyring package".to_string()),
+            AptError::Release { hint, .. } => Some(hint.to_string()),
+            AptError::Unsatisfiable { .. } => Some("add the repository or component that has it, or list it in `exclude` if the nodes already have it".to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

@@ -49,7 +49,12 @@ pub async fn closure(
             let mut pinned = resolve(resolver.downloader, resolver.registry, &needed)
                 .await
                 .map_err(|error| {
-                    format!("chart {} needs {}: {error}", chart.name, dependency.name)
+                    format!(
+                        "chart {} needs {}: {}",
+                        chart.name,
+                        dependency.name,
+                        crate::hint::explain(&error)
+                    )
                 })?;
             pinned.dependency_of = Some(charts[0].name.clone());
             charts.push(pinned);
@@ -79,10 +84,13 @@ pub async fn closure(
                 insecure: false,
                 origin: artifact.origin.clone(),
             };
-            let mut locked = resolver
-                .resolve(&image)
-                .await
-                .map_err(|error| format!("chart {} needs {reference}: {error}", chart.name))?;
+            let mut locked = resolver.resolve(&image).await.map_err(|error| {
+                format!(
+                    "chart {} needs {reference}: {}",
+                    chart.name,
+                    crate::hint::explain(&error)
+                )
+            })?;
             locked.chart = Some(chart.name.clone());
             images.push(locked);
         }
@@ -111,7 +119,7 @@ async fn stored_archive(
         resolver
             .fetch_blob(&image, &layer)
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| crate::hint::explain(&error))?;
     }
     Ok(downloader.store.blob_path(&chart.digest))
 }

@@ -10,6 +10,7 @@ use super::repository::{self, archive_path};
 use super::{ChartArtifact, LockedChart, RawChart};
 use super::{HELM_CHART_LAYER, as_image, closure, fetch, resolve};
 use crate::digest::Digest;
+use crate::hint::Hinted;
 use crate::oci::pin::LockedImage;
 use toml::Spanned;
 
@@ -75,7 +76,7 @@ impl Kind for Charts {
                 let pinned = match resolve(context.downloader, images.registry, &artifact).await {
                     Ok(pinned) => pinned,
                     Err(error) => {
-                        failures.push(error.to_string());
+                        failures.push(crate::hint::explain(&error));
                         continue;
                     }
                 };
@@ -156,11 +157,11 @@ impl Kind for Charts {
                             .images
                             .fetch_blob(&image, &layer)
                             .await
-                            .map_err(|error| anyhow!("{error}"))
+                            .map_err(|error| Hinted::of(&error))
                     }
                     None => fetch(context.downloader, pin)
                         .await
-                        .map_err(|error| anyhow!("{error}")),
+                        .map_err(|error| Hinted::of(&error)),
                 }
             },
         ))

@@ -20,7 +20,7 @@ use crate::source::download::{Downloader, FetchError, Fetched};
 /// Why a chart could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
-    #[error("chart {name}: {message}\nhint: {hint}")]
+    #[error("chart {name}: {message}")]
     Failed {
         name: String,
         message: String,
@@ -481,4 +481,15 @@ pub fn rendered_images(archive: &std::path::Path) -> Vec<String> {
         }
     }
     found.into_iter().collect()
+}
+
+impl crate::hint::Hint for ChartError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ChartError::Fetch(inner) => crate::hint::Hint::hint(inner),
+            ChartError::Failed { hint, .. } => Some(hint.to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

@@ -68,7 +68,7 @@ impl Kind for Git {
                     tokio::task::spawn_blocking(move || resolve(&artifact, &workspace)).await;
                 match outcome {
                     Ok(Ok(pin)) => into.gits.push(pin),
-                    Ok(Err(error)) => failures.push(error.to_string()),
+                    Ok(Err(error)) => failures.push(crate::hint::explain(&error)),
                     Err(error) => {
                         failures.push(format!("internal error: git task failed: {error}"))
                     }

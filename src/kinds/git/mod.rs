@@ -22,7 +22,7 @@ use std::path::Path;
 /// Why a repository could not be resolved or fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    #[error("git {name}: {message}\nhint: {hint}")]
+    #[error("git {name}: {message}")]
     Failed {
         name: String,
         message: String,
@@ -248,4 +248,14 @@ fn build(pin: &LockedGit, directory: &Path, workspace: &Path) -> Result<(), GitE
     dir(&["repack", "-a", "-d", "-q"])?;
     dir(&["update-server-info"])?;
     Ok(())
+}
+
+impl crate::hint::Hint for GitError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            GitError::Failed { hint, .. } => Some(hint.to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }

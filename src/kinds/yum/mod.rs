@@ -23,24 +23,20 @@ use metadata::RpmPackage;
 /// Why a repository could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum YumError {
-    #[error(
-        "yum {entry}: the key {path} {message}\nhint: give the repository's armored key (e.g. RPM-GPG-KEY-Rocky-9)"
-    )]
+    #[error("yum {entry}: the key {path} {message}")]
     Key {
         entry: String,
         path: String,
         message: String,
     },
-    #[error("yum {entry}: {url} {message}\nhint: {hint}")]
+    #[error("yum {entry}: {url} {message}")]
     Metadata {
         entry: String,
         url: String,
         message: String,
         hint: String,
     },
-    #[error(
-        "yum {entry}: cannot resolve the packages: {message}\n  needed by: {chain}\nhint: add the repository that has it, or list it in `exclude` if the nodes already have it"
-    )]
+    #[error("yum {entry}: cannot resolve the packages: {message}\n  needed by: {chain}")]
     Unsatisfiable {
         entry: String,
         message: String,
@@ -270,4 +266,17 @@ pub async fn fetch_rpm(
     downloader
         .fetch(&label, &yum.name, &url, Some(rpm.digest))
         .await
+}
+
+impl crate::hint::Hint for YumError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            YumError::Fetch(inner) => crate::hint::Hint::hint(inner),
+            YumError::Key { .. } => Some("give the repository's armored key (e.g. RPM-GPG-KEY-Rocky-9)".to_string()),
+            YumError::Metadata { hint, .. } => Some(hint.to_string()),
+            YumError::Unsatisfiable { .. } => Some("add the repository that has it, or list it in `exclude` if the nodes already have it".to_string()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
 }
