@@ -52,14 +52,17 @@ impl<R: BufRead> Reader<R> {
     }
 
     /// The next paragraph, `None` at the end. Errors name the line.
-    pub fn next_paragraph(&mut self) -> Result<Option<Paragraph>, String> {
+    pub fn next_paragraph(&mut self) -> Result<Option<Paragraph>, Deb822Error> {
         let mut paragraph = Paragraph::default();
         loop {
             self.line.clear();
             let read = self
                 .reader
                 .read_line(&mut self.line)
-                .map_err(|error| format!("line {}: {error}", self.line_number + 1))?;
+                .map_err(|error| Deb822Error {
+                    line: self.line_number + 1,
+                    message: error.to_string(),
+                })?;
             if read == 0 {
                 return Ok((!paragraph.fields.is_empty()).then_some(paragraph));
             }
@@ -76,20 +79,20 @@ impl<R: BufRead> Reader<R> {
             }
             if line.starts_with([' ', '\t']) {
                 let Some((_, value)) = paragraph.fields.last_mut() else {
-                    return Err(format!(
-                        "line {}: a continuation line with no field before it",
-                        self.line_number
-                    ));
+                    return Err(Deb822Error {
+                        line: self.line_number,
+                        message: "a continuation line with no field before it".to_string(),
+                    });
                 };
                 value.push('\n');
                 value.push_str(line);
                 continue;
             }
             let Some((name, value)) = line.split_once(':') else {
-                return Err(format!(
-                    "line {}: expected `Field: value`, found `{line}`",
-                    self.line_number
-                ));
+                return Err(Deb822Error {
+                    line: self.line_number,
+                    message: format!("expected `Field: value`, found `{line}`"),
+                });
             };
             paragraph
                 .fields
@@ -98,8 +101,16 @@ impl<R: BufRead> Reader<R> {
     }
 }
 
+/// Why a deb822 document could not be read: the line, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct Deb822Error {
+    pub line: usize,
+    pub message: String,
+}
+
 /// Parses all paragraphs of a small document.
-pub fn parse_all(text: &str) -> Result<Vec<Paragraph>, String> {
+pub fn parse_all(text: &str) -> Result<Vec<Paragraph>, Deb822Error> {
     let mut reader = Reader::new(text.as_bytes());
     let mut paragraphs = Vec::new();
     while let Some(paragraph) = reader.next_paragraph()? {

@@ -7,30 +7,47 @@ use std::io::Cursor;
 
 use pgp::composed::{CleartextSignedMessage, Deserializable, DetachedSignature, SignedPublicKey};
 
+/// Why a keyring or a cleartext-signed message was not accepted (the message follows the
+/// file's name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyringError {
+    #[error("cannot be read: {0}")]
+    Read(String),
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("holds no OpenPGP public key")]
+    NoKey,
+    #[error("is not a signed message: {0}")]
+    NotSigned(String),
+    #[error("is not signed by any key of the keyring")]
+    NoSigner,
+}
+
 /// Reads every public key of a keyring file.
-pub fn read_keyring(bytes: &[u8]) -> Result<Vec<SignedPublicKey>, String> {
+pub fn read_keyring(bytes: &[u8]) -> Result<Vec<SignedPublicKey>, KeyringError> {
+    let unreadable = |error: pgp::errors::Error| KeyringError::Unreadable(error.to_string());
     let keys: Vec<SignedPublicKey> = if bytes.starts_with(b"-----BEGIN") {
         SignedPublicKey::from_armor_many(Cursor::new(bytes))
-            .map_err(|error| error.to_string())?
+            .map_err(unreadable)?
             .0
             .filter_map(Result::ok)
             .collect()
     } else {
         SignedPublicKey::from_bytes_many(Cursor::new(bytes))
-            .map_err(|error| error.to_string())?
+            .map_err(unreadable)?
             .filter_map(Result::ok)
             .collect()
     };
     if keys.is_empty() {
-        return Err("holds no OpenPGP public key".to_string());
+        return Err(KeyringError::NoKey);
     }
     Ok(keys)
 }
 
 /// Checks an `InRelease` against `keys` and returns the signed text.
-pub fn verify_inrelease(text: &str, keys: &[SignedPublicKey]) -> Result<String, String> {
+pub fn verify_inrelease(text: &str, keys: &[SignedPublicKey]) -> Result<String, KeyringError> {
     let (message, _) = CleartextSignedMessage::from_string(text)
-        .map_err(|error| format!("is not a signed message: {error}"))?;
+        .map_err(|error| KeyringError::NotSigned(error.to_string()))?;
     for key in keys {
         if message.verify(key).is_ok()
             || key
@@ -41,13 +58,13 @@ pub fn verify_inrelease(text: &str, keys: &[SignedPublicKey]) -> Result<String, 
             return Ok(message.signed_text());
         }
     }
-    Err("is not signed by any key of the keyring".to_string())
+    Err(KeyringError::NoSigner)
 }
 
 /// The text of an `InRelease` without checking its signature (`insecure = true` only).
-pub fn unverified_inrelease(text: &str) -> Result<String, String> {
+pub fn unverified_inrelease(text: &str) -> Result<String, KeyringError> {
     let (message, _) = CleartextSignedMessage::from_string(text)
-        .map_err(|error| format!("is not a signed message: {error}"))?;
+        .map_err(|error| KeyringError::NotSigned(error.to_string()))?;
     Ok(message.signed_text())
 }
 
@@ -115,8 +132,8 @@ pub fn verify_detached(
 }
 
 /// Reads the keyring file `path` (relative to `workspace`); the error says why, for messages.
-pub fn load(workspace: &std::path::Path, path: &str) -> Result<Vec<SignedPublicKey>, String> {
-    let bytes =
-        std::fs::read(workspace.join(path)).map_err(|error| format!("cannot be read: {error}"))?;
+pub fn load(workspace: &std::path::Path, path: &str) -> Result<Vec<SignedPublicKey>, KeyringError> {
+    let bytes = std::fs::read(workspace.join(path))
+        .map_err(|error| KeyringError::Read(error.to_string()))?;
     read_keyring(&bytes)
 }

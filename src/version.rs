@@ -29,9 +29,17 @@ pub fn compare_loose(left: &str, right: &str) -> Ordering {
     left.cmp(&right)
 }
 
+/// Why a text is not a version or a version range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a version or range: {message}")]
+pub struct VersionError {
+    pub text: String,
+    pub message: String,
+}
+
 /// A chart version requirement: an exact version, or a range in cargo's syntax or Helm's
 /// (space-separated comparators, `x` wildcards, `v` prefixes), as a `semver::VersionReq`.
-pub fn version_requirement(text: &str) -> Result<semver::VersionReq, String> {
+pub fn version_requirement(text: &str) -> Result<semver::VersionReq, VersionError> {
     let trimmed = text.trim().trim_start_matches('v');
     if let Ok(exact) = semver::Version::parse(trimmed) {
         return Ok(semver::VersionReq {
@@ -60,8 +68,10 @@ pub fn version_requirement(text: &str) -> Result<semver::VersionReq, String> {
         normalized.push_str(part);
     }
     let normalized = normalized.replace(".x", ".*").replace(".X", ".*");
-    semver::VersionReq::parse(normalized.trim())
-        .map_err(|error| format!("`{text}` is not a version or range: {error}"))
+    semver::VersionReq::parse(normalized.trim()).map_err(|error| VersionError {
+        text: text.to_string(),
+        message: error.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use crate::cli::ServeArgs;
 use crate::hint::Hinted;
@@ -32,5 +32,5 @@ pub fn run(settings: &Settings, args: &ServeArgs) -> Result<()> {
     let runtime = crate::ops::runtime()?;
     runtime
         .block_on(serve::run(serve_settings, settings.printer.clone()))
-        .map_err(|message| anyhow!("{message}"))
+        .map_err(Into::into)
 }

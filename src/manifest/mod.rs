@@ -79,27 +79,47 @@ pub enum Location {
     Local(PathBuf),
 }
 
+/// Why a manifest URL points nowhere airgap can fetch from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocationError {
+    #[error("`{text}` is not a valid URL: {message}")]
+    Invalid { text: String, message: String },
+    #[error("`{0}` has no host")]
+    NoHost(String),
+    #[error("`{0}` is not a usable file:// URL")]
+    FileUrl(String),
+    #[error("`{text}` uses the unsupported scheme `{scheme}`")]
+    Scheme { text: String, scheme: String },
+    #[error("the URL is empty")]
+    Empty,
+    #[error("`{0}` is an absolute path; write file://{0} to fetch from it")]
+    Absolute(String),
+}
+
 impl Location {
     /// Interprets a manifest URL; relative paths are taken against `workspace`.
-    pub fn parse(text: &str, workspace: &std::path::Path) -> Result<Location, String> {
+    pub fn parse(text: &str, workspace: &std::path::Path) -> Result<Location, LocationError> {
         if text.contains("://") {
-            let url = url::Url::parse(text)
-                .map_err(|error| format!("`{text}` is not a valid URL: {error}"))?;
+            let url = url::Url::parse(text).map_err(|error| LocationError::Invalid {
+                text: text.to_string(),
+                message: error.to_string(),
+            })?;
             match url.scheme() {
                 "http" | "https" if url.host_str().is_some() => Ok(Location::Http(url)),
-                "http" | "https" => Err(format!("`{text}` has no host")),
+                "http" | "https" => Err(LocationError::NoHost(text.to_string())),
                 "file" => url
                     .to_file_path()
                     .map(Location::Local)
-                    .map_err(|_| format!("`{text}` is not a usable file:// URL")),
-                scheme => Err(format!("`{text}` uses the unsupported scheme `{scheme}`")),
+                    .map_err(|_| LocationError::FileUrl(text.to_string())),
+                scheme => Err(LocationError::Scheme {
+                    text: text.to_string(),
+                    scheme: scheme.to_string(),
+                }),
             }
         } else if text.is_empty() {
-            Err("the URL is empty".to_string())
+            Err(LocationError::Empty)
         } else if text.starts_with('/') {
-            Err(format!(
-                "`{text}` is an absolute path; write file://{text} to fetch from it"
-            ))
+            Err(LocationError::Absolute(text.to_string()))
         } else {
             Ok(Location::Local(workspace.join(text)))
         }

@@ -47,26 +47,33 @@ pub fn is_name(text: &str) -> bool {
         })
 }
 
+/// Why a path would not stay inside the tree, or not be writable on every file system.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaPathError {
+    #[error("the media path `{0}` is absolute")]
+    Absolute(String),
+    #[error("the media path `{0}` names a directory, not a file")]
+    Directory(String),
+    #[error("the media path `{0}` contains a backslash or control character")]
+    Character(String),
+    #[error("the media path `{0}` has an empty, `.` or `..` component")]
+    Component(String),
+}
+
 /// A media path must stay inside `files/` and be writable on any file system.
-pub fn check_media_path(path: &str) -> Result<(), String> {
+pub fn check_media_path(path: &str) -> Result<(), MediaPathError> {
     if path.starts_with('/') {
-        return Err(format!("the media path `{path}` is absolute"));
+        return Err(MediaPathError::Absolute(path.to_string()));
     }
     if path.ends_with('/') {
-        return Err(format!(
-            "the media path `{path}` names a directory, not a file"
-        ));
+        return Err(MediaPathError::Directory(path.to_string()));
     }
     if path.contains(['\\', '\n', '\r', '\0']) {
-        return Err(format!(
-            "the media path `{path}` contains a backslash or control character"
-        ));
+        return Err(MediaPathError::Character(path.to_string()));
     }
     for component in path.split('/') {
         if component.is_empty() || component == "." || component == ".." {
-            return Err(format!(
-                "the media path `{path}` has an empty, `.` or `..` component"
-            ));
+            return Err(MediaPathError::Component(path.to_string()));
         }
     }
     Ok(())

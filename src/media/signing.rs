@@ -192,13 +192,12 @@ pub fn fingerprint(key: &SignedPublicKey) -> String {
 }
 
 /// Checks an armored (or binary) detached signature of `data` against `key` and its subkeys.
-pub fn check_detached(key: &SignedPublicKey, data: &[u8], signature: &[u8]) -> Result<(), String> {
-    crate::keyring::verify_detached(data, signature, std::slice::from_ref(key)).map_err(|error| {
-        match error {
-            SignatureError::NoMatch => "the signature does not match this key".to_string(),
-            unreadable => unreadable.to_string(),
-        }
-    })
+pub fn check_detached(
+    key: &SignedPublicKey,
+    data: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureError> {
+    crate::keyring::verify_detached(data, signature, std::slice::from_ref(key))
 }
 
 impl crate::hint::Hint for SigningError {

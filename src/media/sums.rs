@@ -22,7 +22,15 @@ pub fn render(entries: &BTreeMap<String, Digest>) -> String {
 }
 
 /// Parses a `SHA256SUMS` file. Paths must stay inside the tree.
-pub fn parse(text: &str) -> Result<BTreeMap<String, Digest>, String> {
+/// Why a `SHA256SUMS` list was refused: the line, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct SumsError {
+    pub line: usize,
+    pub message: String,
+}
+
+pub fn parse(text: &str) -> Result<BTreeMap<String, Digest>, SumsError> {
     let mut entries = BTreeMap::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -30,27 +38,38 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Digest>, String> {
             continue;
         }
         if line.starts_with('\\') {
-            return Err(format!(
-                "line {number}: escaped file names are not produced by airgap"
-            ));
+            return Err(SumsError {
+                line: number,
+                message: "escaped file names are not produced by airgap".to_string(),
+            });
         }
         let (hex, path) = line
             .split_once("  ")
             .or_else(|| line.split_once(" *"))
-            .ok_or_else(|| format!("line {number}: expected `<sha256>  <path>`"))?;
-        let digest = Digest::parse(hex).map_err(|error| format!("line {number}: {error}"))?;
+            .ok_or_else(|| SumsError {
+                line: number,
+                message: "expected `<sha256>  <path>`".to_string(),
+            })?;
+        let digest = Digest::parse(hex).map_err(|error| SumsError {
+            line: number,
+            message: error.to_string(),
+        })?;
         let safe = !path.is_empty()
             && !path.starts_with('/')
             && path
                 .split('/')
                 .all(|part| !part.is_empty() && part != "." && part != "..");
         if !safe {
-            return Err(format!(
-                "line {number}: `{path}` points outside the media tree"
-            ));
+            return Err(SumsError {
+                line: number,
+                message: format!("`{path}` points outside the media tree"),
+            });
         }
         if entries.insert(path.to_string(), digest).is_some() {
-            return Err(format!("line {number}: `{path}` is listed twice"));
+            return Err(SumsError {
+                line: number,
+                message: format!("`{path}` is listed twice"),
+            });
         }
     }
     Ok(entries)
@@ -69,6 +88,6 @@ mod tests {
         assert!(text.starts_with(&Digest::of_bytes(b"a").hex()));
         assert_eq!(parse(&text).unwrap(), entries);
         let evil = format!("{}  ../etc/passwd\n", Digest::of_bytes(b"x").hex());
-        assert!(parse(&evil).unwrap_err().contains("outside"));
+        assert!(parse(&evil).unwrap_err().message.contains("outside"));
     }
 }

@@ -66,8 +66,11 @@ pub struct Report {
 pub enum VerifyError {
     #[error("{path} has no SHA256SUMS: it is not a media tree made by `airgap materialize`")]
     NoSums { path: PathBuf },
-    #[error("{path}: {message}")]
-    BadSums { path: PathBuf, message: String },
+    #[error("{path}: {problem}")]
+    BadSums {
+        path: PathBuf,
+        problem: crate::media::sums::SumsError,
+    },
     #[error("cannot read {path}: {cause}")]
     Read {
         path: PathBuf,
@@ -98,9 +101,9 @@ pub fn verify_tree(
             });
         }
     };
-    let listed = sums::parse(&text).map_err(|message| VerifyError::BadSums {
+    let listed = sums::parse(&text).map_err(|problem| VerifyError::BadSums {
         path: sums_path.clone(),
-        message,
+        problem,
     })?;
 
     // What is on disk (regular files and symlinks; a symlink is never listed).

@@ -110,13 +110,24 @@ impl Parsed {
     }
 }
 
+/// Why bytes are not a manifest airgap reads (the message follows the document's name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestParseError {
+    #[error("is not a valid manifest: {0}")]
+    Invalid(String),
+    #[error(
+        "is a Docker schema 1 manifest, which is deprecated and not supported; push the image again with a current tool"
+    )]
+    SchemaOne,
+}
+
 /// Parses manifest bytes; `content_type` is the registry's header, used when the document
 /// does not name its own media type.
-pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, String> {
+pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, ManifestParseError> {
     let document: Document = serde_json::from_slice(bytes)
-        .map_err(|error| format!("is not a valid manifest: {error}"))?;
+        .map_err(|error| ManifestParseError::Invalid(error.to_string()))?;
     if document.schema_version == Some(1) {
-        return Err("is a Docker schema 1 manifest, which is deprecated and not supported; push the image again with a current tool".to_string());
+        return Err(ManifestParseError::SchemaOne);
     }
     let declared = document
         .media_type

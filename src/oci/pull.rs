@@ -79,7 +79,7 @@ impl Images<'_> {
         let reference = Reference::parse(&artifact.reference).map_err(|message| {
             image_error(
                 &artifact.reference,
-                message,
+                message.to_string(),
                 "fix the reference in the manifest",
             )
         })?;
@@ -447,7 +447,7 @@ impl Images<'_> {
     /// from the store or fetched into it, parsed.
     pub async fn manifests_of(&self, pin: &LockedImage) -> Result<Vec<StoredManifest>, ImageError> {
         let reference = Reference::parse(&pin.reference)
-            .map_err(|message| image_error(&pin.reference, message, "fix the lock"))?;
+            .map_err(|message| image_error(&pin.reference, message.to_string(), "fix the lock"))?;
         let origin = self.origin(&reference, pin.layout.as_deref(), pin.insecure);
         let mut wanted = vec![(pin.digest, pin.media_type.clone(), pin.size)];
         wanted.extend(
@@ -506,7 +506,7 @@ impl Images<'_> {
         descriptor: &Descriptor,
     ) -> Result<Fetched, ImageError> {
         let reference = Reference::parse(&pin.reference)
-            .map_err(|message| image_error(&pin.reference, message, "fix the lock"))?;
+            .map_err(|message| image_error(&pin.reference, message.to_string(), "fix the lock"))?;
         let label = format!("image {} blob {}", pin.reference, descriptor.digest.short());
         let fetched = match self.origin(&reference, pin.layout.as_deref(), pin.insecure) {
             Origin::Layout { directory } => {

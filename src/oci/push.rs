@@ -81,7 +81,7 @@ impl Plan {
         let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for image in images {
             let upstream = Reference::parse(&image.reference)
-                .map_err(|message| failed(&image.reference, message))?;
+                .map_err(|message| failed(&image.reference, message.to_string()))?;
             let repository = target.repository(&upstream);
             names
                 .entry(repository.clone())
@@ -104,8 +104,9 @@ impl Plan {
                 |digest: &Digest, media_type: &str, tag: Option<String>| -> Result<(), PushError> {
                     let path = root_path.join(oci_layout::blob_path(digest));
                     let bytes = read_manifest(&path, digest)?;
-                    let parsed = manifest::parse(&bytes, Some(media_type))
-                        .map_err(|message| failed(path.display().to_string(), message))?;
+                    let parsed = manifest::parse(&bytes, Some(media_type)).map_err(|message| {
+                        failed(path.display().to_string(), message.to_string())
+                    })?;
                     for blob in &parsed.blobs {
                         plan.blobs.insert(blob.digest, blob.size);
                     }

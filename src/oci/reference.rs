@@ -17,19 +17,41 @@ pub struct Reference {
     pub digest: Option<Digest>,
 }
 
+/// Why a text is not an image reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("the reference is empty")]
+    Empty,
+    #[error("`{0}` contains whitespace")]
+    Whitespace(String),
+    #[error("`{text}`: {message}")]
+    Digest { text: String, message: String },
+    #[error("`{text}` has an invalid tag `{tag}`")]
+    Tag { text: String, tag: String },
+    #[error(
+        "`{text}` has an invalid repository `{repository}` (lowercase letters, digits, `.`, `_`, `-`, separated by `/`)"
+    )]
+    Repository { text: String, repository: String },
+}
+
 impl Reference {
     /// Parses and normalizes a reference; the error says what is wrong with it.
-    pub fn parse(text: &str) -> Result<Reference, String> {
+    pub fn parse(text: &str) -> Result<Reference, ReferenceError> {
         if text.is_empty() {
-            return Err("the reference is empty".to_string());
+            return Err(ReferenceError::Empty);
         }
         if text.chars().any(char::is_whitespace) {
-            return Err(format!("`{text}` contains whitespace"));
+            return Err(ReferenceError::Whitespace(text.to_string()));
         }
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => (
                 rest,
-                Some(Digest::parse(digest).map_err(|error| format!("`{text}`: {error}"))?),
+                Some(
+                    Digest::parse(digest).map_err(|error| ReferenceError::Digest {
+                        text: text.to_string(),
+                        message: error.to_string(),
+                    })?,
+                ),
             ),
             None => (text, None),
         };
@@ -50,7 +72,10 @@ impl Reference {
                 })
                 && !tag.starts_with(['.', '-']);
             if !valid {
-                return Err(format!("`{text}` has an invalid tag `{tag}`"));
+                return Err(ReferenceError::Tag {
+                    text: text.to_string(),
+                    tag: tag.clone(),
+                });
             }
         }
         let (registry, repository) = match name.split_once('/') {
@@ -80,9 +105,10 @@ impl Reference {
                     && component.starts_with(|character: char| character.is_ascii_alphanumeric())
             });
         if !repository_valid {
-            return Err(format!(
-                "`{text}` has an invalid repository `{repository}` (lowercase letters, digits, `.`, `_`, `-`, separated by `/`)"
-            ));
+            return Err(ReferenceError::Repository {
+                text: text.to_string(),
+                repository,
+            });
         }
         let tag = if tag.is_none() && digest.is_none() {
             Some("latest".to_string())

@@ -28,8 +28,15 @@ pub struct Target {
     pub plain_http: bool,
 }
 
+/// Why a `--registry` value is not `HOST[/PREFIX]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not HOST[/PREFIX] (e.g. harbor.enclave.internal/mirror); a prefix is lowercase path components"
+)]
+pub struct TargetError(pub String);
+
 impl Target {
-    pub fn parse(text: &str, layout: Layout) -> Result<Target, String> {
+    pub fn parse(text: &str, layout: Layout) -> Result<Target, TargetError> {
         let (plain_http, rest) = match text.strip_prefix("http://") {
             Some(rest) => (true, rest),
             None => (false, text.strip_prefix("https://").unwrap_or(text)),
@@ -55,9 +62,7 @@ impl Target {
             })
         });
         if !valid_host || !valid_prefix {
-            return Err(format!(
-                "`{text}` is not HOST[/PREFIX] (e.g. harbor.enclave.internal/mirror); a prefix is lowercase path components"
-            ));
+            return Err(TargetError(text.to_string()));
         }
         Ok(Target {
             host: host.to_string(),

@@ -36,7 +36,13 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
                 }
                 Ok(signature) => match signing::check_detached(&key, &list, &signature) {
                     Ok(()) => Some(signing::fingerprint(&key)),
-                    Err(message) => {
+                    Err(error) => {
+                        let message = match error {
+                            crate::keyring::SignatureError::NoMatch => {
+                                "the signature does not match this key".to_string()
+                            }
+                            unreadable => unreadable.to_string(),
+                        };
                         problems.push(format!(
                             "bad-origin  {} ({message}: {} is not the key that signed this media)",
                             sums::SIGNATURE,

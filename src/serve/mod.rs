@@ -41,12 +41,39 @@ struct Shared {
 }
 
 /// Runs until SIGTERM or Ctrl-C, then drains connections for up to 10 seconds.
-pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), String> {
+/// Why the server could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot serve {path}: {message}")]
+    Root { path: PathBuf, message: String },
+    #[error("{0}")]
+    Layout(String),
+    #[error("cannot load the TLS certificate {certificate} and key {key}: {message}")]
+    Tls {
+        certificate: PathBuf,
+        key: PathBuf,
+        message: String,
+    },
+    #[error("cannot listen on {address}: {message}")]
+    Listen {
+        address: SocketAddr,
+        message: String,
+    },
+    #[error("the server stopped: {0}")]
+    Stopped(String),
+    #[error("the server task failed: {0}")]
+    Task(String),
+}
+
+pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeError> {
     let root = settings
         .root
         .canonicalize()
-        .map_err(|error| format!("cannot serve {}: {error}", settings.root.display()))?;
-    let registry = registry::Registry::load(&root)?;
+        .map_err(|error| ServeError::Root {
+            path: settings.root.clone(),
+            message: error.to_string(),
+        })?;
+    let registry = registry::Registry::load(&root).map_err(ServeError::Layout)?;
     let repositories = registry.repositories();
     let served = settings
         .served
@@ -69,12 +96,10 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), String
         Some((certificate, key)) => Some(
             axum_server::tls_rustls::RustlsConfig::from_pem_file(certificate, key)
                 .await
-                .map_err(|error| {
-                    format!(
-                        "cannot load the TLS certificate {} and key {}: {error}",
-                        certificate.display(),
-                        key.display()
-                    )
+                .map_err(|error| ServeError::Tls {
+                    certificate: certificate.clone(),
+                    key: key.clone(),
+                    message: error.to_string(),
                 })?,
         ),
         None => None,
@@ -82,11 +107,16 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), String
     let limit = limits::LimitAcceptor::new(settings.max_connections);
     let mut servers = Vec::new();
     for address in &settings.listen {
-        let listener = std::net::TcpListener::bind(address)
-            .map_err(|error| format!("cannot listen on {address}: {error}"))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|error| error.to_string())?;
+        let listener =
+            std::net::TcpListener::bind(address).map_err(|error| ServeError::Listen {
+                address: *address,
+                message: error.to_string(),
+            })?;
+        let listen_error = |error: std::io::Error| ServeError::Listen {
+            address: *address,
+            message: error.to_string(),
+        };
+        listener.set_nonblocking(true).map_err(listen_error)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         printer.status(
             "Serving",
@@ -97,7 +127,7 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), String
             ),
         );
         let mut server = axum_server::from_tcp(listener)
-            .map_err(|error| error.to_string())?
+            .map_err(listen_error)?
             .handle(handle.clone());
         server
             .http_builder()
@@ -133,8 +163,8 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), String
     for server in servers {
         match server.await {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => return Err(format!("the server stopped: {error}")),
-            Err(error) => return Err(format!("the server task failed: {error}")),
+            Ok(Err(error)) => return Err(ServeError::Stopped(error.to_string())),
+            Err(error) => return Err(ServeError::Task(error.to_string())),
         }
     }
     printer.status("Stopped", "all connections drained");

@@ -107,7 +107,7 @@ impl Downloader {
                 artifact: artifact.to_string(),
                 url: url.to_string(),
                 attempts: 0,
-                message,
+                message: message.to_string(),
             })?;
         let (digest, size, resumed) = match location {
             Location::Local(path) => {

@@ -57,7 +57,7 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawApt>) -> V
     if let Err(message) = Location::parse(&url, Path::new(".")) {
         loader.diagnostics.push(
             context
-                .error(entry.url.span(), message)
+                .error(entry.url.span(), message.to_string())
                 .with_hint("give the archive root, e.g. \"http://deb.debian.org/debian\""),
         );
     }
@@ -103,7 +103,9 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawApt>) -> V
             context
                 .error(
                     keyring.span(),
-                    message.replace("the media path", "the keyring path"),
+                    message
+                        .to_string()
+                        .replace("the media path", "the keyring path"),
                 )
                 .with_hint("give the keyring relative to the workspace"),
         );

@@ -182,7 +182,10 @@ pub fn parse_packages(
     into: &mut Vec<Package>,
 ) -> Result<(), String> {
     let mut paragraphs = deb822::Reader::new(BufReader::new(reader));
-    while let Some(paragraph) = paragraphs.next_paragraph()? {
+    while let Some(paragraph) = paragraphs
+        .next_paragraph()
+        .map_err(|error| error.to_string())?
+    {
         let line = paragraphs.line_number;
         let field = |name: &str| paragraph.get(name).unwrap_or_default();
         let context = |message: String| format!("near line {line}: {message}");

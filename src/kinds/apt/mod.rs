@@ -149,7 +149,7 @@ async fn load(
                 AptError::Keyring {
                     entry: entry.clone(),
                     path: keyring.clone(),
-                    message,
+                    message: message.to_string(),
                 }
             })?,
         ),
@@ -177,10 +177,15 @@ async fn load(
                 )
             })?;
             let signed = match &keys {
-                Some(keys) => crate::keyring::verify_inrelease(&text, keys)
-                    .map_err(|message| release_error(&inrelease_url, message, signature_hint))?,
+                Some(keys) => crate::keyring::verify_inrelease(&text, keys).map_err(|message| {
+                    release_error(&inrelease_url, message.to_string(), signature_hint)
+                })?,
                 None => crate::keyring::unverified_inrelease(&text).map_err(|message| {
-                    release_error(&inrelease_url, message, "check the archive URL and suite")
+                    release_error(
+                        &inrelease_url,
+                        message.to_string(),
+                        "check the archive URL and suite",
+                    )
                 })?,
             };
             (signed, fetched.digest)

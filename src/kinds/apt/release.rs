@@ -21,7 +21,7 @@ pub struct Release {
 
 /// Parses the Release text.
 pub fn parse(text: &str) -> Result<Release, String> {
-    let paragraphs = deb822::parse_all(text)?;
+    let paragraphs = deb822::parse_all(text).map_err(|error| error.to_string())?;
     let paragraph = paragraphs.first().ok_or("is empty")?;
     let mut sha256 = BTreeMap::new();
     for line in paragraph.get("SHA256").unwrap_or_default().lines() {

@@ -54,23 +54,25 @@ pub fn load(
         if let Err(message) = Reference::parse(&format!("{path}/{}", entry.name.get_ref())) {
             loader.diagnostics.push(
                 context
-                    .error(entry.repo.span(), message)
+                    .error(entry.repo.span(), message.to_string())
                     .with_hint("write oci://host/namespace, the place the chart was pushed to"),
             );
         }
     } else if let Err(message) = Location::parse(&format!("{repo}/index.yaml"), Path::new(".")) {
         loader.diagnostics.push(
             context
-                .error(entry.repo.span(), message)
+                .error(entry.repo.span(), message.to_string())
                 .with_hint("give the repository root that holds index.yaml, e.g. \"https://kubernetes.github.io/ingress-nginx\""),
         );
     }
     if let Err(message) = crate::version::version_requirement(entry.version.get_ref()) {
-        loader
-            .diagnostics
-            .push(context.error(entry.version.span(), message).with_hint(
-                "write an exact version (\"4.11.3\") or a range (\"^4.11\", \">=1.0 <2.0\")",
-            ));
+        loader.diagnostics.push(
+            context
+                .error(entry.version.span(), message.to_string())
+                .with_hint(
+                    "write an exact version (\"4.11.3\") or a range (\"^4.11\", \">=1.0 <2.0\")",
+                ),
+        );
     }
     vec![ChartArtifact {
         name: entry.name.into_inner(),

@@ -77,7 +77,7 @@ pub async fn resolve(
         )
     })?;
     let requirement = crate::version::version_requirement(&artifact.version)
-        .map_err(|message| failed(message, "write an exact version or a range"))?;
+        .map_err(|message| failed(message.to_string(), "write an exact version or a range"))?;
     let versions = index.entries.get(name).ok_or_else(|| {
         failed(
             format!("{index_url} has no chart named `{name}`"),
@@ -164,10 +164,10 @@ async fn resolve_oci(
         hint: hint.to_string(),
     };
     let repository = format!("{path}/{name}");
-    let reference =
-        Reference::parse(&repository).map_err(|message| failed(message, "check `repo`"))?;
+    let reference = Reference::parse(&repository)
+        .map_err(|message| failed(message.to_string(), "check `repo`"))?;
     let requirement = crate::version::version_requirement(&artifact.version)
-        .map_err(|message| failed(message, "write an exact version or a range"))?;
+        .map_err(|message| failed(message.to_string(), "write an exact version or a range"))?;
     let tags = registry
         .tags(&reference, false)
         .await

@@ -252,7 +252,7 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawFile>) -> 
         if let Err(message) = Location::parse(&url, Path::new(".")) {
             loader.diagnostics.push(
                 context
-                    .error(entry.url.span(), message)
+                    .error(entry.url.span(), message.to_string())
                     .with_hint("use http(s)://…, file:///…, or a path relative to the workspace"),
             );
             continue;
@@ -268,7 +268,7 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawFile>) -> 
                 context
                     .error(
                         entry.checksum_url.as_ref().map_or(0..0, Spanned::span),
-                        message,
+                        message.to_string(),
                     )
                     .with_hint("use http(s)://…, file:///…, or a path relative to the workspace"),
             );
@@ -278,11 +278,13 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawFile>) -> 
             None => (default_path(&url), entry.url.span()),
         };
         if let Err(message) = check_media_path(&path) {
-            loader
-                .diagnostics
-                .push(context.error(path_span.clone(), message).with_hint(
-                    "set `path` to a relative path without `..`, e.g. \"tools/{arch}/tool\"",
-                ));
+            loader.diagnostics.push(
+                context
+                    .error(path_span.clone(), message.to_string())
+                    .with_hint(
+                        "set `path` to a relative path without `..`, e.g. \"tools/{arch}/tool\"",
+                    ),
+            );
             continue;
         }
         let key = FileKey {

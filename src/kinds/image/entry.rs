@@ -35,7 +35,7 @@ pub fn load(
         Err(message) => {
             loader.diagnostics.push(
                 context
-                    .error(entry.reference.span(), message)
+                    .error(entry.reference.span(), message.to_string())
                     .with_hint("write host/path:tag, host/path@sha256:<hex> or host/path:tag@sha256:<hex>, e.g. \"registry.k8s.io/pause:3.10\""),
             );
             return Vec::new();
@@ -100,7 +100,9 @@ pub fn load(
             context
                 .error(
                     layout.span(),
-                    message.replace("the media path", "the layout path"),
+                    message
+                        .to_string()
+                        .replace("the media path", "the layout path"),
                 )
                 .with_hint("give the OCI layout directory relative to the workspace"),
         );

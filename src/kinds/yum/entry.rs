@@ -51,7 +51,7 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawYum>) -> V
     if let Err(message) = Location::parse(&url, Path::new(".")) {
         loader.diagnostics.push(
             context
-                .error(entry.url.span(), message)
+                .error(entry.url.span(), message.to_string())
                 .with_hint("give the repository root, the directory that holds repodata/"),
         );
     }
@@ -73,7 +73,9 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawYum>) -> V
             context
                 .error(
                     gpgkey.span(),
-                    message.replace("the media path", "the key path"),
+                    message
+                        .to_string()
+                        .replace("the media path", "the key path"),
                 )
                 .with_hint("give the repository key relative to the workspace"),
         );

@@ -140,7 +140,7 @@ async fn load(
             |message| YumError::Key {
                 entry: entry.clone(),
                 path: gpgkey.clone(),
-                message,
+                message: message.to_string(),
             },
         )?),
         None => None,
