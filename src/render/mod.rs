@@ -22,6 +22,7 @@ use crate::kinds::Lockfile;
 use crate::kinds::apt::LockedApt;
 use crate::kinds::yum::LockedYum;
 use crate::manifest::{DnsForward, KubesprayHost};
+use crate::media::tree::{CONFIG, KUBESPRAY};
 use crate::oci::reference::Reference;
 
 /// The inputs of the rendered configuration, kept in the tree.
@@ -31,7 +32,7 @@ pub const CA: &str = "config/enclave-ca.pem";
 /// Where nodes reach the media when `[enclave].url` is not given.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 /// Where the rendered files live in the tree (pruned of what a render no longer writes).
-pub const ROOTS: [&str; 2] = [crate::media::tree::CONFIG, crate::media::tree::KUBESPRAY];
+pub const ROOTS: [&str; 2] = [CONFIG, KUBESPRAY];
 
 /// The built-in templates, by the name an override in `--templates DIR` must have.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -286,13 +287,14 @@ pub fn render(
         .and_then(|url| url.port_or_known_default())
         .unwrap_or(8080);
     rendered.files.insert(
-        "config/nginx.conf".to_string(),
+        format!("{CONFIG}/nginx.conf"),
         templates.render(
             "nginx/nginx.conf.j2",
             context! {
                 root => root.to_string_lossy(),
                 listen => port,
                 prefixes => crate::kinds::served_roots(),
+                top_files => [crate::media::sums::SUMS, crate::media::sums::SIGNATURE, crate::media::tree::LOCK],
             },
         )?,
     );
@@ -343,7 +345,7 @@ pub fn render(
     }
     for mirror in &servers {
         let directory = format!(
-            "config/containerd/certs.d/{}",
+            "{CONFIG}/containerd/certs.d/{}",
             containerd_directory(&mirror.registry)
         );
         rendered.files.insert(
@@ -379,7 +381,7 @@ pub fn render(
         .collect();
     for apt in &lock.apts {
         rendered.files.insert(
-            format!("config/apt/{}.sources", apt.name),
+            format!("{CONFIG}/apt/{}.sources", apt.name),
             templates.render(
                 "apt/sources.j2",
                 context! { apt => apt_context(apt), url => url, signed_by => &signed_by },
@@ -388,7 +390,7 @@ pub fn render(
     }
     for yum in &lock.yums {
         rendered.files.insert(
-            format!("config/yum/{}.repo", yum.name),
+            format!("{CONFIG}/yum/{}.repo", yum.name),
             templates.render(
                 "yum/repo.j2",
                 context! { yum => yum_context(yum), url => url },
@@ -397,13 +399,13 @@ pub fn render(
     }
     if !lock.charts.is_empty() {
         rendered.files.insert(
-            "config/helm/repositories.yaml".to_string(),
+            format!("{CONFIG}/helm/repositories.yaml"),
             templates.render("helm/repositories.yaml.j2", context! { url => url })?,
         );
     }
     if !inputs.dns.forward.is_empty() {
         rendered.files.insert(
-            "config/coredns/forward.conf".to_string(),
+            format!("{CONFIG}/coredns/forward.conf"),
             templates.render(
                 "coredns/forward.conf.j2",
                 context! { forwards => &inputs.dns.forward },
@@ -447,7 +449,7 @@ pub fn render(
             }
         }
         rendered.files.insert(
-            "kubespray/inventory/airgap/inventory.ini".to_string(),
+            format!("{KUBESPRAY}/inventory/airgap/inventory.ini"),
             templates.render(
                 "kubespray/inventory.ini.j2",
                 context! { hosts => hosts, groups => &members, url => url },
@@ -495,7 +497,7 @@ pub fn render(
         .collect();
     let os_repos = os_repositories(lock, url);
     rendered.files.insert(
-        "kubespray/inventory/airgap/group_vars/all/offline.yml".to_string(),
+        format!("{KUBESPRAY}/inventory/airgap/group_vars/all/offline.yml"),
         templates.render(
             "kubespray/offline.yml.j2",
             context! {

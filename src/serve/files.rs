@@ -14,7 +14,11 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 /// The top-level files of a tree that are served beside the served folders.
-pub const TOP_FILES: [&str; 3] = ["SHA256SUMS", "SHA256SUMS.asc", "airgap.lock"];
+pub const TOP_FILES: [&str; 3] = [
+    crate::media::sums::SUMS,
+    crate::media::sums::SIGNATURE,
+    crate::media::tree::LOCK,
+];
 
 /// Why a path is refused.
 #[derive(Debug, PartialEq, Eq)]

@@ -22,7 +22,7 @@ pub struct Apt;
 
 impl Kind for Apt {
     const NAME: &'static str = "apt";
-    const ROOTS: &'static [&'static str] = &["apt"];
+    const ROOTS: &'static [&'static str] = &[super::ROOT];
     /// A package of one archive may depend on another's: one closure over all entries.
     const TOGETHER: bool = true;
     const EXAMPLE: (&'static str, &'static str) = ("apt", include_str!("example.toml"));

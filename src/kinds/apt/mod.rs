@@ -13,6 +13,9 @@ pub mod resolve;
 
 pub use entry::{AptArtifact, RawApt};
 pub use kind::Apt;
+
+/// The folder of the media tree that holds the apt repositories.
+pub const ROOT: &str = "apt";
 pub use pin::{LockedApt, LockedDeb};
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -14,7 +14,7 @@ use crate::media::tree::{MediaError, Tree};
 
 /// The directory of one repository inside the tree.
 pub fn root(name: &str) -> String {
-    format!("apt/{name}")
+    format!("{}/{name}", super::ROOT)
 }
 
 /// Where a pinned `.deb` goes.

@@ -8,7 +8,7 @@ use futures_util::future::{BoxFuture, LocalBoxFuture};
 
 use super::repository::{self, archive_path};
 use super::{ChartArtifact, LockedChart, RawChart};
-use super::{HELM_CHART_LAYER, as_image, closure, fetch, resolve};
+use super::{HELM_CHART_LAYER, ROOT, as_image, closure, fetch, resolve};
 use crate::digest::Digest;
 use crate::hint::Hinted;
 use crate::oci::pin::LockedImage;
@@ -23,9 +23,6 @@ use crate::oci::manifest::Descriptor;
 
 /// `[[chart]]`.
 pub struct Charts;
-
-/// The folder of the media tree that holds the Helm repository.
-pub const ROOT: &str = "charts";
 
 impl Kind for Charts {
     const NAME: &'static str = "chart";

@@ -10,6 +10,9 @@ pub mod repository;
 
 pub use entry::{ChartArtifact, RawChart};
 pub use kind::Charts;
+
+/// The folder of the media tree that holds the Helm repository.
+pub const ROOT: &str = "charts";
 pub use pin::LockedChart;
 
 use crate::oci::pin::LockedImage;

@@ -8,7 +8,7 @@ use crate::kinds::chart::LockedChart;
 
 /// Where a chart archive goes.
 pub fn archive_path(pin: &LockedChart) -> String {
-    format!("charts/{}-{}.tgz", pin.name, pin.version)
+    format!("{}/{}-{}.tgz", super::ROOT, pin.name, pin.version)
 }
 
 /// The `Chart.yaml` inside a chart archive, as YAML.
@@ -28,7 +28,9 @@ pub fn index_yaml(root: &Path, charts: &[LockedChart]) -> Result<String, String>
         let Some(fields) = chart.as_mapping_mut() else {
             return Err(format!("{archive}: Chart.yaml is not a mapping"));
         };
-        let file = archive.trim_start_matches("charts/").to_string();
+        let file = archive
+            .trim_start_matches(&format!("{}/", super::ROOT))
+            .to_string();
         fields.insert(
             "urls".into(),
             yaml_serde::Value::Sequence(vec![file.into()]),

@@ -7,7 +7,7 @@ use anyhow::Context;
 use futures_util::future::{BoxFuture, LocalBoxFuture};
 
 use super::{GitArtifact, LockedGit, RawGit};
-use super::{is_present, materialize, media_path, resolve};
+use super::{ROOT, is_present, materialize, media_path, resolve};
 use crate::digest::Digest;
 use toml::Spanned;
 
@@ -20,9 +20,6 @@ use crate::media::tree::Tree;
 
 /// `[[git]]`.
 pub struct Git;
-
-/// The folder of the media tree that holds the repositories.
-pub const ROOT: &str = "git";
 
 impl Kind for Git {
     const NAME: &'static str = "git";

@@ -15,6 +15,9 @@ pub mod pin;
 
 pub use entry::{GitArtifact, RawGit};
 pub use kind::Git;
+
+/// The folder of the media tree that holds the repositories.
+pub const ROOT: &str = "git";
 pub use pin::LockedGit;
 
 use std::path::Path;
@@ -126,7 +129,7 @@ pub fn resolve(artifact: &GitArtifact, workspace: &Path) -> Result<LockedGit, Gi
 
 /// Where a repository goes in the tree.
 pub fn media_path(pin: &LockedGit) -> String {
-    format!("git/{}.git", pin.name)
+    format!("{ROOT}/{}.git", pin.name)
 }
 
 /// Whether the bare repository at `path` already has the pinned commit under the pinned ref.

@@ -23,7 +23,7 @@ pub struct Yum;
 
 impl Kind for Yum {
     const NAME: &'static str = "yum";
-    const ROOTS: &'static [&'static str] = &["yum"];
+    const ROOTS: &'static [&'static str] = &[super::ROOT];
     /// A package of one repository may need another's: one closure over all entries.
     const TOGETHER: bool = true;
     const EXAMPLE: (&'static str, &'static str) = ("yum", include_str!("example.toml"));

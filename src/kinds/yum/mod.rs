@@ -11,6 +11,9 @@ pub mod resolve;
 
 pub use entry::{RawYum, YumArtifact};
 pub use kind::Yum;
+
+/// The folder of the media tree that holds the yum repositories.
+pub const ROOT: &str = "yum";
 pub use pin::{LockedRpm, LockedYum};
 
 use std::collections::{BTreeMap, BTreeSet};

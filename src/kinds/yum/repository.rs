@@ -16,7 +16,7 @@ use crate::media::tree::{MediaError, Tree};
 
 /// The directory of one repository inside the tree.
 pub fn root(name: &str) -> String {
-    format!("yum/{name}")
+    format!("{}/{name}", super::ROOT)
 }
 
 /// Where a pinned `.rpm` goes.
@@ -26,7 +26,7 @@ pub fn rpm_path(yum: &LockedYum, location: &str) -> String {
 
 /// The upstream key, published beside the bundle key for `gpgcheck=1`.
 pub fn upstream_key_path(yum: &LockedYum) -> String {
-    format!("keys/yum-{}.asc", yum.name)
+    format!("{}/yum-{}.asc", crate::media::tree::KEYS, yum.name)
 }
 
 struct Entry {
