@@ -46,8 +46,8 @@ struct Shared {
 pub enum ServeError {
     #[error("cannot serve {path}: {message}")]
     Root { path: PathBuf, message: String },
-    #[error("{0}")]
-    Layout(String),
+    #[error(transparent)]
+    Layout(#[from] registry::LayoutError),
     #[error("cannot load the TLS certificate {certificate} and key {key}: {message}")]
     Tls {
         certificate: PathBuf,
@@ -73,7 +73,7 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeE
             path: settings.root.clone(),
             message: error.to_string(),
         })?;
-    let registry = registry::Registry::load(&root).map_err(ServeError::Layout)?;
+    let registry = registry::Registry::load(&root)?;
     let repositories = registry.repositories();
     let served = settings
         .served

@@ -39,9 +39,24 @@ pub struct Registry {
     referrers: HashMap<Digest, Vec<serde_json::Value>>,
 }
 
+/// Why the media's OCI layout could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("cannot read {path}: {cause}")]
+    Read {
+        path: std::path::PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{path} is not JSON: {message}")]
+    Json {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
+
 impl Registry {
     /// Reads `DIR/oci` (an absent layout serves an empty registry).
-    pub fn load(root: &Path) -> Result<Registry, String> {
+    pub fn load(root: &Path) -> Result<Registry, LayoutError> {
         let layout = root.join("oci");
         let mut registry = Registry {
             blobs: layout.join("blobs/sha256"),
@@ -52,15 +67,18 @@ impl Registry {
         let index = match std::fs::read(layout.join("index.json")) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(registry),
-            Err(error) => {
-                return Err(format!(
-                    "cannot read {}: {error}",
-                    layout.join("index.json").display()
-                ));
+            Err(cause) => {
+                return Err(LayoutError::Read {
+                    path: layout.join("index.json"),
+                    cause,
+                });
             }
         };
-        let index: serde_json::Value = serde_json::from_slice(&index)
-            .map_err(|error| format!("{}/index.json is not JSON: {error}", layout.display()))?;
+        let index: serde_json::Value =
+            serde_json::from_slice(&index).map_err(|error| LayoutError::Json {
+                path: layout.join("index.json"),
+                message: error.to_string(),
+            })?;
         let mut pending: Vec<(Digest, String)> = Vec::new();
         for entry in index["manifests"].as_array().into_iter().flatten() {
             let Some(digest) = entry["digest"]

@@ -6,19 +6,45 @@ use std::path::Path;
 
 use crate::deb822::{self, Paragraph};
 
+/// Why a file is not a `.deb` whose control data can be read (the message follows the file's
+/// name).
+#[derive(Debug, thiserror::Error)]
+pub enum DebError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("is not a .deb (too short)")]
+    TooShort,
+    #[error("is not a .deb (no ar header)")]
+    NoArHeader,
+    #[error("has no control.tar member")]
+    NoControlMember,
+    #[error("has a corrupt ar header")]
+    CorruptHeader,
+    #[error("has an unknown control member `{0}`")]
+    UnknownMember(String),
+    #[error("{member}: {message}")]
+    Member { member: String, message: String },
+    #[error("control: {0}")]
+    Control(String),
+    #[error("has an empty control file")]
+    EmptyControl,
+    #[error("has no ./control in its control member")]
+    NoControlFile,
+}
+
 /// The control paragraph of the `.deb` at `path`.
-pub fn control(path: &Path) -> Result<Paragraph, String> {
-    let mut file = BufReader::new(std::fs::File::open(path).map_err(|error| error.to_string())?);
+pub fn control(path: &Path) -> Result<Paragraph, DebError> {
+    let mut file = BufReader::new(std::fs::File::open(path)?);
     let mut magic = [0u8; 8];
     file.read_exact(&mut magic)
-        .map_err(|_| "is not a .deb (too short)".to_string())?;
+        .map_err(|_| DebError::TooShort)?;
     if &magic != b"!<arch>\n" {
-        return Err("is not a .deb (no ar header)".to_string());
+        return Err(DebError::NoArHeader);
     }
     loop {
         let mut header = [0u8; 60];
         if file.read_exact(&mut header).is_err() {
-            return Err("has no control.tar member".to_string());
+            return Err(DebError::NoControlMember);
         }
         let name = String::from_utf8_lossy(&header[..16])
             .trim()
@@ -27,7 +53,7 @@ pub fn control(path: &Path) -> Result<Paragraph, String> {
         let size: u64 = String::from_utf8_lossy(&header[48..58])
             .trim()
             .parse()
-            .map_err(|_| "has a corrupt ar header".to_string())?;
+            .map_err(|_| DebError::CorruptHeader)?;
         if name.starts_with("control.tar") {
             let member = (&mut file).take(size);
             let reader: Box<dyn Read + '_> = match name.as_str() {
@@ -35,36 +61,32 @@ pub fn control(path: &Path) -> Result<Paragraph, String> {
                 "control.tar.gz" => Box::new(flate2::read::GzDecoder::new(member)),
                 "control.tar.xz" => Box::new(lzma_rust2::XzReader::new(member, true)),
                 "control.tar.zst" => Box::new(
-                    ruzstd::decoding::StreamingDecoder::new(member)
-                        .map_err(|error| format!("control.tar.zst: {error}"))?,
+                    ruzstd::decoding::StreamingDecoder::new(member).map_err(|error| {
+                        DebError::Member {
+                            member: name.clone(),
+                            message: error.to_string(),
+                        }
+                    })?,
                 ),
-                other => return Err(format!("has an unknown control member `{other}`")),
+                other => return Err(DebError::UnknownMember(other.to_string())),
             };
             let mut archive = tar::Archive::new(reader);
-            for entry in archive.entries().map_err(|error| error.to_string())? {
-                let mut entry = entry.map_err(|error| error.to_string())?;
-                let entry_path = entry
-                    .path()
-                    .map_err(|error| error.to_string())?
-                    .to_string_lossy()
-                    .into_owned();
+            for entry in archive.entries()? {
+                let mut entry = entry?;
+                let entry_path = entry.path()?.to_string_lossy().into_owned();
                 if entry_path == "./control" || entry_path == "control" {
                     let mut text = String::new();
                     entry
                         .read_to_string(&mut text)
-                        .map_err(|error| format!("control: {error}"))?;
-                    let paragraphs =
-                        deb822::parse_all(&text).map_err(|error| format!("control: {error}"))?;
-                    return paragraphs
-                        .into_iter()
-                        .next()
-                        .ok_or_else(|| "has an empty control file".to_string());
+                        .map_err(|error| DebError::Control(error.to_string()))?;
+                    let paragraphs = deb822::parse_all(&text)
+                        .map_err(|error| DebError::Control(error.to_string()))?;
+                    return paragraphs.into_iter().next().ok_or(DebError::EmptyControl);
                 }
             }
-            return Err("has no ./control in its control member".to_string());
+            return Err(DebError::NoControlFile);
         }
         // Members are padded to an even size.
-        file.seek(SeekFrom::Current((size + size % 2) as i64))
-            .map_err(|error| error.to_string())?;
+        file.seek(SeekFrom::Current((size + size % 2) as i64))?;
     }
 }

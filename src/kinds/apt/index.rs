@@ -94,8 +94,25 @@ impl std::fmt::Display for Atom {
     }
 }
 
+/// Why a relation field or a `Packages` index could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    #[error("`{0}` has an empty version relation")]
+    EmptyRelation(String),
+    #[error("`{text}` has an unknown relation `{relation}`")]
+    UnknownRelation { text: String, relation: String },
+    #[error("`{text}` has a bad version: {message}")]
+    BadVersion { text: String, message: String },
+    #[error("`{0}` names no package")]
+    NoName(String),
+    #[error(transparent)]
+    Syntax(#[from] crate::deb822::Deb822Error),
+    #[error("near line {line}: {message}")]
+    Paragraph { line: usize, message: String },
+}
+
 /// Parses a relation field (`a (>= 1) | b:any, c [amd64] <!nocheck>`).
-pub fn parse_relations(text: &str) -> Result<Vec<Group>, String> {
+pub fn parse_relations(text: &str) -> Result<Vec<Group>, IndexError> {
     let mut groups = Vec::new();
     for group in text.split(',') {
         let group = group.trim();
@@ -111,7 +128,7 @@ pub fn parse_relations(text: &str) -> Result<Vec<Group>, String> {
     Ok(groups)
 }
 
-fn parse_atom(text: &str) -> Result<Atom, String> {
+fn parse_atom(text: &str) -> Result<Atom, IndexError> {
     // Architecture restrictions `[...]` and build profiles `<...>` only matter for build
     // dependencies; they follow the version relation, which may itself hold `<`.
     let text = match text.find(')') {
@@ -124,7 +141,7 @@ fn parse_atom(text: &str) -> Result<Atom, String> {
             let inner = rest.trim_end().trim_end_matches(')').trim();
             let split = inner
                 .find(|character: char| !matches!(character, '<' | '>' | '='))
-                .ok_or_else(|| format!("`{text}` has an empty version relation"))?;
+                .ok_or_else(|| IndexError::EmptyRelation(text.to_string()))?;
             let (op, version) = inner.split_at(split);
             let op = match op.trim() {
                 "<<" | "<" => Op::Less,
@@ -132,12 +149,21 @@ fn parse_atom(text: &str) -> Result<Atom, String> {
                 "=" => Op::Equal,
                 ">=" => Op::GreaterEqual,
                 ">>" | ">" => Op::Greater,
-                other => return Err(format!("`{text}` has an unknown relation `{other}`")),
+                other => {
+                    return Err(IndexError::UnknownRelation {
+                        text: text.to_string(),
+                        relation: other.to_string(),
+                    });
+                }
             };
-            let version: Version = version
-                .trim()
-                .parse()
-                .map_err(|error| format!("`{text}` has a bad version: {error:?}"))?;
+            let version: Version =
+                version
+                    .trim()
+                    .parse()
+                    .map_err(|error| IndexError::BadVersion {
+                        text: text.to_string(),
+                        message: format!("{error:?}"),
+                    })?;
             (head.trim(), Some((op, version)))
         }
         None => (text, None),
@@ -147,7 +173,7 @@ fn parse_atom(text: &str) -> Result<Atom, String> {
         None => (head, None),
     };
     if name.is_empty() {
-        return Err(format!("`{text}` names no package"));
+        return Err(IndexError::NoName(text.to_string()));
     }
     Ok(Atom {
         name: name.to_string(),
@@ -180,15 +206,12 @@ pub fn parse_packages(
     source: usize,
     component: &str,
     into: &mut Vec<Package>,
-) -> Result<(), String> {
+) -> Result<(), IndexError> {
     let mut paragraphs = deb822::Reader::new(BufReader::new(reader));
-    while let Some(paragraph) = paragraphs
-        .next_paragraph()
-        .map_err(|error| error.to_string())?
-    {
+    while let Some(paragraph) = paragraphs.next_paragraph()? {
         let line = paragraphs.line_number;
         let field = |name: &str| paragraph.get(name).unwrap_or_default();
-        let context = |message: String| format!("near line {line}: {message}");
+        let context = |message: String| IndexError::Paragraph { line, message };
         let name = field("Package").to_string();
         if name.is_empty() {
             return Err(context("a paragraph without `Package`".to_string()));

@@ -221,7 +221,7 @@ async fn load(
     let parsed = release::parse(&release_text).map_err(|message| {
         release_error(
             &inrelease_url,
-            message,
+            message.to_string(),
             "the archive's Release is malformed",
         )
     })?;
@@ -286,7 +286,8 @@ async fn load(
                     source,
                     &component_owned,
                     &mut found,
-                )?;
+                )
+                .map_err(|error| error.to_string())?;
                 Ok::<_, String>(found)
             })
             .await

@@ -19,24 +19,45 @@ pub struct Release {
     pub sha256: BTreeMap<String, (Digest, u64)>,
 }
 
+/// Why a Release is refused (the message follows the file's URL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReleaseError {
+    #[error(transparent)]
+    Syntax(#[from] deb822::Deb822Error),
+    #[error("is empty")]
+    Empty,
+    #[error("SHA256 entry for {path}: {message}")]
+    Entry { path: String, message: String },
+    #[error("SHA256 entry for {0} has a bad size")]
+    Size(String),
+    #[error("has no SHA256 list (only SHA256 is trusted)")]
+    NoSha256,
+    #[error("has an unreadable Valid-Until `{0}`")]
+    ValidUntil(String),
+    #[error("expired: its Valid-Until is {0}")]
+    Expired(String),
+}
+
 /// Parses the Release text.
-pub fn parse(text: &str) -> Result<Release, String> {
-    let paragraphs = deb822::parse_all(text).map_err(|error| error.to_string())?;
-    let paragraph = paragraphs.first().ok_or("is empty")?;
+pub fn parse(text: &str) -> Result<Release, ReleaseError> {
+    let paragraphs = deb822::parse_all(text)?;
+    let paragraph = paragraphs.first().ok_or(ReleaseError::Empty)?;
     let mut sha256 = BTreeMap::new();
     for line in paragraph.get("SHA256").unwrap_or_default().lines() {
         let parts: Vec<&str> = line.split_whitespace().collect();
         if let [hex, size, path] = parts[..] {
-            let digest =
-                Digest::parse(hex).map_err(|error| format!("SHA256 entry for {path}: {error}"))?;
+            let digest = Digest::parse(hex).map_err(|error| ReleaseError::Entry {
+                path: path.to_string(),
+                message: error.to_string(),
+            })?;
             let size = size
                 .parse()
-                .map_err(|_| format!("SHA256 entry for {path} has a bad size"))?;
+                .map_err(|_| ReleaseError::Size(path.to_string()))?;
             sha256.insert(path.to_string(), (digest, size));
         }
     }
     if sha256.is_empty() {
-        return Err("has no SHA256 list (only SHA256 is trusted)".to_string());
+        return Err(ReleaseError::NoSha256);
     }
     Ok(Release {
         date: paragraph.get("Date").unwrap_or_default().to_string(),
@@ -50,14 +71,13 @@ pub fn parse(text: &str) -> Result<Release, String> {
 }
 
 /// Fails when `Valid-Until` is in the past.
-pub fn check_valid_until(release: &Release, now: u64) -> Result<(), String> {
+pub fn check_valid_until(release: &Release, now: u64) -> Result<(), ReleaseError> {
     let Some(until) = &release.valid_until else {
         return Ok(());
     };
-    let seconds =
-        parse_date(until).ok_or_else(|| format!("has an unreadable Valid-Until `{until}`"))?;
+    let seconds = parse_date(until).ok_or_else(|| ReleaseError::ValidUntil(until.clone()))?;
     if seconds < now {
-        return Err(format!("expired: its Valid-Until is {until}"));
+        return Err(ReleaseError::Expired(until.clone()));
     }
     Ok(())
 }
@@ -122,10 +142,9 @@ mod tests {
         let release = parse(&text).unwrap();
         assert!(release.acquire_by_hash);
         assert_eq!(release.sha256["main/binary-amd64/Packages.xz"].1, 12);
-        assert!(
-            check_valid_until(&release, 10)
-                .unwrap_err()
-                .contains("expired")
-        );
+        assert!(matches!(
+            check_valid_until(&release, 10),
+            Err(ReleaseError::Expired(_))
+        ));
     }
 }

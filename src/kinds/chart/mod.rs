@@ -279,22 +279,31 @@ pub struct ChartArchive {
     pub paths: Vec<String>,
 }
 
+/// Why a chart archive could not be read (the message follows the archive's name).
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{path}: {cause}")]
+    File { path: String, cause: std::io::Error },
+    #[error("has no Chart.yaml")]
+    NoChartYaml,
+    #[error("{file} is not YAML: {message}")]
+    Yaml { file: &'static str, message: String },
+}
+
 impl ChartArchive {
-    pub fn read(archive: &std::path::Path, wanted: &[&str]) -> Result<ChartArchive, String> {
+    pub fn read(archive: &std::path::Path, wanted: &[&str]) -> Result<ChartArchive, ArchiveError> {
         use std::io::Read;
-        let file = std::fs::File::open(archive).map_err(|error| error.to_string())?;
+        let file = std::fs::File::open(archive)?;
         let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
         let mut contents = ChartArchive {
             files: std::collections::BTreeMap::new(),
             paths: Vec::new(),
         };
-        for entry in tar.entries().map_err(|error| error.to_string())? {
-            let mut entry = entry.map_err(|error| error.to_string())?;
-            let path = entry
-                .path()
-                .map_err(|error| error.to_string())?
-                .to_string_lossy()
-                .into_owned();
+        for entry in tar.entries()? {
+            let mut entry = entry?;
+            let path = entry.path()?.to_string_lossy().into_owned();
             let Some((_, below)) = path.trim_start_matches("./").split_once('/') else {
                 continue;
             };
@@ -302,7 +311,10 @@ impl ChartArchive {
                 let mut text = String::new();
                 entry
                     .read_to_string(&mut text)
-                    .map_err(|error| format!("{path}: {error}"))?;
+                    .map_err(|cause| ArchiveError::File {
+                        path: path.clone(),
+                        cause,
+                    })?;
                 contents.files.insert(below.to_string(), text);
             }
             contents.paths.push(below.to_string());
@@ -311,9 +323,15 @@ impl ChartArchive {
     }
 
     /// The chart's `Chart.yaml`, parsed.
-    pub fn chart_yaml(&self) -> Result<yaml_serde::Value, String> {
-        let text = self.files.get("Chart.yaml").ok_or("has no Chart.yaml")?;
-        yaml_serde::from_str(text).map_err(|error| format!("Chart.yaml is not YAML: {error}"))
+    pub fn chart_yaml(&self) -> Result<yaml_serde::Value, ArchiveError> {
+        let text = self
+            .files
+            .get("Chart.yaml")
+            .ok_or(ArchiveError::NoChartYaml)?;
+        yaml_serde::from_str(text).map_err(|error| ArchiveError::Yaml {
+            file: "Chart.yaml",
+            message: error.to_string(),
+        })
     }
 }
 
@@ -321,7 +339,7 @@ impl ChartArchive {
 /// `helm.sh/images`), an `images.lock` or `.images.lock.yaml`, and `values.yaml` (`image:`
 /// strings, and `image:` maps of `registry`/`repository`/`tag`/`digest`; a missing tag is the
 /// chart's `appVersion`). Normalized full references, sorted, without template expressions.
-pub fn declared_images(archive: &std::path::Path) -> Result<Vec<String>, String> {
+pub fn declared_images(archive: &std::path::Path) -> Result<Vec<String>, ArchiveError> {
     let contents = ChartArchive::read(
         archive,
         &[
@@ -368,7 +386,10 @@ pub fn declared_images(archive: &std::path::Path) -> Result<Vec<String>, String>
     }
     if let Some(values) = values {
         let document: yaml_serde::Value =
-            yaml_serde::from_str(&values).map_err(|error| format!("values.yaml: {error}"))?;
+            yaml_serde::from_str(&values).map_err(|error| ArchiveError::Yaml {
+                file: "values.yaml",
+                message: error.to_string(),
+            })?;
         let mut stack = vec![document];
         while let Some(value) = stack.pop() {
             if let Some(mapping) = value.as_mapping() {
@@ -420,7 +441,7 @@ pub struct Dependency {
 }
 
 /// The dependencies of the chart archive at `archive` that it does not carry itself.
-pub fn unvendored_dependencies(archive: &std::path::Path) -> Result<Vec<Dependency>, String> {
+pub fn unvendored_dependencies(archive: &std::path::Path) -> Result<Vec<Dependency>, ArchiveError> {
     let contents = ChartArchive::read(archive, &["Chart.yaml"])?;
     // charts/<name>/... or charts/<name>-<version>.tgz
     let vendored: std::collections::BTreeSet<String> = contents

@@ -4,15 +4,26 @@
 
 use crate::digest::Digest;
 
+/// Why a checksum file gives no digest for the file (the message follows its URL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChecksumError {
+    #[error("is empty")]
+    Empty,
+    #[error("has a malformed digest: {0}")]
+    Malformed(String),
+    #[error("lists no entry for `{file_name}` (it lists {listed})")]
+    NotListed { file_name: String, listed: String },
+}
+
 /// Finds the digest of `file_name` in the text of a checksum file.
-pub fn find(text: &str, file_name: &str) -> Result<Digest, String> {
+pub fn find(text: &str, file_name: &str) -> Result<Digest, ChecksumError> {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .collect();
     if lines.is_empty() {
-        return Err("is empty".to_string());
+        return Err(ChecksumError::Empty);
     }
     let mut listed = Vec::new();
     for line in &lines {
@@ -39,9 +50,9 @@ pub fn find(text: &str, file_name: &str) -> Result<Digest, String> {
             _ => {}
         }
     }
-    Err(format!(
-        "lists no entry for `{file_name}` (it lists {})",
-        if listed.is_empty() {
+    Err(ChecksumError::NotListed {
+        file_name: file_name.to_string(),
+        listed: if listed.is_empty() {
             "nothing usable".to_string()
         } else {
             listed
@@ -50,8 +61,8 @@ pub fn find(text: &str, file_name: &str) -> Result<Digest, String> {
                 .map(|name| format!("`{name}`"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        }
-    ))
+        },
+    })
 }
 
 fn same_file(listed: &str, file_name: &str) -> bool {
@@ -59,8 +70,8 @@ fn same_file(listed: &str, file_name: &str) -> bool {
     listed == file_name || listed.rsplit('/').next() == Some(file_name)
 }
 
-fn parse(digest: &str) -> Result<Digest, String> {
-    Digest::parse(digest.trim()).map_err(|error| format!("has a malformed digest: {error}"))
+fn parse(digest: &str) -> Result<Digest, ChecksumError> {
+    Digest::parse(digest.trim()).map_err(|error| ChecksumError::Malformed(error.to_string()))
 }
 
 #[cfg(test)]
@@ -87,7 +98,10 @@ mod tests {
     fn refuses_lists_without_the_file() {
         let list = format!("{HEX}  a\n{HEX}  b\n");
         let error = find(&list, "kubeadm").unwrap_err();
-        assert!(error.contains("no entry for `kubeadm`"), "{error}");
+        assert!(
+            error.to_string().contains("no entry for `kubeadm`"),
+            "{error}"
+        );
         assert!(find("not-a-digest\n", "x").is_err());
     }
 }

@@ -102,5 +102,5 @@ async fn published_digest(
         .rsplit('/')
         .next()
         .unwrap_or(url);
-    checksum::find(&text, file_name).map_err(checksum_error)
+    checksum::find(&text, file_name).map_err(|error| checksum_error(error.to_string()))
 }

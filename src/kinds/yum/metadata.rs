@@ -20,8 +20,21 @@ pub struct RepomdEntry {
     pub size: Option<u64>,
 }
 
+/// Why repository metadata could not be read (the message follows the file's URL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("is not valid XML: {0}")]
+    Xml(String),
+    #[error("is not valid XML near byte {position}: {message}")]
+    XmlAt { position: u64, message: String },
+    #[error("has a bad checksum: {0}")]
+    Checksum(String),
+    #[error("lists no primary metadata")]
+    NoPrimary,
+}
+
 /// Parses repomd.xml into its `<data type="…">` entries.
-pub fn parse_repomd(text: &str) -> Result<BTreeMap<String, RepomdEntry>, String> {
+pub fn parse_repomd(text: &str) -> Result<BTreeMap<String, RepomdEntry>, MetadataError> {
     let mut reader = Reader::from_str(text);
     let mut entries = BTreeMap::new();
     let mut current: Option<(String, RepomdEntry)> = None;
@@ -29,7 +42,7 @@ pub fn parse_repomd(text: &str) -> Result<BTreeMap<String, RepomdEntry>, String>
     loop {
         match reader
             .read_event()
-            .map_err(|error| format!("is not valid XML: {error}"))?
+            .map_err(|error| MetadataError::Xml(error.to_string()))?
         {
             Event::Start(element) | Event::Empty(element) => {
                 let name = local_name(&element);
@@ -71,7 +84,7 @@ pub fn parse_repomd(text: &str) -> Result<BTreeMap<String, RepomdEntry>, String>
                         "checksum" => {
                             entry.checksum = Some(
                                 Digest::parse(value)
-                                    .map_err(|error| format!("has a bad checksum: {error}"))?,
+                                    .map_err(|error| MetadataError::Checksum(error.to_string()))?,
                             )
                         }
                         "size" => entry.size = value.parse().ok(),
@@ -96,7 +109,7 @@ pub fn parse_repomd(text: &str) -> Result<BTreeMap<String, RepomdEntry>, String>
         }
     }
     if !entries.contains_key("primary") {
-        return Err("lists no primary metadata".to_string());
+        return Err(MetadataError::NoPrimary);
     }
     Ok(entries)
 }
@@ -180,7 +193,7 @@ impl RpmPackage {
 pub fn parse_primary(
     input: impl BufRead,
     mut found: impl FnMut(RpmPackage),
-) -> Result<usize, String> {
+) -> Result<usize, MetadataError> {
     let mut reader = Reader::from_reader(input);
     let mut buffer = Vec::new();
     let mut package: Option<RpmPackage> = None;
@@ -189,12 +202,12 @@ pub fn parse_primary(
     let mut section = String::new();
     let mut count = 0;
     loop {
-        let event = reader.read_event_into(&mut buffer).map_err(|error| {
-            format!(
-                "is not valid XML near byte {}: {error}",
-                reader.buffer_position()
-            )
-        })?;
+        let event = reader
+            .read_event_into(&mut buffer)
+            .map_err(|error| MetadataError::XmlAt {
+                position: reader.buffer_position(),
+                message: error.to_string(),
+            })?;
         match event {
             Event::Start(element) | Event::Empty(element) => {
                 let name = local_name(&element);

@@ -196,7 +196,11 @@ async fn load(
     }
     let text = String::from_utf8_lossy(&repomd_bytes);
     let entries = metadata::parse_repomd(&text).map_err(|message| {
-        metadata_error(&repomd_url, message, "the repository metadata is malformed")
+        metadata_error(
+            &repomd_url,
+            message.to_string(),
+            "the repository metadata is malformed",
+        )
     })?;
     let modular = entries.contains_key("modules");
     if modular {
@@ -239,7 +243,8 @@ async fn load(
             Box::new(reader)
         };
         let mut found = Vec::new();
-        metadata::parse_primary(reader, |package| found.push(package))?;
+        metadata::parse_primary(reader, |package| found.push(package))
+            .map_err(|error| error.to_string())?;
         Ok::<_, String>(found)
     })
     .await

@@ -369,13 +369,18 @@ pub enum Rich {
     Without(Box<Rich>, Box<Rich>),
 }
 
+/// Why a rich dependency (`(a or b)`) could not be read: what is wrong, in rpm's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RichError(pub String);
+
 /// Parses `(a or (b >= 1.0 and c))`.
-pub fn parse_rich(text: &str) -> Result<Rich, String> {
+pub fn parse_rich(text: &str) -> Result<Rich, RichError> {
     let tokens = tokenize(text);
     let mut position = 0;
     let rich = parse_expression(&tokens, &mut position)?;
     if position != tokens.len() {
-        return Err("trailing text".to_string());
+        return Err(RichError("trailing text".to_string()));
     }
     Ok(rich)
 }
@@ -405,7 +410,7 @@ fn tokenize(text: &str) -> Vec<String> {
     tokens
 }
 
-fn parse_expression(tokens: &[String], position: &mut usize) -> Result<Rich, String> {
+fn parse_expression(tokens: &[String], position: &mut usize) -> Result<Rich, RichError> {
     if tokens.get(*position).map(String::as_str) != Some("(") {
         return parse_atom(tokens, position);
     }
@@ -423,53 +428,72 @@ fn parse_expression(tokens: &[String], position: &mut usize) -> Result<Rich, Str
             word.as_str(),
             "and" | "or" | "if" | "else" | "unless" | "with" | "without"
         ) {
-            return Err(format!("unexpected `{word}`"));
+            return Err(RichError(format!("unexpected `{word}`")));
         }
         *position += 1;
         let operand = parse_expression(tokens, position)?;
         match (&operator, word.as_str()) {
             (Some(previous), "else") if previous == "if" => operator = Some("if-else".to_string()),
             (Some(previous), current) if previous != current => {
-                return Err(format!("`{previous}` and `{current}` need parentheses"));
+                return Err(RichError(format!(
+                    "`{previous}` and `{current}` need parentheses"
+                )));
             }
             _ => operator = Some(word),
         }
         operands.push(operand);
     }
-    Err("unbalanced parentheses".to_string())
+    Err(RichError("unbalanced parentheses".to_string()))
 }
 
-fn build(operator: Option<&str>, mut operands: Vec<Rich>) -> Result<Rich, String> {
+fn build(operator: Option<&str>, mut operands: Vec<Rich>) -> Result<Rich, RichError> {
     Ok(match operator {
         None => operands.remove(0),
         Some("and") => Rich::And(operands),
         Some("or") => Rich::Or(operands),
         Some("with") => Rich::With(operands),
         Some("if") if operands.len() == 2 => {
-            let condition = operands.pop().map(Box::new).ok_or("empty")?;
+            let condition = operands
+                .pop()
+                .map(Box::new)
+                .ok_or_else(|| RichError("empty".to_string()))?;
             Rich::If(Box::new(operands.remove(0)), condition, None)
         }
         Some("if-else") if operands.len() == 3 => {
             let otherwise = operands.pop().map(Box::new);
-            let condition = operands.pop().map(Box::new).ok_or("empty")?;
+            let condition = operands
+                .pop()
+                .map(Box::new)
+                .ok_or_else(|| RichError("empty".to_string()))?;
             Rich::If(Box::new(operands.remove(0)), condition, otherwise)
         }
         Some("unless") if operands.len() == 2 => {
-            let condition = operands.pop().map(Box::new).ok_or("empty")?;
+            let condition = operands
+                .pop()
+                .map(Box::new)
+                .ok_or_else(|| RichError("empty".to_string()))?;
             Rich::Unless(Box::new(operands.remove(0)), condition)
         }
         Some("without") if operands.len() == 2 => {
-            let other = operands.pop().map(Box::new).ok_or("empty")?;
+            let other = operands
+                .pop()
+                .map(Box::new)
+                .ok_or_else(|| RichError("empty".to_string()))?;
             Rich::Without(Box::new(operands.remove(0)), other)
         }
-        Some(other) => return Err(format!("`{other}` with {} operands", operands.len())),
+        Some(other) => {
+            return Err(RichError(format!(
+                "`{other}` with {} operands",
+                operands.len()
+            )));
+        }
     })
 }
 
-fn parse_atom(tokens: &[String], position: &mut usize) -> Result<Rich, String> {
+fn parse_atom(tokens: &[String], position: &mut usize) -> Result<Rich, RichError> {
     let name = tokens
         .get(*position)
-        .ok_or("a relation is missing")?
+        .ok_or_else(|| RichError("a relation is missing".to_string()))?
         .clone();
     *position += 1;
     let mut relation = plain(&name);
@@ -483,7 +507,9 @@ fn parse_atom(tokens: &[String], position: &mut usize) -> Result<Rich, String> {
             _ => None,
         };
         if let Some(flags) = flags {
-            let evr = tokens.get(*position + 1).ok_or("a version is missing")?;
+            let evr = tokens
+                .get(*position + 1)
+                .ok_or_else(|| RichError("a version is missing".to_string()))?;
             *position += 2;
             let (epoch, version, release) = Evr::parse_values(evr);
             relation.flags = flags.to_string();
