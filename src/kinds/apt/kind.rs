@@ -74,27 +74,13 @@ impl Kind for Apt {
     }
 
     fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
-        lock.apts
-            .iter()
-            .flat_map(|apt| {
-                apt.debs
-                    .iter()
-                    .map(move |deb| (deb_path(apt, &deb.filename), deb.digest))
-            })
-            .collect()
+        debs(lock).into_iter().map(target).collect()
     }
 
     fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
-        let debs = lock
-            .apts
-            .iter()
-            .flat_map(|apt| apt.debs.iter().map(move |deb| (apt, deb)))
-            .collect();
-        Box::pin(context.place_all(
-            debs,
-            |(apt, deb): (&'a LockedApt, &'a LockedDeb)| (deb_path(apt, &deb.filename), deb.digest),
-            move |(apt, deb)| fetch_deb(context.downloader, apt, deb),
-        ))
+        Box::pin(context.place_all(debs(lock), target, move |(apt, deb)| {
+            fetch_deb(context.downloader, apt, deb)
+        }))
     }
 
     /// The indexes and the signed Release, made from the placed `.deb` files.
@@ -109,6 +95,19 @@ impl Kind for Apt {
         }
         Ok(entries)
     }
+}
+
+/// Every package of every archive, with its archive.
+fn debs(lock: &Lockfile) -> Vec<(&LockedApt, &LockedDeb)> {
+    lock.apts
+        .iter()
+        .flat_map(|apt| apt.debs.iter().map(move |deb| (apt, deb)))
+        .collect()
+}
+
+/// Where a package lies on the media, and its digest.
+fn target((apt, deb): (&LockedApt, &LockedDeb)) -> (String, Digest) {
+    (deb_path(apt, &deb.filename), deb.digest)
 }
 
 impl Pin for LockedApt {

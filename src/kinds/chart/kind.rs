@@ -129,16 +129,13 @@ impl Kind for Charts {
     }
 
     fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
-        lock.charts
-            .iter()
-            .map(|chart| (archive_path(chart), chart.digest))
-            .collect()
+        lock.charts.iter().map(target).collect()
     }
 
     fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
         Box::pin(context.place_all(
             lock.charts.iter().collect(),
-            |pin: &'a LockedChart| (archive_path(pin), pin.digest),
+            target,
             move |pin: &'a LockedChart| async move {
                 match as_image(pin) {
                     Some(image) => {
@@ -180,6 +177,11 @@ impl Kind for Charts {
         }
         Ok(entries)
     }
+}
+
+/// Where a chart's archive lies on the media, and its digest.
+fn target(pin: &LockedChart) -> (String, Digest) {
+    (archive_path(pin), pin.digest)
 }
 
 impl Pin for LockedChart {

@@ -76,19 +76,21 @@ impl Kind for Files {
     }
 
     fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
-        lock.files
-            .iter()
-            .map(|file| (format!("{ROOT}/{}", file.path), file.digest))
-            .collect()
+        lock.files.iter().map(target).collect()
     }
 
     fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
-        Box::pin(context.place_all(
-            lock.files.iter().collect(),
-            |file: &'a LockedFile| (format!("{ROOT}/{}", file.path), file.digest),
-            move |file| fetch(context.downloader, file),
-        ))
+        Box::pin(
+            context.place_all(lock.files.iter().collect(), target, move |file| {
+                fetch(context.downloader, file)
+            }),
+        )
     }
+}
+
+/// Where a file lies on the media, and its digest.
+fn target(file: &LockedFile) -> (String, Digest) {
+    (format!("{ROOT}/{}", file.path), file.digest)
 }
 
 impl Pin for LockedFile {

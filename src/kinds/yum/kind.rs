@@ -69,27 +69,13 @@ impl Kind for Yum {
     }
 
     fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
-        lock.yums
-            .iter()
-            .flat_map(|yum| {
-                yum.rpms
-                    .iter()
-                    .map(move |rpm| (rpm_path(yum, &rpm.location), rpm.digest))
-            })
-            .collect()
+        rpms(lock).into_iter().map(target).collect()
     }
 
     fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
-        let rpms = lock
-            .yums
-            .iter()
-            .flat_map(|yum| yum.rpms.iter().map(move |rpm| (yum, rpm)))
-            .collect();
-        Box::pin(context.place_all(
-            rpms,
-            |(yum, rpm): (&'a LockedYum, &'a LockedRpm)| (rpm_path(yum, &rpm.location), rpm.digest),
-            move |(yum, rpm)| fetch_rpm(context.downloader, yum, rpm),
-        ))
+        Box::pin(context.place_all(rpms(lock), target, move |(yum, rpm)| {
+            fetch_rpm(context.downloader, yum, rpm)
+        }))
     }
 
     /// repodata from the placed packages' headers, signed; the upstream key beside it.
@@ -112,6 +98,19 @@ impl Kind for Yum {
         }
         Ok(entries)
     }
+}
+
+/// Every package of every repository, with its repository.
+fn rpms(lock: &Lockfile) -> Vec<(&LockedYum, &LockedRpm)> {
+    lock.yums
+        .iter()
+        .flat_map(|yum| yum.rpms.iter().map(move |rpm| (yum, rpm)))
+        .collect()
+}
+
+/// Where a package lies on the media, and its digest.
+fn target((yum, rpm): (&LockedYum, &LockedRpm)) -> (String, Digest) {
+    (rpm_path(yum, &rpm.location), rpm.digest)
 }
 
 impl Pin for LockedYum {
