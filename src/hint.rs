@@ -1,6 +1,7 @@
 //! What to do next, kept apart from what went wrong: an error's `Display` is the message
 //! alone, and [`Hint::hint`] the advice. The top level prints the message, its causes, then
-//! the hint; places that gather several failures into one report use [`explain`].
+//! the hint; places that gather several failures into one report use [`explain`]. Also
+//! [`InternalError`], the fault that is airgap's own.
 //!
 //! A leaf: it uses nothing of the crate.
 
@@ -46,6 +47,21 @@ impl Hinted {
 impl Hint for Hinted {
     fn hint(&self) -> Option<String> {
         self.hint.clone()
+    }
+}
+
+/// An error that is airgap's own fault (a task that died, a state the code cannot reach):
+/// exit status 2, wherever it sits in the chain.
+#[derive(Debug, thiserror::Error)]
+#[error("internal error: {0}")]
+pub struct InternalError(pub String);
+
+impl Hint for InternalError {
+    fn hint(&self) -> Option<String> {
+        Some(
+            "this is a bug in airgap; please report it with the command line that caused it"
+                .to_string(),
+        )
     }
 }
 

@@ -75,20 +75,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// An error that is airgap's own fault (a task that died, a state the code cannot reach):
-/// exit status 2, wherever it sits in the chain.
-#[derive(Debug, thiserror::Error)]
-#[error("internal error: {0}")]
-pub struct InternalError(pub String);
-
-impl hint::Hint for InternalError {
-    fn hint(&self) -> Option<String> {
-        Some(
-            "this is a bug in airgap; please report it with the command line that caused it"
-                .to_string(),
-        )
-    }
-}
+pub use hint::InternalError;
 
 /// Parses `arguments`, runs the command, and maps the outcome to SPEC.md's exit status:
 /// 0 success, 1 a user-facing failure, 2 an internal error.

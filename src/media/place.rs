@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::{Result, anyhow};
 
-use crate::InternalError;
 use crate::digest::Digest;
+use crate::hint::InternalError;
 use crate::media::tree::{Placement, Tree};
 use crate::printer::Printer;
 use crate::store::{Fetched, Store};
