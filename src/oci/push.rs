@@ -35,13 +35,18 @@ pub enum PushError {
     #[error(transparent)]
     Registry(#[from] crate::oci::registry::RegistryError),
     #[error("{what}: {message}")]
-    Failed { what: String, message: String },
+    Failed {
+        what: String,
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 fn failed(what: impl Into<String>, message: impl Into<String>) -> PushError {
     PushError::Failed {
         what: what.into(),
         message: message.into(),
+        hint: None,
     }
 }
 
@@ -232,14 +237,17 @@ impl Pusher<'_> {
             .map_err(|error| failed(&url, http::error_chain(&error)))?;
         match response.status() {
             status if status.is_success() => Ok(()),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(failed(
-                self.target.host.clone(),
-                format!(
-                    "the registry refuses these credentials ({}); nothing was sent\nhint: `docker login {}`, or set AIRGAP_REGISTRY_USERNAME and AIRGAP_REGISTRY_PASSWORD",
-                    response.status(),
-                    self.target.host
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(PushError::Failed {
+                what: self.target.host.clone(),
+                message: format!(
+                    "the registry refuses these credentials ({}); nothing was sent",
+                    response.status()
                 ),
-            )),
+                hint: Some(format!(
+                    "`docker login {}`, or set AIRGAP_REGISTRY_USERNAME and AIRGAP_REGISTRY_PASSWORD",
+                    self.target.host
+                )),
+            }),
             status => Err(failed(
                 &url,
                 format!("answered {status}; is this an OCI registry?"),
@@ -310,6 +318,13 @@ impl Pusher<'_> {
             match attempt(refresh).await {
                 Ok(value) => return Ok(value),
                 Err(Attempt::Fatal(message)) => return Err(failed(what, message)),
+                Err(Attempt::Refused { message, hint }) => {
+                    return Err(PushError::Failed {
+                        what: what.to_string(),
+                        message,
+                        hint: Some(hint.to_string()),
+                    });
+                }
                 Err(Attempt::Unauthorized(message)) if refresh => {
                     return Err(failed(what, message));
                 }
@@ -609,14 +624,20 @@ enum Attempt {
     Transient(String, Option<std::time::Duration>),
     Unauthorized(String),
     Fatal(String),
+    /// Not worth another try, and the user can do something about it.
+    Refused {
+        message: String,
+        hint: &'static str,
+    },
 }
 
 fn transport(error: reqwest::Error) -> Attempt {
     let chain = http::error_chain(&error);
     if http::is_certificate_error(&chain) {
-        Attempt::Fatal(format!(
-            "{chain}\nhint: give the registry's CA with --ca FILE"
-        ))
+        Attempt::Refused {
+            message: chain,
+            hint: "give the registry's CA with --ca FILE",
+        }
     } else {
         Attempt::Transient(chain, None)
     }
@@ -737,8 +758,7 @@ impl crate::hint::Hint for PushError {
         match self {
             PushError::Registry(inner) => crate::hint::Hint::hint(inner),
             PushError::Collision(..) => Some("push with the default nested layout (HOST/PREFIX/<registry>/<path>), or drop one of them from the lock".to_string()),
-            #[allow(unreachable_patterns)]
-            _ => None,
+            PushError::Failed { hint, .. } => hint.clone(),
         }
     }
 }
