@@ -155,6 +155,7 @@ fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         kinds::git::GitError,
         kinds::yum::YumError,
         lock::LockError,
+        manifest::LocationError,
         manifest::ManifestError,
         media::signing::SigningError,
         media::tree::MediaError,

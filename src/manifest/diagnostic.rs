@@ -34,9 +34,10 @@ impl Diagnostic {
             line,
             column,
             message: message.into(),
-            source_line: source[line_start..line_end]
-                .trim_end_matches('\r')
-                .to_string(),
+            source_line: crate::manifest::validate::redact(
+                source[line_start..line_end].trim_end_matches('\r'),
+            )
+            .into_owned(),
             underline,
             hint: None,
         }

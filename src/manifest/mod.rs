@@ -94,16 +94,41 @@ pub enum LocationError {
     Empty,
     #[error("`{0}` is an absolute path; write file://{0} to fetch from it")]
     Absolute(String),
+    #[error("`{0}` carries credentials; a manifest, the lock and the media must never hold them")]
+    Credentials(String),
+}
+
+impl crate::hint::Hint for LocationError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LocationError::Credentials(_) => Some(
+                "remove `user:password@` from the URL; credentials come from the docker config (registries), ~/.netrc or the environment (HTTP_PROXY), never from the manifest".to_string(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl LocationError {
+    /// The error's own hint, or `default` (what a well-formed value of the field looks like).
+    pub fn hint_or(&self, default: &str) -> String {
+        crate::hint::Hint::hint(self).unwrap_or_else(|| default.to_string())
+    }
 }
 
 impl Location {
     /// Interprets a manifest URL; relative paths are taken against `workspace`.
     pub fn parse(text: &str, workspace: &std::path::Path) -> Result<Location, LocationError> {
+        let shown = validate::redact(text).into_owned();
+        let text = shown.as_str();
         if text.contains("://") {
             let url = url::Url::parse(text).map_err(|error| LocationError::Invalid {
                 text: text.to_string(),
                 message: error.to_string(),
             })?;
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(LocationError::Credentials(text.to_string()));
+            }
             match url.scheme() {
                 "http" | "https" if url.host_str().is_some() => Ok(Location::Http(url)),
                 "http" | "https" => Err(LocationError::NoHost(text.to_string())),

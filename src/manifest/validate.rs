@@ -1,5 +1,5 @@
-//! Checks shared by the manifest's tables: names, identifiers, platforms, package names, and
-//! paths that must stay inside the tree.
+//! Checks shared by the manifest's tables: names, identifiers, platforms, package names,
+//! paths that must stay inside the tree, and URLs that must not carry credentials.
 
 pub fn is_inventory_name(text: &str) -> bool {
     !text.is_empty()
@@ -79,9 +79,27 @@ pub fn check_media_path(path: &str) -> Result<(), MediaPathError> {
     Ok(())
 }
 
+/// `text` with the user part of every `scheme://user:password@` (or `scheme://token@`)
+/// replaced by `***`, so that a credential written into a manifest never reaches a message.
+pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
+    static USERINFO: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    USERINFO
+        .get_or_init(|| regex::Regex::new(r#"://[^/@\s"']+@"#).expect("a valid pattern"))
+        .replace_all(text, "://***@")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            redact("url = \"https://user:s3cret@mirror/x\" # and http://a:b@c/"),
+            "url = \"https://***@mirror/x\" # and http://***@c/"
+        );
+        assert_eq!(redact("https://mirror/x"), "https://mirror/x");
+    }
 
     #[test]
     fn media_paths_stay_inside() {

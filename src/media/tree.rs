@@ -29,6 +29,8 @@ pub const KUBESPRAY: &str = "kubespray";
 pub enum MediaError {
     #[error("{path} exists and is not an airgap media tree (it has files but no airgap.lock)")]
     Foreign { path: PathBuf },
+    #[error("{path} is a workspace (it has manifests/), not a media tree")]
+    Workspace { path: PathBuf },
     #[error("cannot write {path}: {cause}")]
     Write { path: PathBuf, cause: io::Error },
     #[error("cannot read {path}: {cause}")]
@@ -62,6 +64,13 @@ impl Tree {
             cause: source,
         };
         if root.exists() {
+            // A workspace holds an airgap.lock too: taking it for a tree would prune its keys,
+            // its in-house artifacts and its committed lock.
+            if root.join("manifests").is_dir() {
+                return Err(MediaError::Workspace {
+                    path: root.to_path_buf(),
+                });
+            }
             let mut entries = fs::read_dir(root).map_err(write_error)?;
             let empty = entries.next().is_none();
             if !empty && !root.join(LOCK).exists() && !root.join(sums::SUMS).exists() {
@@ -267,6 +276,7 @@ impl crate::hint::Hint for MediaError {
         match self {
             MediaError::Signing(inner) => crate::hint::Hint::hint(inner),
             MediaError::Foreign { .. } => Some("choose an empty or new directory for --to, so that nothing of yours is overwritten".to_string()),
+            MediaError::Workspace { .. } => Some("give --to a separate directory for the media, e.g. /media/usb/airgap".to_string()),
             MediaError::Write { .. } => Some("check free space and permissions on the media".to_string()),
             #[allow(unreachable_patterns)]
             _ => None,

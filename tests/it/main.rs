@@ -8,6 +8,7 @@ mod charts;
 mod cli;
 mod files;
 mod git;
+mod hostile;
 mod images;
 mod import;
 mod lock;

@@ -58,7 +58,9 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawApt>) -> V
         loader.diagnostics.push(
             context
                 .error(entry.url.span(), message.to_string())
-                .with_hint("give the archive root, e.g. \"http://deb.debian.org/debian\""),
+                .with_hint(
+                    message.hint_or("give the archive root, e.g. \"http://deb.debian.org/debian\""),
+                ),
         );
     }
     let suite = entry.suite.get_ref().clone();

@@ -62,7 +62,7 @@ pub fn load(
         loader.diagnostics.push(
             context
                 .error(entry.repo.span(), message.to_string())
-                .with_hint("give the repository root that holds index.yaml, e.g. \"https://kubernetes.github.io/ingress-nginx\""),
+                .with_hint(message.hint_or("give the repository root that holds index.yaml, e.g. \"https://kubernetes.github.io/ingress-nginx\"")),
         );
     }
     if let Err(message) = crate::version::version_requirement(entry.version.get_ref()) {

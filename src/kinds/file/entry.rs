@@ -253,7 +253,9 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawFile>) -> 
             loader.diagnostics.push(
                 context
                     .error(entry.url.span(), message.to_string())
-                    .with_hint("use http(s)://…, file:///…, or a path relative to the workspace"),
+                    .with_hint(message.hint_or(
+                        "use http(s)://…, file:///…, or a path relative to the workspace",
+                    )),
             );
             continue;
         }
@@ -270,7 +272,9 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawFile>) -> 
                         entry.checksum_url.as_ref().map_or(0..0, Spanned::span),
                         message.to_string(),
                     )
-                    .with_hint("use http(s)://…, file:///…, or a path relative to the workspace"),
+                    .with_hint(message.hint_or(
+                        "use http(s)://…, file:///…, or a path relative to the workspace",
+                    )),
             );
         }
         let (path, path_span) = match &entry.path {

@@ -44,7 +44,23 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawGit>) -> V
             && !url.is_empty()
             && !url.starts_with('/')
             && !url.starts_with('-'));
-    if !scheme_ok {
+    // A password never, and for HTTP no user either (a token in the user part is a secret):
+    // the URL is copied into the lock and onto the media. ssh://git@host is a login name.
+    let credentials = url::Url::parse(&url).is_ok_and(|parsed| {
+        parsed.password().is_some()
+            || (matches!(parsed.scheme(), "http" | "https") && !parsed.username().is_empty())
+    });
+    if credentials {
+        let error = crate::manifest::LocationError::Credentials(
+            crate::manifest::validate::redact(&url).into_owned(),
+        );
+        loader.diagnostics.push(
+            context
+                .error(entry.url.span(), error.to_string())
+                .with_hint(error.hint_or("")),
+        );
+    } else if !scheme_ok {
+        let url = crate::manifest::validate::redact(&url);
         loader.diagnostics.push(
             context
                 .error(

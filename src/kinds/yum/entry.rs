@@ -52,7 +52,9 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawYum>) -> V
         loader.diagnostics.push(
             context
                 .error(entry.url.span(), message.to_string())
-                .with_hint("give the repository root, the directory that holds repodata/"),
+                .with_hint(
+                    message.hint_or("give the repository root, the directory that holds repodata/"),
+                ),
         );
     }
     let arch = entry.arch.get_ref().clone();
