@@ -20,6 +20,12 @@ pub const TOP_FILES: [&str; 3] = [
     crate::media::tree::LOCK,
 ];
 
+/// Whether `path` is a regular file itself: not a symlink (which may lead out of the tree),
+/// not a FIFO, socket or device (a read of which may never end).
+pub fn is_regular(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_file())
+}
+
 /// Why a path is refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -62,6 +68,11 @@ pub fn resolve(root: &Path, served: &[String], raw: &str) -> Result<PathBuf, Ref
     let candidate = root.join(&relative);
     let canonical = candidate.canonicalize().map_err(|_| Refusal::NotFound)?;
     if !canonical.starts_with(root) {
+        return Err(Refusal::NotFound);
+    }
+    // Only files and directories: a FIFO, socket or device in the tree would hang or leak.
+    let kind = std::fs::metadata(&canonical).map_err(|_| Refusal::NotFound)?;
+    if !kind.is_file() && !kind.is_dir() {
         return Err(Refusal::NotFound);
     }
     Ok(canonical)

@@ -54,6 +54,11 @@ pub enum LayoutError {
     },
 }
 
+/// The largest manifest the server loads from the media.
+const MANIFEST_LIMIT: u64 = 4 << 20;
+/// The largest `oci/index.json` the server loads (tens of thousands of images fit).
+const INDEX_LIMIT: u64 = 256 << 20;
+
 impl Registry {
     /// Reads `DIR/oci` (an absent layout serves an empty registry).
     pub fn load(root: &Path) -> Result<Registry, LayoutError> {
@@ -64,7 +69,19 @@ impl Registry {
             manifests: HashMap::new(),
             referrers: HashMap::new(),
         };
-        let index = match std::fs::read(layout.join("index.json")) {
+        let index_path = layout.join("index.json");
+        if let Ok(metadata) = std::fs::symlink_metadata(&index_path)
+            && (!metadata.file_type().is_file() || metadata.len() > INDEX_LIMIT)
+        {
+            return Err(LayoutError::Read {
+                path: index_path,
+                cause: std::io::Error::other(format!(
+                    "not a regular file of at most {} MiB",
+                    INDEX_LIMIT >> 20
+                )),
+            });
+        }
+        let index = match std::fs::read(&index_path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(registry),
             Err(cause) => {
@@ -110,10 +127,18 @@ impl Registry {
             if registry.manifests.contains_key(&digest) {
                 continue;
             }
-            let Ok(bytes) = std::fs::read(registry.blobs.join(digest.hex())) else {
+            // A manifest is small and a regular file: anything else is not read at all.
+            let path = registry.blobs.join(digest.hex());
+            let small = std::fs::symlink_metadata(&path).is_ok_and(|metadata| {
+                metadata.file_type().is_file() && metadata.len() <= MANIFEST_LIMIT
+            });
+            if !small {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&path) else {
                 continue;
             };
-            if bytes.len() > 4 << 20 || Digest::of_bytes(&bytes) != digest {
+            if bytes.len() as u64 > MANIFEST_LIMIT || Digest::of_bytes(&bytes) != digest {
                 continue;
             }
             registry.manifests.insert(
@@ -348,7 +373,7 @@ impl Registry {
         request: Request<Body>,
     ) -> Response<Body> {
         let path = self.blobs.join(digest.hex());
-        if !path.is_file() {
+        if !crate::serve::files::is_regular(&path) {
             let code = if media_type.is_some() {
                 "MANIFEST_UNKNOWN"
             } else {

@@ -695,3 +695,49 @@ fn the_rendered_nginx_conf_passes_nginx_t_and_serves_the_tree() {
     assert_eq!(fetched.stdout, "served by nginx");
     assert_eq!(outside.stdout, "404");
 }
+
+#[test]
+fn blobs_and_files_that_leave_the_tree_or_never_end_are_not_served() {
+    // Failed before: a blob symlinked to a file outside the tree was served (the registry only
+    // checked is_file()), and a FIFO in the tree made a GET hang until the client gave up.
+    let env = Env::new();
+    media_with_images(&env);
+    let media = env.media();
+    let blobs = media.join("oci/blobs/sha256");
+    let layer = std::fs::read_dir(&blobs)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| std::fs::read(path).unwrap().starts_with(&[0x1f, 0x8b]))
+        .expect("a gzip layer");
+    let layer_hex = layer.file_name().unwrap().to_string_lossy().into_owned();
+    let outside = env.temp.path().join("secret.txt");
+    std::fs::write(&outside, b"outside the tree").unwrap();
+    std::fs::remove_file(&layer).unwrap();
+    std::os::unix::fs::symlink(&outside, &layer).unwrap();
+    let fifo_hex = sha256_hex(b"a fifo");
+    for fifo in [media.join("files/fifo"), blobs.join(&fifo_hex)] {
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+    }
+    let served = serve(&media, &[]);
+    let base = format!("http://127.0.0.1:{}", served.port);
+    for path in [
+        format!("/v2/registry.k8s.io/kube-apiserver/blobs/sha256:{layer_hex}"),
+        format!("/v2/registry.k8s.io/kube-apiserver/blobs/sha256:{fifo_hex}"),
+        "/files/fifo".to_string(),
+    ] {
+        let started = Instant::now();
+        let run = curl(&[
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{base}{path}"),
+        ]);
+        assert_eq!(run.stdout.trim(), "404", "{path}: {}", run.stderr);
+        assert!(started.elapsed() < Duration::from_secs(4), "{path} hung");
+    }
+}
