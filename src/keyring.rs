@@ -74,9 +74,15 @@ pub enum SignatureError {
     /// The signature bytes are not an OpenPGP signature.
     #[error("the signature cannot be read: {0}")]
     Unreadable(String),
-    /// No signature in it was made by any of the keys (or their subkeys) over these bytes.
+    /// No signature in it was made by any of the keys (or their subkeys).
     #[error("the signature does not match these keys")]
     NoMatch,
+    /// A signature names one of the keys as its issuer but does not verify over these bytes:
+    /// the data changed after signing (as gpg's "BAD signature").
+    #[error(
+        "the signature does not verify: the list was changed after signing, or signed by another key"
+    )]
+    Bad,
 }
 
 impl SignatureError {
@@ -84,6 +90,9 @@ impl SignatureError {
     pub fn of_file(&self, file: &str) -> String {
         match self {
             SignatureError::NoMatch => format!("{file} holds no signature by a key of the keyring"),
+            SignatureError::Bad => {
+                format!("{file} is signed by a key of the keyring but does not match the file")
+            }
             SignatureError::Unreadable(message) => message.clone(),
         }
     }
@@ -116,6 +125,7 @@ pub fn verify_detached(
             "it holds no OpenPGP signature".to_string(),
         ));
     }
+    let mut claimed = false;
     for signature in &signatures {
         for key in keys {
             if signature.verify(key, data).is_ok()
@@ -126,7 +136,11 @@ pub fn verify_detached(
             {
                 return Ok(());
             }
+            claimed |= names_issuer(signature, key);
         }
+    }
+    if claimed {
+        return Err(SignatureError::Bad);
     }
     Err(SignatureError::NoMatch)
 }
@@ -136,4 +150,25 @@ pub fn load(workspace: &std::path::Path, path: &str) -> Result<Vec<SignedPublicK
     let bytes = std::fs::read(workspace.join(path))
         .map_err(|error| KeyringError::Read(error.to_string()))?;
     read_keyring(&bytes)
+}
+
+/// Whether `signature` names `key` (or one of its subkeys) as its issuer.
+fn names_issuer(signature: &DetachedSignature, key: &SignedPublicKey) -> bool {
+    use pgp::types::KeyDetails;
+    let signature = &signature.signature;
+    let ids: Vec<pgp::types::KeyId> = std::iter::once(key.legacy_key_id())
+        .chain(
+            key.public_subkeys
+                .iter()
+                .map(|subkey| subkey.legacy_key_id()),
+        )
+        .collect();
+    let fingerprints: Vec<pgp::types::Fingerprint> = std::iter::once(key.fingerprint())
+        .chain(key.public_subkeys.iter().map(|subkey| subkey.fingerprint()))
+        .collect();
+    signature.issuer_key_id().iter().any(|id| ids.contains(id))
+        || signature
+            .issuer_fingerprint()
+            .iter()
+            .any(|fingerprint| fingerprints.contains(fingerprint))
 }

@@ -159,7 +159,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     // for a moment.
     let directory = path.parent().unwrap_or(Path::new("."));
     let mut temporary = tempfile::Builder::new()
-        .prefix(".airgap-tmp-")
+        .prefix(crate::media::tree::TEMPORARY_PREFIX)
         .tempfile_in(directory)?;
     temporary.write_all(bytes)?;
     temporary.as_file().sync_all()?;

@@ -81,9 +81,40 @@ impl Tree {
         } else {
             fs::create_dir_all(root).map_err(write_error)?;
         }
-        Ok(Tree {
+        let tree = Tree {
             root: root.to_path_buf(),
-        })
+        };
+        tree.remove_leftovers();
+        Ok(tree)
+    }
+
+    /// Removes what an interrupted run left: temporary files and directories
+    /// (`.airgap-tmp-*`) anywhere in the tree. Only names are looked at.
+    fn remove_leftovers(&self) {
+        let leftovers: Vec<PathBuf> = walkdir::WalkDir::new(&self.root)
+            .follow_links(false)
+            .into_iter()
+            .filter_entry(|entry| !is_leftover(entry.file_name()))
+            .flatten()
+            .filter(|entry| entry.file_type().is_dir())
+            .flat_map(|directory| {
+                fs::read_dir(directory.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(|entry| is_leftover(&entry.file_name()))
+                    .map(|entry| entry.path())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for path in leftovers {
+            let removed = if path.is_dir() && !path.is_symlink() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            let _ = removed;
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -118,7 +149,7 @@ impl Tree {
         let mut copy_error = None;
         let staged =
             tempfile::Builder::new()
-                .prefix(".airgap-tmp-")
+                .prefix(TEMPORARY_PREFIX)
                 .make_in(&directory, |temporary| {
                     if fs::hard_link(&blob, temporary).is_ok() {
                         return Ok(None);
@@ -260,6 +291,13 @@ impl Tree {
 }
 
 /// Copies `source` to `target` (created new) and returns the digest of the bytes copied.
+pub use crate::store::TEMPORARY_PREFIX;
+
+/// Whether a file name is one of airgap's temporary names.
+pub fn is_leftover(name: &std::ffi::OsStr) -> bool {
+    name.to_string_lossy().starts_with(TEMPORARY_PREFIX)
+}
+
 fn copy_file_hashing(source: &Path, target: &Path) -> io::Result<Digest> {
     let input = fs::File::open(source)?;
     let mut output = fs::OpenOptions::new()

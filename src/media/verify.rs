@@ -106,8 +106,9 @@ pub fn verify_tree(
         problem,
     })?;
 
-    // What is on disk (regular files and symlinks; a symlink is never listed).
-    let mut present: BTreeMap<String, (PathBuf, u64, bool)> = BTreeMap::new();
+    // What is on disk: regular files, and what is not one (a symlink, a FIFO, a socket or a
+    // device is never listed, and never read).
+    let mut present: BTreeMap<String, (PathBuf, u64, Option<&'static str>)> = BTreeMap::new();
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
         let entry = entry.map_err(|error| VerifyError::Read {
             path: root.to_path_buf(),
@@ -133,7 +134,7 @@ pub fn verify_tree(
             (
                 entry.path().to_path_buf(),
                 size,
-                entry.file_type().is_file(),
+                special_kind(&entry.file_type()),
             ),
         );
     }
@@ -142,11 +143,11 @@ pub fn verify_tree(
     let mut work: Vec<(String, PathBuf, u64, Digest)> = Vec::new();
     for (relative, expected) in &listed {
         match present.get(relative) {
-            Some((path, size, true)) => {
+            Some((path, size, None)) => {
                 work.push((relative.clone(), path.clone(), *size, *expected))
             }
-            Some((_, _, false)) => report.findings.push(Finding::Unexpected {
-                path: format!("{relative} (a symlink where a file is listed)"),
+            Some((_, _, Some(kind))) => report.findings.push(Finding::Unexpected {
+                path: format!("{relative} (a {kind} where a file is listed)"),
             }),
             None => report.findings.push(Finding::Missing {
                 path: relative.clone(),
@@ -155,8 +156,18 @@ pub fn verify_tree(
     }
     for relative in present.keys() {
         if !listed.contains_key(relative) {
+            let leftover = relative
+                .rsplit('/')
+                .next()
+                .is_some_and(|name| name.starts_with(crate::media::tree::TEMPORARY_PREFIX));
             report.findings.push(Finding::Unexpected {
-                path: relative.clone(),
+                path: if leftover {
+                    format!(
+                        "{relative} (left by an interrupted run; `airgap materialize` again removes it)"
+                    )
+                } else {
+                    relative.clone()
+                },
             });
         }
     }
@@ -246,6 +257,24 @@ pub fn verify_tree(
     }
     report.findings.sort_by_key(|finding| finding.to_string());
     Ok(report)
+}
+
+/// What a directory entry is when it is not a regular file, in words.
+fn special_kind(kind: &std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_file() {
+        None
+    } else if kind.is_symlink() {
+        Some("symlink")
+    } else if kind.is_fifo() {
+        Some("FIFO")
+    } else if kind.is_socket() {
+        Some("socket")
+    } else if kind.is_block_device() || kind.is_char_device() {
+        Some("device")
+    } else {
+        Some("special file")
+    }
 }
 
 impl crate::hint::Hint for VerifyError {

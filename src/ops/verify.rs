@@ -37,17 +37,14 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
                 Ok(signature) => match signing::check_detached(&key, &list, &signature) {
                     Ok(()) => Some(signing::fingerprint(&key)),
                     Err(error) => {
-                        let message = match error {
-                            crate::keyring::SignatureError::NoMatch => {
-                                "the signature does not match this key".to_string()
-                            }
-                            unreadable => unreadable.to_string(),
+                        let why = match error {
+                            crate::keyring::SignatureError::NoMatch => format!(
+                                "the signature does not match this key: {} is not the key that signed this media",
+                                key_path.display()
+                            ),
+                            other => other.to_string(),
                         };
-                        problems.push(format!(
-                            "bad-origin  {} ({message}: {} is not the key that signed this media)",
-                            sums::SIGNATURE,
-                            key_path.display()
-                        ));
+                        problems.push(format!("bad-origin  {} ({why})", sums::SIGNATURE));
                         None
                     }
                 },

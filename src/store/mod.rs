@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, copy_hashing};
 
+/// The prefix of every temporary name airgap gives (in the store, the media tree, beside the
+/// lock): a file with it is never a result, and what an interrupted run left.
+pub const TEMPORARY_PREFIX: &str = ".airgap-tmp-";
+
 /// Verified bytes in the store, as a fetch left them.
 #[derive(Debug, Clone, Copy)]
 pub struct Fetched {
@@ -25,7 +29,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let directory = parent_of(path);
     fs::create_dir_all(directory)?;
     let mut temporary = tempfile::Builder::new()
-        .prefix(".airgap-tmp-")
+        .prefix(TEMPORARY_PREFIX)
         .tempfile_in(directory)?;
     temporary.write_all(bytes)?;
     // tempfile creates 0600; the media is read by servers running as other users (nginx).

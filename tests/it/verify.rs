@@ -206,3 +206,48 @@ fn verify_refuses_a_list_that_points_outside() {
         .failure()
         .stderr_has("outside the media tree");
 }
+
+#[test]
+fn a_changed_list_is_a_bad_signature_and_a_fifo_is_named_a_fifo() {
+    // Failed before: a list changed after signing was reported as signed by another key, and
+    // a FIFO where a file is listed was called a symlink.
+    let env = materialized();
+    let media = env.media();
+    let key = env.temp.path().join("trusted.asc");
+    std::fs::copy(media.join("keys/airgap.asc"), &key).unwrap();
+    let sums = std::fs::read_to_string(media.join("SHA256SUMS")).unwrap();
+    rewrite(&media.join("SHA256SUMS"), format!("{sums}\n").as_bytes());
+    env.verify(&["--key", key.to_str().unwrap()])
+        .failure()
+        .stdout_has("bad-origin  SHA256SUMS.asc (the signature does not verify: the list was changed after signing, or signed by another key)");
+    rewrite(&media.join("SHA256SUMS"), sums.as_bytes());
+    let one = media.join("files/local/artifacts/one");
+    std::fs::remove_file(&one).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&one)
+            .status()
+            .unwrap()
+            .success()
+    );
+    env.verify(&[])
+        .failure()
+        .stdout_has("files/local/artifacts/one (a FIFO where a file is listed)");
+}
+
+#[test]
+fn what_an_interrupted_run_left_is_named_and_removed_by_the_next_run() {
+    // Failed before: a crash left .airgap-tmp-* files in the tree and nothing ever removed
+    // them, so verify failed on the tree forever.
+    let env = materialized();
+    let media = env.media();
+    std::fs::write(media.join(".airgap-tmp-0123-SHA256SUMS"), b"half").unwrap();
+    std::fs::create_dir_all(media.join("files/.airgap-tmp-4567.git/objects")).unwrap();
+    env.verify(&[])
+        .failure()
+        .stdout_has(".airgap-tmp-0123-SHA256SUMS (left by an interrupted run; `airgap materialize` again removes it)");
+    env.materialize(&[]).success();
+    assert!(!media.join(".airgap-tmp-0123-SHA256SUMS").exists());
+    assert!(!media.join("files/.airgap-tmp-4567.git").exists());
+    env.verify(&[]).success();
+}

@@ -168,7 +168,7 @@ pub fn materialize(pin: &LockedGit, target: &Path, workspace: &Path) -> Result<(
         )
     })?;
     let staging = tempfile::Builder::new()
-        .prefix(".airgap-tmp-")
+        .prefix(crate::media::tree::TEMPORARY_PREFIX)
         .suffix(".git")
         .tempdir_in(parent)
         .map_err(|error| {
