@@ -45,7 +45,7 @@ fn main() {
             version: control.get("Version").unwrap_or_default().to_string(),
             architecture: control.get("Architecture").unwrap_or_default().to_string(),
             component: "main".to_string(),
-            filename,
+            filename: airgap::relative_path::RelativePath::new(&filename).expect("a pool path"),
             digest,
             size,
         });

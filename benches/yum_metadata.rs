@@ -45,7 +45,7 @@ fn main() {
             version: metadata.get_version().unwrap_or_default().to_string(),
             release: metadata.get_release().unwrap_or_default().to_string(),
             arch: metadata.get_arch().unwrap_or_default().to_string(),
-            location,
+            location: airgap::relative_path::RelativePath::new(&location).expect("a package path"),
             digest,
             size,
         });

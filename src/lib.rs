@@ -63,6 +63,7 @@ pub mod media;
 pub mod oci;
 pub(crate) mod ops;
 pub mod printer;
+pub mod relative_path;
 pub(crate) mod render;
 pub(crate) mod serve;
 pub(crate) mod settings;

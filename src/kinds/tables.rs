@@ -206,7 +206,11 @@ mod tests {
                 name: name.to_string(),
                 arch: arch.map(str::to_string),
                 url: format!("https://example.org/{name}"),
-                path: format!("example.org/{name}/{}", arch.unwrap_or("any")),
+                path: crate::relative_path::RelativePath::new(&format!(
+                    "example.org/{name}/{}",
+                    arch.unwrap_or("any")
+                ))
+                .unwrap(),
                 digest: Digest::of_bytes(name.as_bytes()),
                 size: 3,
                 pinned_by: PinSource::Manifest,

@@ -47,36 +47,12 @@ pub fn is_name(text: &str) -> bool {
         })
 }
 
-/// Why a path would not stay inside the tree, or not be writable on every file system.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MediaPathError {
-    #[error("the media path `{0}` is absolute")]
-    Absolute(String),
-    #[error("the media path `{0}` names a directory, not a file")]
-    Directory(String),
-    #[error("the media path `{0}` contains a backslash or control character")]
-    Character(String),
-    #[error("the media path `{0}` has an empty, `.` or `..` component")]
-    Component(String),
-}
-
-/// A media path must stay inside `files/` and be writable on any file system.
-pub fn check_media_path(path: &str) -> Result<(), MediaPathError> {
-    if path.starts_with('/') {
-        return Err(MediaPathError::Absolute(path.to_string()));
-    }
-    if path.ends_with('/') {
-        return Err(MediaPathError::Directory(path.to_string()));
-    }
-    if path.contains(['\\', '\n', '\r', '\0']) {
-        return Err(MediaPathError::Character(path.to_string()));
-    }
-    for component in path.split('/') {
-        if component.is_empty() || component == "." || component == ".." {
-            return Err(MediaPathError::Component(path.to_string()));
-        }
-    }
-    Ok(())
+/// A media path must stay inside its folder and be writable on any file system: the one
+/// rule of [`RelativePath`](crate::relative_path::RelativePath).
+pub fn check_media_path(
+    path: &str,
+) -> Result<crate::relative_path::RelativePath, crate::relative_path::PathError> {
+    crate::relative_path::RelativePath::new(path)
 }
 
 /// `text` with the user part of every `scheme://user:password@` (or `scheme://token@`)

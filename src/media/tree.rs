@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::{Digest, copy_hashing};
 use crate::media::signing::Signer;
 use crate::media::sums;
+use crate::relative_path::RelativePath;
 use crate::store::{self, Store};
 
 /// The lock copy at the top of the tree.
@@ -31,6 +32,11 @@ pub enum MediaError {
     Foreign { path: PathBuf },
     #[error("{path} is a workspace (it has manifests/), not a media tree")]
     Workspace { path: PathBuf },
+    #[error("refusing to write `{path}` into the media tree: {problem}")]
+    Outside {
+        path: String,
+        problem: crate::relative_path::PathError,
+    },
     #[error("cannot write {path}: {cause}")]
     Write { path: PathBuf, cause: io::Error },
     #[error("cannot read {path}: {cause}")]
@@ -121,10 +127,23 @@ impl Tree {
         &self.root
     }
 
-    /// Whether `relative` is already on the media with `digest`.
+    /// The place of `relative` in the tree: every write and read of the tree goes through
+    /// here, and a path that would leave the tree is refused.
+    fn inside(&self, relative: &str) -> Result<PathBuf, MediaError> {
+        let checked = RelativePath::new(relative).map_err(|problem| MediaError::Outside {
+            path: relative.escape_debug().to_string(),
+            problem,
+        })?;
+        Ok(self.root.join(checked.as_str()))
+    }
+
+    /// Whether `relative` is already on the media with `digest` (a regular file, not a link).
     pub fn has(&self, relative: &str, digest: &Digest) -> bool {
-        let path = self.root.join(relative);
-        path.is_file() && Digest::of_file(&path).is_ok_and(|(found, _)| found == *digest)
+        let Ok(path) = self.inside(relative) else {
+            return false;
+        };
+        fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.file_type().is_file())
+            && Digest::of_file(&path).is_ok_and(|(found, _)| found == *digest)
     }
 
     /// Puts the store's blob `digest` at `relative`. A blob that was not fetched by this
@@ -136,7 +155,7 @@ impl Tree {
         digest: &Digest,
         fresh: bool,
     ) -> Result<Placement, MediaError> {
-        let target = self.root.join(relative);
+        let target = self.inside(relative)?;
         let directory = target.parent().unwrap_or(&self.root).to_path_buf();
         let write_error = |source| MediaError::Write {
             path: target.clone(),
@@ -269,7 +288,7 @@ impl Tree {
 
     /// Writes a small file atomically, unless it already has these bytes.
     pub fn write_if_changed(&self, relative: &str, bytes: &[u8]) -> Result<bool, MediaError> {
-        let path = self.root.join(relative);
+        let path = self.inside(relative)?;
         if fs::read(&path).is_ok_and(|existing| existing == bytes) {
             return Ok(false);
         }
@@ -314,6 +333,7 @@ impl crate::hint::Hint for MediaError {
         match self {
             MediaError::Signing(inner) => crate::hint::Hint::hint(inner),
             MediaError::Foreign { .. } => Some("choose an empty or new directory for --to, so that nothing of yours is overwritten".to_string()),
+            MediaError::Outside { .. } => Some("the lock or an upstream's metadata names a path outside the tree; do not use that source, and restore the lock from version control".to_string()),
             MediaError::Workspace { .. } => Some("give --to a separate directory for the media, e.g. /media/usb/airgap".to_string()),
             MediaError::Write { .. } => Some("check free space and permissions on the media".to_string()),
             #[allow(unreachable_patterns)]

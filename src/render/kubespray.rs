@@ -216,7 +216,7 @@ pub fn files(files: &[LockedFile]) -> Files {
             Some(hit) => found.entry(hit.binary.key.as_str()).or_default().push(hit),
             None => result.unknown.push(Unknown {
                 name: file.key().to_string(),
-                path: file.path.clone(),
+                path: file.path.to_string(),
             }),
         }
     }
@@ -366,7 +366,7 @@ mod tests {
             name: name.to_string(),
             arch: arch.map(str::to_string),
             url: format!("https://{path}"),
-            path: path.to_string(),
+            path: crate::relative_path::RelativePath::new(path).unwrap(),
             digest: Digest::of_bytes(path.as_bytes()),
             size: 1,
             pinned_by: PinSource::Manifest,

@@ -468,3 +468,50 @@ fn an_apt_entry_without_keyring_is_refused() {
         .stderr_has("has no `keyring`")
         .stderr_has("insecure = true");
 }
+
+#[test]
+fn a_pool_path_that_leaves_the_repository_is_refused_at_lock() {
+    // Failed before: a signed index naming `Filename: ../../../x.deb` was pinned, and
+    // materialize then wrote the file outside --to (a signature does not help against a
+    // hostile archive owner).
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let digest = sha256_hex(b"x");
+    let index = format!(
+        "Package: app\nVersion: 1.0\nArchitecture: amd64\nFilename: ../../../../escaped.deb\nSize: 1\nSHA256: {digest}\n"
+    );
+    let repo = env.temp.path().join("repo");
+    signed_repo(&repo, &index, "", false, true);
+    let upstream = Upstream::start();
+    serve_directory(&upstream, &repo);
+    upstream.put("escaped.deb", b"x".to_vec());
+    env.manifest(
+        "apt.toml",
+        &apt_manifest(&upstream, "keys/archive.gpg", &["app".to_string()], ""),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("names the pool file of app 1.0 as `../../../../escaped.deb`")
+        .stderr_has("would leave its directory");
+    assert!(!env.workspace().join("airgap.lock").exists());
+}
+
+#[test]
+fn a_hand_edited_lock_with_a_path_outside_is_refused_when_read() {
+    let env = Env::new();
+    env.workspace_file("artifacts/x", b"x");
+    env.manifest(
+        "files.toml",
+        "[[file]]\nname = \"x\"\nurl = \"artifacts/x\"\n",
+    );
+    env.run(&["lock"]).success();
+    let lock = env
+        .lock_text()
+        .replace("path = \"local/artifacts/x\"", "path = \"../../outside\"");
+    std::fs::write(env.workspace().join("airgap.lock"), lock).unwrap();
+    env.materialize(&[])
+        .failure()
+        .stderr_has("airgap.lock is not a valid lockfile")
+        .stderr_has("would leave its directory");
+    assert!(!env.temp.path().join("outside").exists());
+}

@@ -105,9 +105,7 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawApt>) -> V
             context
                 .error(
                     keyring.span(),
-                    message
-                        .to_string()
-                        .replace("the media path", "the keyring path"),
+                    message.to_string().replace("the path", "the keyring path"),
                 )
                 .with_hint("give the keyring relative to the workspace"),
         );

@@ -21,6 +21,7 @@ pub use pin::{LockedApt, LockedDeb};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
+use crate::relative_path::RelativePath;
 use crate::source::download::{Downloader, FetchError, Fetched};
 use index::Package;
 
@@ -106,7 +107,18 @@ pub async fn resolve(
                 version: package.version_text.clone(),
                 architecture: package.architecture.clone(),
                 component: package.component.clone(),
-                filename: package.filename.clone(),
+                filename: RelativePath::new(&package.filename).map_err(|error| {
+                    AptError::Index {
+                        entry: artifacts[package.source].name.clone(),
+                        path: package.component.clone(),
+                        message: format!(
+                            "names the pool file of {} {} as `{}`: {error}; the archive tries to place a file outside the repository",
+                            package.name,
+                            package.version_text,
+                            package.filename.escape_debug()
+                        ),
+                    }
+                })?,
                 digest: package.sha256,
                 size: package.size,
             });

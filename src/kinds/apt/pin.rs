@@ -42,7 +42,7 @@ pub struct LockedDeb {
     pub architecture: String,
     pub component: String,
     /// The pool path (`pool/main/s/socat/socat_1.7.4.4-2_amd64.deb`).
-    pub filename: String,
+    pub filename: crate::relative_path::RelativePath,
     pub digest: Digest,
     pub size: u64,
 }

@@ -52,7 +52,7 @@ pub fn write(
         });
         paragraph
             .fields
-            .push(("Filename".to_string(), deb.filename.clone()));
+            .push(("Filename".to_string(), deb.filename.to_string()));
         paragraph
             .fields
             .push(("Size".to_string(), deb.size.to_string()));

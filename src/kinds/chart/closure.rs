@@ -31,6 +31,14 @@ pub async fn closure(
         let missing = unvendored_dependencies(&archive)
             .map_err(|message| format!("chart {}: the archive {message}", chart.name))?;
         for dependency in missing {
+            // The name becomes a file name on the media (charts/<name>-<version>.tgz).
+            if !crate::manifest::validate::is_name(&dependency.name) {
+                return Err(format!(
+                    "chart {} names a dependency `{}`, which is not a chart name (letters, digits, `.`, `_`, `+`, `-`)\nhint: the chart tries to place a file outside the repository; do not use it",
+                    chart.name,
+                    dependency.name.escape_debug()
+                ));
+            }
             let known = charts.iter().any(|known| known.name == dependency.name)
                 || manifest
                     .charts

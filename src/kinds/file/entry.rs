@@ -57,7 +57,7 @@ pub struct FileArtifact {
     /// `http(s)://…`, `file://…`, or a path relative to the workspace.
     pub url: String,
     /// Path below `files/` on the media.
-    pub path: String,
+    pub path: crate::relative_path::RelativePath,
     /// The pin written in the manifest, if any.
     pub sha256: Option<Digest>,
     pub checksum_url: Option<String>,
@@ -281,16 +281,19 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawFile>) -> 
             Some(path) => (expand(path.get_ref()), path.span()),
             None => (default_path(&url), entry.url.span()),
         };
-        if let Err(message) = check_media_path(&path) {
-            loader.diagnostics.push(
-                context
-                    .error(path_span.clone(), message.to_string())
-                    .with_hint(
-                        "set `path` to a relative path without `..`, e.g. \"tools/{arch}/tool\"",
-                    ),
-            );
-            continue;
-        }
+        let path = match check_media_path(&path) {
+            Ok(path) => path,
+            Err(message) => {
+                loader.diagnostics.push(
+                    context
+                        .error(path_span.clone(), message.to_string())
+                        .with_hint(
+                            "set `path` to a relative path without `..`, e.g. \"tools/{arch}/tool\"",
+                        ),
+                );
+                continue;
+            }
+        };
         let key = FileKey {
             name: name.clone(),
             arch: arch.clone(),

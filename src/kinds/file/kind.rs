@@ -101,7 +101,7 @@ impl Pin for LockedFile {
     fn fields(&self) -> Vec<(&'static str, String)> {
         vec![
             ("url", self.url.clone()),
-            ("path", self.path.clone()),
+            ("path", self.path.to_string()),
             ("digest", self.digest.to_string()),
             ("size", self.size.to_string()),
             ("pinned_by", format!("{:?}", self.pinned_by)),

@@ -14,7 +14,7 @@ pub struct LockedFile {
     pub arch: Option<String>,
     pub url: String,
     /// Path below `files/` on the media.
-    pub path: String,
+    pub path: crate::relative_path::RelativePath,
     pub digest: Digest,
     pub size: u64,
     /// How the digest was established.

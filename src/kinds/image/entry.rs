@@ -100,9 +100,7 @@ pub fn load(
             context
                 .error(
                     layout.span(),
-                    message
-                        .to_string()
-                        .replace("the media path", "the layout path"),
+                    message.to_string().replace("the path", "the layout path"),
                 )
                 .with_hint("give the OCI layout directory relative to the workspace"),
         );

@@ -75,9 +75,7 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawYum>) -> V
             context
                 .error(
                     gpgkey.span(),
-                    message
-                        .to_string()
-                        .replace("the media path", "the key path"),
+                    message.to_string().replace("the path", "the key path"),
                 )
                 .with_hint("give the repository key relative to the workspace"),
         );

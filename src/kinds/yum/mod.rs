@@ -101,7 +101,21 @@ pub async fn resolve(
                         version: package.version.clone(),
                         release: package.release.clone(),
                         arch: package.arch.clone(),
-                        location: package.location.clone(),
+                        location: crate::relative_path::RelativePath::new(&package.location)
+                            .map_err(|error| {
+                                YumError::Metadata {
+                            entry: artifact.name.clone(),
+                            url: artifact.url.clone(),
+                            message: format!(
+                                "locates {} at `{}`: {error}",
+                                package.nevra(),
+                                package.location.escape_debug()
+                            ),
+                            hint:
+                                "the repository tries to place a file outside itself; do not use it"
+                                    .to_string(),
+                        }
+                            })?,
                         digest,
                         size: package.size,
                     });

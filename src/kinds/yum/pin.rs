@@ -38,7 +38,7 @@ pub struct LockedRpm {
     pub release: String,
     pub arch: String,
     /// The path below the repository root (`Packages/s/socat-1.7.4.1-5.el9.x86_64.rpm`).
-    pub location: String,
+    pub location: crate::relative_path::RelativePath,
     pub digest: Digest,
     pub size: u64,
 }
