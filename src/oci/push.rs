@@ -412,13 +412,7 @@ impl Pusher<'_> {
                     let location = location(&base, &response).ok_or_else(|| {
                         Attempt::Fatal(format!("{start} answered 202 without a Location"))
                     })?;
-                    let chunk = match (self.chunk_size, minimum) {
-                        (Some(chunk), Some(minimum)) => Some(chunk.max(minimum)),
-                        (Some(chunk), None) => Some(chunk),
-                        (None, Some(minimum)) => Some(minimum.max(8 << 20)),
-                        (None, None) => None,
-                    };
-                    match chunk {
+                    match chunk_for(self.chunk_size, minimum) {
                         Some(chunk) if size > 0 => {
                             self.upload_chunked(&headers, location, &path, digest, size, chunk)
                                 .await?
@@ -616,6 +610,26 @@ enum Landed {
     Mounted,
     Sent,
     WouldSend,
+}
+
+/// The most a chunked upload holds in memory at once.
+pub const MAX_CHUNK: u64 = 64 << 20;
+
+/// The chunk size of an upload: what was asked (`--chunk-size`), at least the registry's
+/// `OCI-Chunk-Min-Length`, never above [`MAX_CHUNK`]; `None` for one streamed PUT. A
+/// registry that asks for larger chunks gets the streamed PUT, which holds nothing in memory,
+/// instead of a buffer the size of a layer.
+fn chunk_for(asked: Option<u64>, minimum: Option<u64>) -> Option<u64> {
+    let chunk = match (asked, minimum) {
+        (Some(chunk), Some(minimum)) => chunk.max(minimum),
+        (Some(chunk), None) => chunk,
+        (None, Some(minimum)) => minimum.max(8 << 20),
+        (None, None) => return None,
+    };
+    match minimum {
+        Some(minimum) if minimum > MAX_CHUNK => None,
+        _ => Some(chunk.clamp(1, MAX_CHUNK)),
+    }
 }
 
 /// How one attempt failed.
@@ -865,6 +879,21 @@ mod tests {
             builder = builder.header("retry-after", seconds);
         }
         reqwest::Response::from(builder.body(String::new()).unwrap())
+    }
+
+    #[test]
+    fn chunks_never_exceed_the_cap() {
+        // Failed before: the buffer was as large as the registry's minimum, up to a layer.
+        assert_eq!(chunk_for(None, None), None);
+        assert_eq!(chunk_for(Some(5 << 20), None), Some(5 << 20));
+        assert_eq!(chunk_for(None, Some(1 << 20)), Some(8 << 20));
+        assert_eq!(chunk_for(Some(1 << 30), None), Some(MAX_CHUNK));
+        assert_eq!(
+            chunk_for(None, Some(10 << 30)),
+            None,
+            "a streamed PUT instead"
+        );
+        assert_eq!(chunk_for(Some(1 << 20), Some(MAX_CHUNK + 1)), None);
     }
 
     #[test]

@@ -40,7 +40,14 @@ pub fn run(settings: &Settings, args: &RenderArgs) -> Result<()> {
             settings.printer.warn(warning);
         }
         for (relative, text) in &rendered.files {
-            let path = out.join(relative);
+            // Names come from the tree's lock, which may have been tampered with.
+            let relative = crate::relative_path::RelativePath::new(relative).map_err(|problem| {
+                crate::hint::Hinted::new(
+                    format!("refusing to write `{}` below --out: {problem}", relative.escape_debug()),
+                    "the tree's lock names a path outside; verify the tree with `airgap verify --key`",
+                )
+            })?;
+            let path = out.join(relative.as_str());
             crate::store::atomic_write(&path, text.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }

@@ -55,3 +55,38 @@ fn credentials_in_urls_are_refused_and_never_printed() {
     assert!(!run.stderr.contains("ghp_t0ken"), "{}", run.stderr);
     assert!(!env.workspace().join("airgap.lock").exists());
 }
+
+#[test]
+fn render_out_refuses_names_that_leave_the_directory() {
+    // Failed before: `render --out` joined names from the tree's lock to the output
+    // directory, so a tampered lock wrote a file outside it.
+    let env = Env::new();
+    env.workspace_file("artifacts/x", b"x");
+    env.manifest(
+        "files.toml",
+        "[[file]]\nname = \"x\"\nurl = \"artifacts/x\"\n",
+    );
+    env.materialize(&[]).success();
+    let lock_path = env.media().join("airgap.lock");
+    let mut lock = std::fs::read_to_string(&lock_path).unwrap();
+    lock.push_str(&format!(
+        "\n[[apt]]\nname = \"../../../escaped\"\nurl = \"http://deb.example.org/debian\"\nsuite = \"stable\"\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\npackages = [\"x\"]\nrelease = \"sha256:{}\"\nrelease_date = \"Sat, 01 Jan 2000 00:00:00 UTC\"\n",
+        "0".repeat(64)
+    ));
+    let _ = std::fs::remove_file(&lock_path);
+    std::fs::write(&lock_path, lock).unwrap();
+    let out = env.temp.path().join("a/b/c/out");
+    let media = env.media();
+    env.run(&[
+        "render",
+        media.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--url",
+        "http://mirror.example:8080",
+    ])
+    .failure()
+    .stderr_has("refusing to write `config/apt/../../../escaped.sources` below --out");
+    // Where the tampered name pointed: out/config/apt/../../../ is out's parent.
+    assert!(!env.temp.path().join("a/b/c/escaped.sources").exists());
+}
