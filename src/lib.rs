@@ -57,6 +57,7 @@ pub mod keyring;
 pub mod kinds;
 #[cfg(test)]
 mod layering;
+pub mod limits;
 pub mod lock;
 pub mod manifest;
 pub mod media;

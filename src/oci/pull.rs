@@ -526,6 +526,7 @@ impl Images<'_> {
                         &pin.reference,
                         url.as_str(),
                         Some(descriptor.digest),
+                        crate::limits::pinned(descriptor.size),
                     )
                     .await?
             }
@@ -548,6 +549,7 @@ impl Images<'_> {
                         &pin.reference,
                         &url,
                         Some(descriptor.digest),
+                        crate::limits::pinned(descriptor.size),
                         &headers,
                     )
                     .await
@@ -566,6 +568,7 @@ impl Images<'_> {
                                 &pin.reference,
                                 &url,
                                 Some(descriptor.digest),
+                                crate::limits::pinned(descriptor.size),
                                 &headers,
                             )
                             .await?

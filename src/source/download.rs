@@ -19,6 +19,12 @@ use crate::store::Store;
 /// Why bytes could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    #[error("{artifact}: {url} sends more than the {limit} bytes it may")]
+    TooLarge {
+        artifact: String,
+        url: String,
+        limit: u64,
+    },
     #[error(transparent)]
     DigestMismatch(Box<Mismatch>),
     #[error("{artifact}: {url} answered {status}")]
@@ -71,14 +77,17 @@ pub struct Downloader {
 impl Downloader {
     /// Makes the bytes at `url` available in the store and returns their digest. With
     /// `expected`, a blob already in the store is used as is, and other bytes are refused.
+    /// `limit` bounds the bytes accepted: the pinned size, or one of `limits` when no size is
+    /// pinned; the transfer stops one byte past it.
     pub async fn fetch(
         &self,
         artifact: &str,
         name: &str,
         url: &str,
         expected: Option<Digest>,
+        limit: u64,
     ) -> Result<Fetched, FetchError> {
-        self.fetch_with(artifact, name, url, expected, &HeaderMap::new())
+        self.fetch_with(artifact, name, url, expected, limit, &HeaderMap::new())
             .await
     }
 
@@ -91,6 +100,7 @@ impl Downloader {
         name: &str,
         url: &str,
         expected: Option<Digest>,
+        limit: u64,
         headers: &HeaderMap,
     ) -> Result<Fetched, FetchError> {
         if let Some(expected) = expected
@@ -111,12 +121,14 @@ impl Downloader {
             })?;
         let (digest, size, resumed) = match location {
             Location::Local(path) => {
-                let (digest, size) = self.fetch_local(artifact, &path, expected.as_ref()).await?;
+                let (digest, size) = self
+                    .fetch_local(artifact, &path, expected.as_ref(), limit)
+                    .await?;
                 (digest, size, false)
             }
             Location::Http(_) => {
                 let outcome = self
-                    .fetch_http(artifact, url, expected.as_ref(), headers)
+                    .fetch_http(artifact, url, expected.as_ref(), limit, headers)
                     .await?;
                 (outcome.0, outcome.1, outcome.2)
             }
@@ -129,7 +141,7 @@ impl Downloader {
                         "{artifact}: resumed download of {url} did not verify; downloading it again from the start"
                     ));
                     let (digest, size, _) = self
-                        .fetch_http(artifact, url, Some(&expected), headers)
+                        .fetch_http(artifact, url, Some(&expected), limit, headers)
                         .await?;
                     if digest == expected {
                         self.mark_verified(digest);
@@ -171,7 +183,19 @@ impl Downloader {
         artifact: &str,
         path: &Path,
         expected: Option<&Digest>,
+        limit: u64,
     ) -> Result<(Digest, u64), FetchError> {
+        // A regular file within the limit: a FIFO or a device would be read forever.
+        let regular = std::fs::metadata(path).map(|metadata| (metadata.is_file(), metadata.len()));
+        if let Ok((is_file, length)) = regular
+            && (!is_file || length > limit)
+        {
+            return Err(FetchError::TooLarge {
+                artifact: artifact.to_string(),
+                url: path.display().to_string(),
+                limit,
+            });
+        }
         let store = self.store.clone();
         let path_owned = path.to_path_buf();
         let expected = expected.copied();
@@ -209,9 +233,19 @@ impl Downloader {
         artifact: &str,
         url: &str,
         expected: Option<&Digest>,
+        limit: u64,
         headers: &HeaderMap,
     ) -> Result<(Digest, u64, bool), FetchError> {
         let partial_path = self.store.partial_path(url);
+        let too_large = |partial: &Path| {
+            // What was received is not the pinned bytes: nothing of it is kept to resume.
+            let _ = std::fs::remove_file(partial);
+            FetchError::TooLarge {
+                artifact: artifact.to_string(),
+                url: url.to_string(),
+                limit,
+            }
+        };
         let cache_error = |source: std::io::Error| FetchError::Cache {
             path: partial_path.clone(),
             cause: source,
@@ -243,6 +277,9 @@ impl Downloader {
         let reused_partial = hasher.length() > 0;
         let mut resumed = reused_partial;
         let mut failures = 0u32;
+        // Progress is bytes beyond the most ever held: a server that ignores Range and drops
+        // the connection early sends the same first bytes again and again, which is no progress.
+        let mut high_water = hasher.length();
         let mut last_error = String::new();
         let bar = self.printer.transfer_bar(artifact, None);
         loop {
@@ -315,6 +352,11 @@ impl Downloader {
             let total = response
                 .content_length()
                 .map(|length| length + hasher.length());
+            if total.is_some_and(|total| total > limit) {
+                bar.finish_and_clear();
+                drop(file);
+                return Err(too_large(&partial_path));
+            }
             if let Some(total) = total {
                 bar.set_length(total);
             }
@@ -328,6 +370,12 @@ impl Downloader {
             loop {
                 match response.chunk().await {
                     Ok(Some(chunk)) => {
+                        if hasher.length() + chunk.len() as u64 > limit {
+                            bar.finish_and_clear();
+                            drop(writer);
+                            drop(file);
+                            return Err(too_large(&partial_path));
+                        }
                         writer.write_all(&chunk).await.map_err(cache_error)?;
                         hasher.update(&chunk);
                         bar.set_position(hasher.length());
@@ -342,7 +390,8 @@ impl Downloader {
             }
             writer.flush().await.map_err(cache_error)?;
             drop(writer);
-            if progressed {
+            if progressed && hasher.length() > high_water {
+                high_water = hasher.length();
                 failures = 0;
             }
             let short = total.is_some_and(|total| hasher.length() < total);
@@ -492,6 +541,9 @@ fn content_range_start(response: &reqwest::Response) -> Option<u64> {
 impl crate::hint::Hint for FetchError {
     fn hint(&self) -> Option<String> {
         match self {
+            FetchError::TooLarge { .. } => Some(
+                "the upstream sends more than was pinned (or than airgap accepts unpinned); it changed or is hostile: review it before pinning anything new".to_string(),
+            ),
             FetchError::DigestMismatch(inner) => crate::hint::Hint::hint(inner.as_ref()),
             FetchError::Status { hint, .. } => Some(hint.to_string()),
             FetchError::Network { .. } => Some("check the network path to the upstream (HTTPS_PROXY, NO_PROXY, --ca-cert for a TLS-inspecting proxy); a rerun resumes where this one stopped".to_string()),

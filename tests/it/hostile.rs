@@ -90,3 +90,66 @@ fn render_out_refuses_names_that_leave_the_directory() {
     // Where the tampered name pointed: out/config/apt/../../../ is out's parent.
     assert!(!env.temp.path().join("a/b/c/escaped.sources").exists());
 }
+
+#[test]
+fn an_endless_body_stops_one_byte_past_the_pinned_size() {
+    // Failed before: the pinned size was no limit; the body filled the cache until the
+    // upstream stopped (here at 1 GiB), and only then did the digest fail.
+    let env = Env::new();
+    let upstream = crate::upstream::Upstream::start();
+    upstream.put("/tool", b"ten bytes!".to_vec());
+    env.manifest(
+        "files.toml",
+        &format!(
+            "[[file]]\nname = \"tool\"\nurl = \"{}\"\n",
+            upstream.url("/tool")
+        ),
+    );
+    env.run(&["lock"]).success();
+    std::fs::remove_dir_all(env.cache()).unwrap();
+    upstream.fault("/tool", crate::upstream::Fault::Endless);
+    let started = std::time::Instant::now();
+    env.materialize(&[])
+        .failure()
+        .stderr_has("sends more than the 10 bytes it may");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let cached: u64 = walkdir::WalkDir::new(env.cache())
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| entry.metadata().unwrap().len())
+        .sum();
+    assert!(cached < 1 << 20, "{cached} bytes kept in the cache");
+}
+
+#[test]
+fn a_server_that_ignores_range_and_drops_early_is_given_up() {
+    // Failed before: every attempt sent the same first bytes, which counted as progress and
+    // reset the failure count, so the fetch went on forever.
+    let env = Env::new();
+    let upstream = crate::upstream::Upstream::start();
+    let body = vec![b'a'; 4096];
+    upstream.put("/big", body.clone());
+    upstream.fault(
+        "/big",
+        crate::upstream::Fault::IgnoreRangeAndDrop { bytes: 1000 },
+    );
+    env.manifest(
+        "files.toml",
+        &format!(
+            "[[file]]\nname = \"big\"\nurl = \"{}\"\nsha256 = \"{}\"\n",
+            upstream.url("/big"),
+            crate::support::sha256_hex(&body)
+        ),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("cannot fetch")
+        .stderr_has("attempts");
+    let requests = upstream
+        .requests()
+        .iter()
+        .filter(|request| request.path == "/big")
+        .count();
+    assert!(requests <= 8, "{requests} requests");
+}

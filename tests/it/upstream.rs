@@ -22,6 +22,11 @@ pub enum Fault {
     Slow { chunk: usize, pause: Duration },
     /// Answer `307` with this `Location` (object storage, as registries do for blobs).
     Redirect { location: String },
+    /// Answer 200 without a length and send bytes without end (capped at 1 GiB, so that a
+    /// test against a client that never stops still ends).
+    Endless,
+    /// Ignore `Range`, send the whole body from the start, close after `bytes`: every time.
+    IgnoreRangeAndDrop { bytes: usize },
 }
 
 /// One logged request.
@@ -249,6 +254,30 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\"\r\n\r\n"
             )?;
             continue;
+        }
+        if let Some(Fault::Endless) = fault {
+            stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            let block = vec![b'z'; 1 << 20];
+            for _ in 0..1024 {
+                if stream.write_all(&block).is_err() {
+                    break;
+                }
+            }
+            let _ = stream.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        if let Some(Fault::IgnoreRangeAndDrop { bytes }) = fault
+            && let Some(body) = &body
+        {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )?;
+            stream.write_all(&body[..bytes.min(body.len())])?;
+            stream.flush()?;
+            let _ = stream.shutdown(Shutdown::Both);
+            return Ok(());
         }
         if let Some(Fault::Status { status, .. }) = fault {
             write!(

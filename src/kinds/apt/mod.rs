@@ -180,7 +180,7 @@ async fn load(
     let signature_hint = "the Release is not signed by the keyring's keys: check `keyring` (wrong key?) or whether something between you and the archive changed it";
     let inrelease_url = format!("{dists}/InRelease");
     let (release_text, release_digest) = match downloader
-        .fetch(&label, entry, &inrelease_url, None)
+        .fetch(&label, entry, &inrelease_url, None, crate::limits::RELEASE)
         .await
     {
         Ok(fetched) => {
@@ -207,14 +207,22 @@ async fn load(
         }
         Err(FetchError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
             let release_url = format!("{dists}/Release");
-            let fetched = downloader.fetch(&label, entry, &release_url, None).await?;
+            let fetched = downloader
+                .fetch(&label, entry, &release_url, None, crate::limits::RELEASE)
+                .await?;
             let text = read_text(downloader, &fetched).map_err(|message| {
                 release_error(&release_url, message, "check the archive URL and suite")
             })?;
             if let Some(keys) = &keys {
                 let signature_url = format!("{dists}/Release.gpg");
                 let signature = downloader
-                    .fetch(&label, entry, &signature_url, None)
+                    .fetch(
+                        &label,
+                        entry,
+                        &signature_url,
+                        None,
+                        crate::limits::SIGNATURE,
+                    )
                     .await?;
                 let signature = std::fs::read(downloader.store.blob_path(&signature.digest))
                     .map_err(|error| {
@@ -261,7 +269,7 @@ async fn load(
         }
         for architecture in index_architectures {
             let base = format!("{component}/binary-{architecture}/Packages");
-            let Some((path, (digest, _))) = ["xz", "gz", ""]
+            let Some((path, (digest, size))) = ["xz", "gz", ""]
                 .iter()
                 .map(|extension| {
                     if extension.is_empty() {
@@ -286,7 +294,15 @@ async fn load(
             } else {
                 format!("{dists}/{path}")
             };
-            let fetched = downloader.fetch(&label, entry, &url, Some(digest)).await?;
+            let fetched = downloader
+                .fetch(
+                    &label,
+                    entry,
+                    &url,
+                    Some(digest),
+                    crate::limits::pinned(size),
+                )
+                .await?;
             let blob = downloader.store.blob_path(&fetched.digest);
             let component_owned = component.clone();
             let path_owned = path.clone();
@@ -342,7 +358,13 @@ pub async fn fetch_deb(
     );
     let url = crate::source::download::join_url(&format!("{}/", apt.url), &deb.filename);
     downloader
-        .fetch(&label, &apt.name, &url, Some(deb.digest))
+        .fetch(
+            &label,
+            &apt.name,
+            &url,
+            Some(deb.digest),
+            crate::limits::pinned(deb.size),
+        )
         .await
 }
 

@@ -65,7 +65,9 @@ pub async fn resolve(
     };
     let label = format!("chart {name}");
     let index_url = format!("{}/index.yaml", artifact.repo);
-    let fetched = downloader.fetch(&label, name, &index_url, None).await?;
+    let fetched = downloader
+        .fetch(&label, name, &index_url, None, crate::limits::HELM_INDEX)
+        .await?;
     let text =
         std::fs::read_to_string(downloader.store.blob_path(&fetched.digest)).map_err(|error| {
             failed(
@@ -127,7 +129,9 @@ pub async fn resolve(
         })?),
         None => None,
     };
-    let fetched = downloader.fetch(&label, name, &url, expected).await?;
+    let fetched = downloader
+        .fetch(&label, name, &url, expected, crate::limits::CHART_ARCHIVE)
+        .await?;
     if expected.is_none() {
         downloader.printer.warn(format!(
             "chart {name}: {index_url} lists no digest for {version}; trusting the archive seen now ({})",
@@ -268,7 +272,13 @@ pub fn as_image(pin: &LockedChart) -> Option<LockedImage> {
 pub async fn fetch(downloader: &Downloader, pin: &LockedChart) -> Result<Fetched, FetchError> {
     let label = format!("chart {} {}", pin.name, pin.version);
     downloader
-        .fetch(&label, &pin.name, &pin.url, Some(pin.digest))
+        .fetch(
+            &label,
+            &pin.name,
+            &pin.url,
+            Some(pin.digest),
+            crate::limits::pinned(pin.size),
+        )
         .await
 }
 

@@ -41,7 +41,13 @@ pub async fn resolve(
         }
     }
     let fetched = downloader
-        .fetch(&label, &artifact.key.name, &artifact.url, expected)
+        .fetch(
+            &label,
+            &artifact.key.name,
+            &artifact.url,
+            expected,
+            crate::limits::UNPINNED_FILE,
+        )
         .await?;
     if expected.is_none() {
         downloader.printer.warn(format!(
@@ -67,7 +73,13 @@ pub async fn resolve(
 pub async fn fetch(downloader: &Downloader, pinned: &LockedFile) -> Result<Fetched, FetchError> {
     let label = format!("file {}", pinned.key());
     downloader
-        .fetch(&label, &pinned.name, &pinned.url, Some(pinned.digest))
+        .fetch(
+            &label,
+            &pinned.name,
+            &pinned.url,
+            Some(pinned.digest),
+            crate::limits::pinned(pinned.size),
+        )
         .await
 }
 
@@ -80,7 +92,13 @@ async fn published_digest(
 ) -> Result<crate::digest::Digest, FetchError> {
     let checksum_label = format!("{label} checksum");
     let fetched = downloader
-        .fetch(&checksum_label, name, checksum_url, None)
+        .fetch(
+            &checksum_label,
+            name,
+            checksum_url,
+            None,
+            crate::limits::CHECKSUM_FILE,
+        )
         .await?;
     let checksum_error = |message: String| FetchError::Checksum {
         artifact: label.to_string(),

@@ -169,13 +169,24 @@ async fn load(
         hint: hint.to_string(),
     };
     let repomd_url = format!("{}repodata/repomd.xml", artifact.url);
-    let repomd = downloader.fetch(&label, entry, &repomd_url, None).await?;
+    let repomd = downloader
+        .fetch(&label, entry, &repomd_url, None, crate::limits::REPOMD)
+        .await?;
     let repomd_bytes =
         std::fs::read(downloader.store.blob_path(&repomd.digest)).map_err(|error| {
             metadata_error(&repomd_url, format!("cannot be read: {error}"), "retry")
         })?;
     let signature_url = format!("{repomd_url}.asc");
-    match downloader.fetch(&label, entry, &signature_url, None).await {
+    match downloader
+        .fetch(
+            &label,
+            entry,
+            &signature_url,
+            None,
+            crate::limits::SIGNATURE,
+        )
+        .await
+    {
         Ok(signature) => {
             let signature =
                 std::fs::read(downloader.store.blob_path(&signature.digest)).map_err(|error| {
@@ -235,7 +246,15 @@ async fn load(
         ));
     };
     let fetched = downloader
-        .fetch(&label, entry, &primary_url, Some(checksum))
+        .fetch(
+            &label,
+            entry,
+            &primary_url,
+            Some(checksum),
+            primary
+                .size
+                .map_or(crate::limits::METADATA, crate::limits::pinned),
+        )
         .await?;
     let blob = downloader.store.blob_path(&fetched.digest);
     let location = primary.location.clone();
@@ -286,7 +305,13 @@ pub async fn fetch_rpm(
     );
     let url = crate::source::download::join_url(&yum.url, &rpm.location);
     downloader
-        .fetch(&label, &yum.name, &url, Some(rpm.digest))
+        .fetch(
+            &label,
+            &yum.name,
+            &url,
+            Some(rpm.digest),
+            crate::limits::pinned(rpm.size),
+        )
         .await
 }
 
