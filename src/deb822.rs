@@ -2,7 +2,7 @@
 //! lines starting with a space or tab, paragraphs separated by blank lines. A streaming reader,
 //! so a 63,000-package `Packages` index is never held whole in memory.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 /// One paragraph, fields in their original order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +35,11 @@ impl Paragraph {
     }
 }
 
+/// The longest line read (`limits::DEB822_LINE`).
+const LINE_LIMIT: u64 = crate::limits::DEB822_LINE;
+/// The largest paragraph read.
+const PARAGRAPH_LIMIT: u64 = crate::limits::DEB822_PARAGRAPH;
+
 /// Reads paragraphs one at a time from `reader`.
 pub struct Reader<R> {
     reader: R,
@@ -54,10 +59,11 @@ impl<R: BufRead> Reader<R> {
     /// The next paragraph, `None` at the end. Errors name the line.
     pub fn next_paragraph(&mut self) -> Result<Option<Paragraph>, Deb822Error> {
         let mut paragraph = Paragraph::default();
+        let mut held = 0u64;
         loop {
             self.line.clear();
-            let read = self
-                .reader
+            // Bounded reads: a line without end is refused, never held.
+            let read = Read::take(&mut self.reader, LINE_LIMIT + 1)
                 .read_line(&mut self.line)
                 .map_err(|error| Deb822Error {
                     line: self.line_number + 1,
@@ -67,6 +73,19 @@ impl<R: BufRead> Reader<R> {
                 return Ok((!paragraph.fields.is_empty()).then_some(paragraph));
             }
             self.line_number += 1;
+            held += read as u64;
+            if read as u64 > LINE_LIMIT {
+                return Err(Deb822Error {
+                    line: self.line_number,
+                    message: format!("is longer than {} bytes", LINE_LIMIT),
+                });
+            }
+            if held > PARAGRAPH_LIMIT {
+                return Err(Deb822Error {
+                    line: self.line_number,
+                    message: format!("ends a paragraph longer than {} bytes", PARAGRAPH_LIMIT),
+                });
+            }
             let line = self.line.trim_end_matches(['\n', '\r']);
             if line.trim().is_empty() {
                 if paragraph.fields.is_empty() {
@@ -139,5 +158,23 @@ mod tests {
             "Package: a\nDescription: short\n long line\n .\n"
         );
         assert!(parse_all("garbage\n").is_err());
+    }
+
+    #[test]
+    fn a_line_or_paragraph_without_end_is_refused() {
+        // Failed before: one 1 GiB line of a Packages.gz was read into memory whole.
+        let long = format!(
+            "Package: a\nDescription: {}\n",
+            "x".repeat((LINE_LIMIT + 10) as usize)
+        );
+        let error = parse_all(&long).unwrap_err();
+        assert!(error.message.contains("is longer than"), "{error}");
+        let mut many = String::from("Package: a\nDescription: start\n");
+        let line = format!(" {}\n", "y".repeat(1000));
+        while (many.len() as u64) <= PARAGRAPH_LIMIT {
+            many.push_str(&line);
+        }
+        let error = parse_all(&many).unwrap_err();
+        assert!(error.message.contains("paragraph longer than"), "{error}");
     }
 }

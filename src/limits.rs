@@ -21,6 +21,18 @@ pub const CHECKSUM_FILE: u64 = 4 << 20;
 /// A file fetched before its size is pinned (lock time, trust on first use or a checksum).
 pub const UNPINNED_FILE: u64 = 32 << 30;
 
+/// A registry token response (a JWT of a few KiB).
+pub const TOKEN_BODY: u64 = 1 << 20;
+/// The body of an error response, shown in a message.
+pub const ERROR_BODY: u64 = 64 << 10;
+/// One file read out of a chart archive (`Chart.yaml`, `values.yaml`, `images.lock`),
+/// decompressed.
+pub const CHART_MEMBER: u64 = 16 << 20;
+/// One line of a deb822 document (a `Packages` index, a `Release`, a `.deb`'s control file).
+pub const DEB822_LINE: u64 = 1 << 20;
+/// One deb822 paragraph (a package's entry: a few KiB).
+pub const DEB822_PARAGRAPH: u64 = 16 << 20;
+
 /// The limit of a fetch whose size is pinned: the size itself. The transfer is refused one
 /// byte past it.
 pub fn pinned(size: u64) -> u64 {

@@ -580,7 +580,7 @@ impl Pusher<'_> {
                         StatusCode::CREATED | StatusCode::OK | StatusCode::NO_CONTENT => {}
                         _ => {
                             let attempt = classify(&response, &url);
-                            let body = response.text().await.unwrap_or_default();
+                            let body = crate::oci::registry::error_body(response).await;
                             let hint = if body.contains("MANIFEST_BLOB_UNKNOWN") || body.contains("BLOB_UNKNOWN") {
                                 "; the registry wants every referenced manifest and blob first (an index with platforms the media does not carry cannot be pushed as is)"
                             } else {

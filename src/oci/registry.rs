@@ -349,10 +349,13 @@ impl Registry {
             #[serde(default)]
             access_token: Option<String>,
         }
-        let body = response
-            .bytes()
+        // A token is a few KiB: a body without end is refused, never held.
+        let body = read_limited(response, crate::limits::TOKEN_BODY as usize)
             .await
-            .map_err(|error| unreachable(reference, realm.to_string(), &error))?;
+            .map_err(|message| RegistryError::BadManifest {
+                reference: reference.to_string(),
+                detail: format!("token endpoint {realm} {message}"),
+            })?;
         let parsed: TokenResponse =
             serde_json::from_slice(&body).map_err(|error| RegistryError::BadManifest {
                 reference: reference.to_string(),
@@ -633,6 +636,14 @@ fn split_parameters(text: &str) -> Vec<String> {
     }
     parts.push(current);
     parts
+}
+
+/// The start of an error response's body, for a message: at most `limits::ERROR_BODY` bytes.
+pub async fn error_body(response: reqwest::Response) -> String {
+    match read_limited(response, crate::limits::ERROR_BODY as usize).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => "(a body too large to show)".to_string(),
+    }
 }
 
 async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {

@@ -319,12 +319,23 @@ impl ChartArchive {
             };
             if wanted.contains(&below) {
                 let mut text = String::new();
-                entry
+                // Decompressed sizes are bounded: a member that inflates without end is refused.
+                (&mut entry)
+                    .take(crate::limits::CHART_MEMBER + 1)
                     .read_to_string(&mut text)
                     .map_err(|cause| ArchiveError::File {
                         path: path.clone(),
                         cause,
                     })?;
+                if text.len() as u64 > crate::limits::CHART_MEMBER {
+                    return Err(ArchiveError::File {
+                        path: path.clone(),
+                        cause: std::io::Error::other(format!(
+                            "is larger than {} bytes when decompressed",
+                            crate::limits::CHART_MEMBER
+                        )),
+                    });
+                }
                 contents.files.insert(below.to_string(), text);
             }
             contents.paths.push(below.to_string());
@@ -525,5 +536,37 @@ impl crate::hint::Hint for ChartError {
             #[allow(unreachable_patterns)]
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_member_that_inflates_without_end_is_refused() {
+        // Failed before: Chart.yaml was read whole, however large it inflated.
+        let directory = tempfile::tempdir().unwrap();
+        let archive = directory.path().join("bomb.tgz");
+        let file = std::fs::File::create(&archive).unwrap();
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::best(),
+        ));
+        let size = crate::limits::CHART_MEMBER + 1;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(
+                &mut header,
+                "bomb/Chart.yaml",
+                std::io::Read::take(std::io::repeat(b'a'), size),
+            )
+            .unwrap();
+        builder.into_inner().unwrap().finish().unwrap();
+        let error = ChartArchive::read(&archive, &["Chart.yaml"]).err().unwrap();
+        assert!(error.to_string().contains("larger than"), "{error}");
     }
 }
