@@ -267,8 +267,24 @@ fn multiple_ranges(request: &Request<Body>) -> Option<Vec<(Option<u64>, Option<u
     (ranges.len() > 1).then_some(ranges)
 }
 
+/// What is left to send of a multipart answer.
+struct Parts {
+    file: tokio::fs::File,
+    parts: std::collections::VecDeque<(u64, u64)>,
+    /// The range being sent: the next byte, and the last.
+    current: Option<(u64, u64)>,
+    closed: bool,
+    length: u64,
+}
+
+/// The most ranges one request may ask for.
+const MAX_RANGES: usize = 16;
+
 async fn multipart(path: &Path, ranges: &[(Option<u64>, Option<u64>)]) -> Response<Body> {
-    let Ok(mut file) = tokio::fs::File::open(path).await else {
+    if ranges.len() > MAX_RANGES {
+        return plain(StatusCode::RANGE_NOT_SATISFIABLE, "too many ranges\n");
+    }
+    let Ok(file) = tokio::fs::File::open(path).await else {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     };
     let length = file
@@ -299,23 +315,68 @@ async fn multipart(path: &Path, ranges: &[(Option<u64>, Option<u64>)]) -> Respon
         }
         return response;
     }
+    // The parts are streamed from the file, 64 KiB at a time: a request for many large ranges
+    // holds no more memory than one for a single one.
     let boundary = "airgap-byteranges";
-    let mut body = Vec::new();
-    for (start, end) in resolved {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {start}-{end}/{length}\r\n\r\n").as_bytes(),
-        );
-        let mut chunk = vec![0u8; (end - start + 1) as usize];
-        if file.seek(std::io::SeekFrom::Start(start)).await.is_err()
-            || file.read_exact(&mut chunk).await.is_err()
-        {
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n");
+    let state = Parts {
+        file,
+        parts: resolved.into_iter().collect(),
+        current: None,
+        closed: false,
+        length,
+    };
+    let stream = futures_util::stream::unfold(state, move |mut state| async move {
+        if let Some((position, end)) = state.current {
+            let wanted = (end - position + 1).min(64 << 10) as usize;
+            let mut chunk = vec![0u8; wanted];
+            if let Err(error) = state.file.read_exact(&mut chunk).await {
+                return Some((
+                    Err(error),
+                    Parts {
+                        closed: true,
+                        parts: Default::default(),
+                        current: None,
+                        ..state
+                    },
+                ));
+            }
+            let next = position + wanted as u64;
+            if next > end {
+                state.current = None;
+                chunk.extend_from_slice(b"\r\n");
+            } else {
+                state.current = Some((next, end));
+            }
+            return Some((Ok(bytes::Bytes::from(chunk)), state));
         }
-        body.extend_from_slice(&chunk);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let mut response = Response::new(Body::from(body));
+        match state.parts.pop_front() {
+            Some((start, end)) => {
+                if let Err(error) = state.file.seek(std::io::SeekFrom::Start(start)).await {
+                    return Some((
+                        Err(error),
+                        Parts {
+                            closed: true,
+                            parts: Default::default(),
+                            current: None,
+                            ..state
+                        },
+                    ));
+                }
+                state.current = Some((start, end));
+                let head = format!(
+                    "--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {start}-{end}/{}\r\n\r\n",
+                    state.length
+                );
+                Some((Ok(bytes::Bytes::from(head)), state))
+            }
+            None if !state.closed => {
+                state.closed = true;
+                Some((Ok(bytes::Bytes::from(format!("--{boundary}--\r\n"))), state))
+            }
+            None => None,
+        }
+    });
+    let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = StatusCode::PARTIAL_CONTENT;
     if let Ok(value) = HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
     {
