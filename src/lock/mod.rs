@@ -108,3 +108,18 @@ impl crate::hint::Hint for LockError {
         }
     }
 }
+
+/// Reads an entry's name from a lock as the manifest would accept it (letters, digits, `.`,
+/// `_`, `+`, `-`): names become file names on the media, so a hand-edited lock cannot name a
+/// place outside it.
+pub fn checked_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let name = <String as serde::Deserialize>::deserialize(deserializer)?;
+    if crate::manifest::validate::is_name(&name) {
+        Ok(name)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`{}` is not an entry name (letters, digits, `.`, `_`, `+`, `-`)",
+            name.escape_debug()
+        )))
+    }
+}

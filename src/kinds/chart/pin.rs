@@ -8,11 +8,13 @@ use crate::digest::Digest;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedChart {
+    #[serde(deserialize_with = "crate::lock::checked_name")]
     pub name: String,
     pub repo: String,
     /// The version or range asked for.
     pub requirement: String,
     /// The version chosen: the newest that matches.
+    #[serde(deserialize_with = "crate::lock::checked_name")]
     pub version: String,
     /// Where the archive was fetched from (absolute); `oci://host/path/name:version` for OCI.
     pub url: String,

@@ -9,6 +9,7 @@ use crate::digest::Digest;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedFile {
+    #[serde(deserialize_with = "crate::lock::checked_name")]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedGit {
+    #[serde(deserialize_with = "crate::lock::checked_name")]
     pub name: String,
     pub url: String,
     /// The ref as asked (`v2.31.0`, `master`, or a commit id).

@@ -9,6 +9,7 @@ use crate::digest::Digest;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedYum {
+    #[serde(deserialize_with = "crate::lock::checked_name")]
     pub name: String,
     pub url: String,
     pub arch: String,
