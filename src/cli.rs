@@ -198,6 +198,10 @@ pub struct ServeArgs {
     /// Seconds a client may take to send a request's headers (slow clients are cut off).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub header_timeout: u64,
+    /// Seconds a client may leave the server unable to send (a client that never reads is
+    /// cut off, and its connection slot freed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub send_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ pub fn run(settings: &Settings, args: &ServeArgs) -> Result<()> {
         tls: args.tls_cert.clone().zip(args.tls_key.clone()),
         max_connections: args.max_connections.max(1),
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        send_timeout: Duration::from_secs(args.send_timeout.max(1)),
         max_header_bytes: 64 * 1024,
         served: crate::kinds::served_roots(),
     };

@@ -1,12 +1,15 @@
 //! Connection limits: at most N connections at once (the rest are closed at once rather than
 //! queued), each holding a permit for its lifetime, so a crowd of slow clients cannot take
-//! every socket. Header size and header read time are limited in hyper's builder (mod.rs).
+//! every socket; and a send timeout, so a client that never reads what it asked for loses its
+//! connection (and frees its permit) instead of holding it forever. Header size and header
+//! read time are limited in hyper's builder (mod.rs).
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum_server::accept::Accept;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -16,12 +19,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Clone)]
 pub struct LimitAcceptor {
     permits: Arc<Semaphore>,
+    send_timeout: Duration,
 }
 
 impl LimitAcceptor {
-    pub fn new(connections: usize) -> Self {
+    pub fn new(connections: usize, send_timeout: Duration) -> Self {
         LimitAcceptor {
             permits: Arc::new(Semaphore::new(connections)),
+            send_timeout,
         }
     }
 }
@@ -37,12 +42,15 @@ where
 
     fn accept(&self, stream: I, service: S) -> Self::Future {
         let permit = self.permits.clone().try_acquire_owned();
+        let send_timeout = self.send_timeout;
         Box::pin(async move {
             match permit {
                 Ok(permit) => Ok((
                     Limited {
                         inner: stream,
                         _permit: permit,
+                        send_timeout,
+                        stalled: None,
                     },
                     service,
                 )),
@@ -52,10 +60,44 @@ where
     }
 }
 
-/// A stream that holds a connection permit until it is dropped.
+/// A stream that holds a connection permit until it is dropped, and fails a write that has
+/// waited longer than the send timeout for the client to read.
 pub struct Limited<I> {
     inner: I,
     _permit: OwnedSemaphorePermit,
+    send_timeout: Duration,
+    /// Since when writes have been waiting, when they are.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> Limited<I> {
+    /// What a write that could not go on returns: ready results pass and clear the clock;
+    /// `Pending` starts it (or checks it), and turns into a time-out error once it runs out.
+    fn watch<T>(
+        &mut self,
+        context: &mut Context<'_>,
+        outcome: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match outcome {
+            Poll::Ready(result) => {
+                self.stalled = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                let timeout = self.send_timeout;
+                let clock = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match clock.as_mut().poll(context) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client does not read",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Limited<I> {
@@ -74,11 +116,13 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Limited<I> {
         context: &mut Context<'_>,
         buffer: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(context, buffer)
+        let outcome = Pin::new(&mut self.inner).poll_write(context, buffer);
+        self.watch(context, outcome)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(context)
+        let outcome = Pin::new(&mut self.inner).poll_flush(context);
+        self.watch(context, outcome)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -90,7 +134,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Limited<I> {
         context: &mut Context<'_>,
         buffers: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(context, buffers)
+        let outcome = Pin::new(&mut self.inner).poll_write_vectored(context, buffers);
+        self.watch(context, outcome)
     }
 
     fn is_write_vectored(&self) -> bool {

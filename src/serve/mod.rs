@@ -27,6 +27,8 @@ pub struct ServeSettings {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub max_connections: usize,
     pub header_timeout: Duration,
+    /// How long a write may wait for a client that does not read.
+    pub send_timeout: Duration,
     pub max_header_bytes: usize,
     /// The top-level folders served as plain files (the caller knows the kinds).
     pub served: Vec<&'static str>,
@@ -104,7 +106,7 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeE
         ),
         None => None,
     };
-    let limit = limits::LimitAcceptor::new(settings.max_connections);
+    let limit = limits::LimitAcceptor::new(settings.max_connections, settings.send_timeout);
     let mut servers = Vec::new();
     for address in &settings.listen {
         let listener =

@@ -816,3 +816,47 @@ fn many_multi_range_requests_are_streamed_not_built_in_memory() {
     let peak = served.peak_memory();
     assert!(peak < 256 << 20, "the server peaked at {} MiB", peak >> 20);
 }
+
+#[test]
+fn clients_that_never_read_lose_their_slots_after_the_send_timeout() {
+    // Failed before: a client that asked for a large answer and never read held its
+    // connection slot forever; with every slot taken, nothing else was served.
+    let env = Env::new();
+    media_with_images(&env);
+    let served = serve(
+        &env.media(),
+        &["--max-connections", "8", "--send-timeout", "2"],
+    );
+    let ranges = vec!["0-"; 16].join(",");
+    let request =
+        format!("GET /files/tools/big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes={ranges}\r\n\r\n");
+    // Eight clients ask for 48 MB each and never read a byte.
+    let stuck: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let health = || {
+        let response = raw(
+            served.port,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        String::from_utf8_lossy(&response).contains("200 OK")
+    };
+    assert!(
+        !health(),
+        "every slot should be taken while the clients stall"
+    );
+    let started = Instant::now();
+    while !health() {
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "no slot was freed after the send timeout"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(stuck);
+}
