@@ -45,6 +45,19 @@ pub struct GlobalArgs {
     /// A PEM bundle of extra CA certificates to trust (e.g. a TLS-inspecting proxy's).
     #[arg(long, global = true, value_name = "FILE", env = "AIRGAP_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
+    /// Seconds any fetch may take before it must keep up with --min-rate.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "AIRGAP_FETCH_GRACE",
+        default_value_t = 120
+    )]
+    pub fetch_grace: u64,
+    /// The average rate a fetch must keep after its grace (bytes per second; K, M, G
+    /// suffixes): a server that stalls or trickles is given up.
+    #[arg(long, global = true, value_name = "RATE", env = "AIRGAP_MIN_RATE", default_value = "16K", value_parser = crate::limits::parse_rate)]
+    pub min_rate: u64,
 }
 
 #[derive(Debug, Subcommand)]

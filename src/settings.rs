@@ -15,6 +15,8 @@ pub struct Settings {
     pub jobs: usize,
     pub http: HttpSettings,
     pub retry: RetryPolicy,
+    /// The pace every fetch from outside must keep.
+    pub pace: crate::limits::Pace,
     pub printer: Printer,
 }
 
@@ -38,6 +40,10 @@ impl Settings {
                 ca_bundle: global.ca_cert.clone(),
             },
             retry: RetryPolicy::default(),
+            pace: crate::limits::Pace {
+                grace: std::time::Duration::from_secs(global.fetch_grace),
+                min_rate: global.min_rate.max(1),
+            },
             printer: Printer::new(verbosity),
         }
     }

@@ -91,19 +91,35 @@ pub struct Registry {
     printer: Printer,
     /// How transient failures are retried (`settings.retry`).
     retry: http::RetryPolicy,
+    /// Every request's deadline: the grace, plus its body's cap at the minimum rate.
+    pace: crate::limits::Pace,
     hosts: Mutex<HashMap<String, Host>>,
     tokens: Mutex<HashMap<(String, String), String>>,
 }
 
 impl Registry {
-    pub fn new(client: reqwest::Client, printer: Printer, retry: http::RetryPolicy) -> Registry {
+    pub fn new(
+        client: reqwest::Client,
+        printer: Printer,
+        retry: http::RetryPolicy,
+        pace: crate::limits::Pace,
+    ) -> Registry {
         Registry {
             client,
             printer,
             retry,
+            pace,
             hosts: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A GET whose whole exchange, body included, must end within the pace's deadline for a
+    /// body of `cap` bytes: a token service or registry that trickles its answer is given up.
+    fn get(&self, url: &str, cap: u64) -> reqwest::RequestBuilder {
+        self.client
+            .get(url)
+            .timeout(self.pace.start().remaining(cap))
     }
 
     /// The base URL and auth scheme of the reference's registry, discovered once per run.
@@ -124,7 +140,7 @@ impl Registry {
         let mut found = None;
         for scheme in schemes {
             let url = format!("{scheme}://{}/v2/", reference.api_host());
-            match self.client.get(&url).send().await {
+            match self.get(&url, crate::limits::ERROR_BODY).send().await {
                 Ok(response) => {
                     let challenge = match response.status() {
                         status if status.is_success() => Challenge::None,
@@ -317,6 +333,7 @@ impl Registry {
                     .join("&");
                 self.client
                     .post(realm)
+                    .timeout(self.pace.start().remaining(crate::limits::TOKEN_BODY))
                     .header(
                         reqwest::header::CONTENT_TYPE,
                         "application/x-www-form-urlencoded",
@@ -324,11 +341,10 @@ impl Registry {
                     .body(body)
             }
             Some(Credential::Basic { username, password }) => self
-                .client
-                .get(realm)
+                .get(realm, crate::limits::TOKEN_BODY)
                 .query(&query)
                 .header(reqwest::header::AUTHORIZATION, basic(username, password)),
-            None => self.client.get(realm).query(&query),
+            None => self.get(realm, crate::limits::TOKEN_BODY).query(&query),
         };
         let response = request
             .send()
@@ -415,8 +431,7 @@ impl Registry {
             attempt += 1;
             let headers = self.authorization(reference, insecure, refreshed).await?;
             let sent = self
-                .client
-                .get(&url)
+                .get(&url, manifest::MAX_MANIFEST_BYTES as u64)
                 .headers(headers)
                 .header(reqwest::header::ACCEPT, manifest::ACCEPT)
                 .send()
@@ -506,8 +521,7 @@ impl Registry {
         let headers = self.authorization(reference, insecure, false).await?;
         let url = format!("{}/v2/{}/tags/list", host.base, reference.repository);
         let response = self
-            .client
-            .get(&url)
+            .get(&url, 16 << 20)
             .headers(headers)
             .send()
             .await
@@ -542,8 +556,7 @@ impl Registry {
             host.base, reference.repository
         );
         let response = self
-            .client
-            .get(&url)
+            .get(&url, manifest::MAX_MANIFEST_BYTES as u64)
             .headers(headers)
             .header(reqwest::header::ACCEPT, manifest::OCI_INDEX)
             .send()

@@ -153,6 +153,7 @@ fn resolve(
             downloader.client.clone(),
             settings.printer.clone(),
             settings.retry,
+            settings.pace,
         )
     });
     let images = downloader

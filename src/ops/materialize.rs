@@ -40,6 +40,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         downloader.client.clone(),
         settings.printer.clone(),
         settings.retry,
+        settings.pace,
     );
     let images = Images {
         registry: &registry,

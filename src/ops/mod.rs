@@ -37,6 +37,7 @@ pub fn downloader(settings: &Settings) -> Result<Downloader> {
         store,
         printer: settings.printer.clone(),
         retry: settings.retry,
+        pace: settings.pace,
         workspace,
         verified: Default::default(),
     })

@@ -35,7 +35,12 @@ pub fn run(settings: &Settings, args: &PushArgs) -> Result<()> {
         ca_bundle: args.ca.clone().or_else(|| settings.http.ca_bundle.clone()),
     };
     let client = crate::http::client(&http)?;
-    let registry = Registry::new(client.clone(), settings.printer.clone(), settings.retry);
+    let registry = Registry::new(
+        client.clone(),
+        settings.printer.clone(),
+        settings.retry,
+        settings.pace,
+    );
     let pusher = Pusher {
         registry: &registry,
         client,

@@ -25,6 +25,17 @@ pub enum FetchError {
         url: String,
         limit: u64,
     },
+    #[error(
+        "{artifact}: {url} is too slow: {received} bytes in {seconds} s, below {min_rate} bytes/s after a grace of {grace} s"
+    )]
+    TooSlow {
+        artifact: String,
+        url: String,
+        received: u64,
+        seconds: u64,
+        min_rate: u64,
+        grace: u64,
+    },
     #[error(transparent)]
     DigestMismatch(Box<Mismatch>),
     #[error("{artifact}: {url} answered {status}")]
@@ -69,6 +80,8 @@ pub struct Downloader {
     pub store: Store,
     pub printer: Printer,
     pub retry: RetryPolicy,
+    /// The pace every HTTP fetch must keep (an overall deadline that grows with progress).
+    pub pace: crate::limits::Pace,
     pub workspace: PathBuf,
     /// Blobs this process downloaded and verified; they need no second hashing pass.
     pub verified: Arc<Mutex<HashSet<Digest>>>,
@@ -280,6 +293,20 @@ impl Downloader {
         // Progress is bytes beyond the most ever held: a server that ignores Range and drops
         // the connection early sends the same first bytes again and again, which is no progress.
         let mut high_water = hasher.length();
+        // The deadline: bytes received now (beyond what an earlier run left) buy time.
+        let clock = self.pace.start();
+        let initial = hasher.length();
+        let too_slow = |received: u64| {
+            let pace = clock.pace();
+            FetchError::TooSlow {
+                artifact: artifact.to_string(),
+                url: url.to_string(),
+                received,
+                seconds: clock.elapsed().as_secs(),
+                min_rate: pace.min_rate,
+                grace: pace.grace.as_secs(),
+            }
+        };
         let mut last_error = String::new();
         let bar = self.printer.transfer_bar(artifact, None);
         loop {
@@ -297,20 +324,26 @@ impl Downloader {
             if offset > 0 {
                 request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
             }
-            let mut response = match request.send().await {
-                Ok(response) => response,
-                Err(error) => {
-                    failures += 1;
-                    last_error = http::error_chain(&error);
-                    if http::is_certificate_error(&last_error) {
-                        // Retrying cannot fix a certificate the client does not trust.
-                        failures = self.retry.attempts;
+            let received = high_water.saturating_sub(initial);
+            let mut response =
+                match tokio::time::timeout(clock.remaining(received), request.send()).await {
+                    Err(_) => {
+                        bar.finish_and_clear();
+                        return Err(too_slow(received));
+                    }
+                    Ok(Ok(response)) => response,
+                    Ok(Err(error)) => {
+                        failures += 1;
+                        last_error = http::error_chain(&error);
+                        if http::is_certificate_error(&last_error) {
+                            // Retrying cannot fix a certificate the client does not trust.
+                            failures = self.retry.attempts;
+                            continue;
+                        }
+                        self.pause(artifact, url, failures, None, &last_error).await;
                         continue;
                     }
-                    self.pause(artifact, url, failures, None, &last_error).await;
-                    continue;
-                }
-            };
+                };
             let status = response.status();
             if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 {
                 // The partial bytes are no prefix of what is served now: start over.
@@ -368,7 +401,16 @@ impl Downloader {
             let mut progressed = false;
             let mut broken = None;
             loop {
-                match response.chunk().await {
+                let received = high_water.max(hasher.length()).saturating_sub(initial);
+                let Ok(next) =
+                    tokio::time::timeout(clock.remaining(received), response.chunk()).await
+                else {
+                    // What arrived is kept: it is checked by its digest, and a rerun resumes.
+                    bar.finish_and_clear();
+                    writer.flush().await.map_err(cache_error)?;
+                    return Err(too_slow(received));
+                };
+                match next {
                     Ok(Some(chunk)) => {
                         if hasher.length() + chunk.len() as u64 > limit {
                             bar.finish_and_clear();
@@ -544,6 +586,7 @@ impl crate::hint::Hint for FetchError {
             FetchError::TooLarge { .. } => Some(
                 "the upstream sends more than was pinned (or than airgap accepts unpinned); it changed or is hostile: review it before pinning anything new".to_string(),
             ),
+            FetchError::TooSlow { .. } => Some("a rerun resumes where this one stopped; on a slow but honest link, lower --min-rate or raise --fetch-grace".to_string()),
             FetchError::DigestMismatch(inner) => crate::hint::Hint::hint(inner.as_ref()),
             FetchError::Status { hint, .. } => Some(hint.to_string()),
             FetchError::Network { .. } => Some("check the network path to the upstream (HTTPS_PROXY, NO_PROXY, --ca-cert for a TLS-inspecting proxy); a rerun resumes where this one stopped".to_string()),
