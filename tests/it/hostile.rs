@@ -155,3 +155,52 @@ fn a_server_that_ignores_range_and_drops_early_is_given_up() {
         .count();
     assert!(requests <= 8, "{requests} requests");
 }
+
+#[test]
+fn a_trickling_server_is_given_up_at_the_pace_deadline() {
+    // Failed before: a server that sends a few bytes a second never trips a read timeout;
+    // the fetch of 200 KB at 100 bytes/s would have taken more than half an hour.
+    let env = Env::new();
+    let upstream = crate::upstream::Upstream::start();
+    let body = vec![b't'; 200_000];
+    upstream.put("/slow", body.clone());
+    upstream.fault(
+        "/slow",
+        crate::upstream::Fault::Slow {
+            chunk: 10,
+            pause: std::time::Duration::from_millis(100),
+        },
+    );
+    env.manifest(
+        "files.toml",
+        &format!(
+            "[[file]]\nname = \"slow\"\nurl = \"{}\"\nsha256 = \"{}\"\n",
+            upstream.url("/slow"),
+            crate::support::sha256_hex(&body)
+        ),
+    );
+    let started = std::time::Instant::now();
+    env.run(&["lock", "--fetch-grace", "2", "--min-rate", "1K"])
+        .failure()
+        .stderr_has("file slow")
+        .stderr_has("/slow is too slow")
+        .stderr_has("lower --min-rate or raise --fetch-grace");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    // A rate the link can keep passes the same server (here: everything in 2 s of grace plus
+    // what 100 B/s of progress buys at a floor of 50 B/s).
+    upstream.put("/slow", body[..1000].to_vec());
+    env.manifest(
+        "files.toml",
+        &format!(
+            "[[file]]\nname = \"slow\"\nurl = \"{}\"\nsha256 = \"{}\"\n",
+            upstream.url("/slow"),
+            crate::support::sha256_hex(&body[..1000])
+        ),
+    );
+    env.run(&["lock", "--fetch-grace", "2", "--min-rate", "50"])
+        .success();
+}
