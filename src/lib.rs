@@ -43,12 +43,15 @@
 //! `media`) and the leaves they name in their signatures (`http`, `printer`, `deb822`,
 //! `keyring`). The command line, the work behind it and the server (`cli`, `commands`,
 //! `ops`, `render`, `serve`, `settings`, `import`, `version`, `git_process`) are the
-//! binary's own: `pub(crate)`.
+//! binary's own: `pub(crate)`. `fuzzing` is every parser of outside input behind one entry
+//! point each, for the fuzz targets and the property tests; it is not an API.
 
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub mod deb822;
 pub mod digest;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod git_process;
 pub mod hint;
 pub mod http;

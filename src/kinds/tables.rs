@@ -129,7 +129,16 @@ macro_rules! kinds {
         /// Loads and validates the manifests of `workspace` (`manifests/*.toml`, in name
         /// order). Every problem of every file is reported at once, with `file:line:col`.
         pub fn load(workspace: &std::path::Path) -> Result<Manifest, crate::manifest::ManifestError> {
-            let loaded = crate::manifest::load::<RawManifest>(workspace)?;
+            let sources = crate::manifest::loader::read_sources(workspace)?;
+            load_sources(workspace, &sources)
+        }
+
+        /// [`load`] of manifest texts already read: (path as messages show it, text).
+        pub fn load_sources(
+            workspace: &std::path::Path,
+            sources: &[(std::path::PathBuf, String)],
+        ) -> Result<Manifest, crate::manifest::ManifestError> {
+            let loaded = crate::manifest::loader::load_sources::<RawManifest>(workspace, sources)?;
             let mut entries = loaded.entries;
             $(entries.$field.sort_by_cached_key(<$module::$kind as Kind>::key);)*
             // Only what the pins depend on: `[enclave].url` is rendering, not locking, and the

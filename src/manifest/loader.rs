@@ -38,6 +38,13 @@ pub struct Loaded<Entries> {
 /// first (its defaults apply whichever file it is in), then each file's tables, every kind's
 /// entries through `T` (the list of kinds). Every problem of every file is reported at once.
 pub fn load<T: Tables>(workspace: &Path) -> Result<Loaded<T::Entries>, ManifestError> {
+    let sources = read_sources(workspace)?;
+    load_sources::<T>(workspace, &sources)
+}
+
+/// The manifest files of `workspace`, in name order: each path as messages show it (relative
+/// to the workspace) and its text.
+pub fn read_sources(workspace: &Path) -> Result<Vec<(PathBuf, String)>, ManifestError> {
     let directory = workspace.join("manifests");
     let mut paths = Vec::new();
     let entries = std::fs::read_dir(&directory).map_err(|source| ManifestError::Read {
@@ -75,6 +82,15 @@ pub fn load<T: Tables>(workspace: &Path) -> Result<Loaded<T::Entries>, ManifestE
             .unwrap_or(path);
         sources.push((shown, text));
     }
+    Ok(sources)
+}
+
+/// Validates manifest texts already read (see [`read_sources`]); `workspace` is where
+/// relative paths in them point.
+pub fn load_sources<T: Tables>(
+    workspace: &Path,
+    sources: &[(PathBuf, String)],
+) -> Result<Loaded<T::Entries>, ManifestError> {
     let mut loader = Loader {
         workspace: workspace.to_path_buf(),
         ..Loader::default()
@@ -82,7 +98,7 @@ pub fn load<T: Tables>(workspace: &Path) -> Result<Loaded<T::Entries>, ManifestE
     let mut entries = T::Entries::default();
     // Two passes: `[enclave]` first, so its defaults apply whichever file it is in.
     let mut parsed = Vec::new();
-    for (path, text) in &sources {
+    for (path, text) in sources {
         if let Some(raw) = loader.parse::<T>(path, text) {
             parsed.push((path, text, raw));
         }

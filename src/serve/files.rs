@@ -35,10 +35,9 @@ pub enum Refusal {
     NotFound,
 }
 
-/// Maps a raw request path to a file or directory inside `root` (canonical), or refuses it.
-/// `served` are the top-level entries served as files: the folders the caller names (the
-/// kinds' and the configuration's) and [`TOP_FILES`].
-pub fn resolve(root: &Path, served: &[String], raw: &str) -> Result<PathBuf, Refusal> {
+/// Decodes a raw request path into a relative path of normal components, or refuses it:
+/// percent-decoded once, valid UTF-8, no NUL or backslash, no `..`. Touches nothing on disk.
+pub fn decode(raw: &str) -> Result<PathBuf, Refusal> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| Refusal::BadRequest)?;
@@ -59,6 +58,14 @@ pub fn resolve(root: &Path, served: &[String], raw: &str) -> Result<PathBuf, Ref
     {
         return Err(Refusal::BadRequest);
     }
+    Ok(relative)
+}
+
+/// Maps a raw request path to a file or directory inside `root` (canonical), or refuses it.
+/// `served` are the top-level entries served as files: the folders the caller names (the
+/// kinds' and the configuration's) and [`TOP_FILES`].
+pub fn resolve(root: &Path, served: &[String], raw: &str) -> Result<PathBuf, Refusal> {
+    let relative = decode(raw)?;
     if let Some(first) = relative.components().next() {
         let first = first.as_os_str().to_string_lossy();
         if !served.iter().any(|name| name == first.as_ref()) {
@@ -240,11 +247,19 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// One range of a `Range` header: (first byte, last byte), or (None, suffix length).
+pub type RangeSpec = (Option<u64>, Option<u64>);
+
 /// `Range: bytes=a-b,c-d` with two or more ranges (start, optional end, or suffix length).
-fn multiple_ranges(request: &Request<Body>) -> Option<Vec<(Option<u64>, Option<u64>)>> {
+fn multiple_ranges(request: &Request<Body>) -> Option<Vec<RangeSpec>> {
     let value = request.headers().get(header::RANGE)?.to_str().ok()?;
+    parse_ranges(value).filter(|ranges| ranges.len() > 1)
+}
+
+/// Parses a `Range` header's value (`bytes=a-b,c-,-n`); `None` when it is malformed.
+pub fn parse_ranges(value: &str) -> Option<Vec<RangeSpec>> {
     let specs = value.trim().strip_prefix("bytes=")?;
-    let ranges: Vec<(Option<u64>, Option<u64>)> = specs
+    specs
         .split(',')
         .map(|spec| {
             let (start, end) = spec.trim().split_once('-')?;
@@ -263,35 +278,12 @@ fn multiple_ranges(request: &Request<Body>) -> Option<Vec<(Option<u64>, Option<u
             }
             Some((start, end))
         })
-        .collect::<Option<_>>()?;
-    (ranges.len() > 1).then_some(ranges)
+        .collect()
 }
 
-/// What is left to send of a multipart answer.
-struct Parts {
-    file: tokio::fs::File,
-    parts: std::collections::VecDeque<(u64, u64)>,
-    /// The range being sent: the next byte, and the last.
-    current: Option<(u64, u64)>,
-    closed: bool,
-    length: u64,
-}
-
-/// The most ranges one request may ask for.
-const MAX_RANGES: usize = 16;
-
-async fn multipart(path: &Path, ranges: &[(Option<u64>, Option<u64>)]) -> Response<Body> {
-    if ranges.len() > MAX_RANGES {
-        return plain(StatusCode::RANGE_NOT_SATISFIABLE, "too many ranges\n");
-    }
-    let Ok(file) = tokio::fs::File::open(path).await else {
-        return plain(StatusCode::NOT_FOUND, "not found\n");
-    };
-    let length = file
-        .metadata()
-        .await
-        .map(|metadata| metadata.len())
-        .unwrap_or(0);
+/// The byte ranges of a file of `length` bytes that `ranges` ask for, as (first, last), each
+/// inside the file; unsatisfiable ones are left out.
+pub fn satisfiable(ranges: &[RangeSpec], length: u64) -> Vec<(u64, u64)> {
     let mut resolved = Vec::new();
     for range in ranges {
         let (start, end) = match *range {
@@ -307,6 +299,35 @@ async fn multipart(path: &Path, ranges: &[(Option<u64>, Option<u64>)]) -> Respon
             resolved.push((start, end));
         }
     }
+    resolved
+}
+
+/// What is left to send of a multipart answer.
+struct Parts {
+    file: tokio::fs::File,
+    parts: std::collections::VecDeque<(u64, u64)>,
+    /// The range being sent: the next byte, and the last.
+    current: Option<(u64, u64)>,
+    closed: bool,
+    length: u64,
+}
+
+/// The most ranges one request may ask for.
+const MAX_RANGES: usize = 16;
+
+async fn multipart(path: &Path, ranges: &[RangeSpec]) -> Response<Body> {
+    if ranges.len() > MAX_RANGES {
+        return plain(StatusCode::RANGE_NOT_SATISFIABLE, "too many ranges\n");
+    }
+    let Ok(file) = tokio::fs::File::open(path).await else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let length = file
+        .metadata()
+        .await
+        .map(|metadata| metadata.len())
+        .unwrap_or(0);
+    let resolved = satisfiable(ranges, length);
     let total: u64 = resolved.iter().map(|(start, end)| end - start + 1).sum();
     if resolved.is_empty() || total > 64 << 20 {
         let mut response = plain(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");

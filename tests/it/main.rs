@@ -7,6 +7,7 @@ mod apt;
 mod charts;
 mod cli;
 mod files;
+mod fuzz_inputs;
 mod git;
 mod hostile;
 mod images;

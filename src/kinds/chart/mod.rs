@@ -33,19 +33,45 @@ pub enum ChartError {
     Fetch(#[from] FetchError),
 }
 
+/// A Helm repository's `index.yaml`: each chart name's versions.
 #[derive(serde::Deserialize)]
-struct Index {
+pub struct Index {
     #[serde(default)]
-    entries: std::collections::BTreeMap<String, Vec<IndexEntry>>,
+    pub entries: std::collections::BTreeMap<String, Vec<IndexEntry>>,
 }
 
+/// One version of a chart in an `index.yaml`.
 #[derive(serde::Deserialize)]
-struct IndexEntry {
-    version: String,
+pub struct IndexEntry {
+    pub version: String,
     #[serde(default)]
-    urls: Vec<String>,
+    pub urls: Vec<String>,
     #[serde(default)]
-    digest: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl Index {
+    /// Parses an `index.yaml`.
+    pub fn parse(text: &str) -> Result<Index, String> {
+        yaml_serde::from_str(text).map_err(|error| error.to_string())
+    }
+
+    /// The newest of `versions` that `requirement` accepts (versions that are not semver are
+    /// passed over, as Helm does).
+    pub fn newest<'a>(
+        versions: &'a [IndexEntry],
+        requirement: &semver::VersionReq,
+    ) -> Option<(semver::Version, &'a IndexEntry)> {
+        versions
+            .iter()
+            .filter_map(|entry| {
+                semver::Version::parse(entry.version.trim_start_matches('v'))
+                    .ok()
+                    .map(|version| (version, entry))
+            })
+            .filter(|(version, _)| requirement.matches(version))
+            .max_by(|left, right| left.0.cmp(&right.0))
+    }
 }
 
 /// Resolves the chart's requirement against its repository's index.
@@ -75,7 +101,7 @@ pub async fn resolve(
                 "check the repository URL",
             )
         })?;
-    let index: Index = yaml_serde::from_str(&text).map_err(|error| {
+    let index = Index::parse(&text).map_err(|error| {
         failed(
             format!("{index_url} is not a Helm repository index: {error}"),
             "check the repository URL",
@@ -89,15 +115,7 @@ pub async fn resolve(
             "check the chart name",
         )
     })?;
-    let chosen = versions
-        .iter()
-        .filter_map(|entry| {
-            semver::Version::parse(entry.version.trim_start_matches('v'))
-                .ok()
-                .map(|version| (version, entry))
-        })
-        .filter(|(version, _)| requirement.matches(version))
-        .max_by(|left, right| left.0.cmp(&right.0));
+    let chosen = Index::newest(versions, &requirement);
     let Some((version, entry)) = chosen else {
         let available: Vec<&str> = versions
             .iter()
@@ -303,10 +321,18 @@ pub enum ArchiveError {
 }
 
 impl ChartArchive {
+    /// Reads the chart archive at `archive`: the `wanted` files' text, every member's path.
     pub fn read(archive: &std::path::Path, wanted: &[&str]) -> Result<ChartArchive, ArchiveError> {
+        Self::from_reader(std::fs::File::open(archive)?, wanted)
+    }
+
+    /// [`read`](Self::read) of a `.tgz` stream.
+    pub fn from_reader(
+        archive: impl std::io::Read,
+        wanted: &[&str],
+    ) -> Result<ChartArchive, ArchiveError> {
         use std::io::Read;
-        let file = std::fs::File::open(archive)?;
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
         let mut contents = ChartArchive {
             files: std::collections::BTreeMap::new(),
             paths: Vec::new(),
@@ -361,15 +387,19 @@ impl ChartArchive {
 /// strings, and `image:` maps of `registry`/`repository`/`tag`/`digest`; a missing tag is the
 /// chart's `appVersion`). Normalized full references, sorted, without template expressions.
 pub fn declared_images(archive: &std::path::Path) -> Result<Vec<String>, ArchiveError> {
-    let contents = ChartArchive::read(
-        archive,
-        &[
-            "Chart.yaml",
-            "values.yaml",
-            "images.lock",
-            ".images.lock.yaml",
-        ],
-    )?;
+    declared_images_in(&ChartArchive::read(archive, &IMAGE_SOURCES)?)
+}
+
+/// The files of a chart that name its images.
+pub const IMAGE_SOURCES: [&str; 4] = [
+    "Chart.yaml",
+    "values.yaml",
+    "images.lock",
+    ".images.lock.yaml",
+];
+
+/// [`declared_images`] of an archive's files, read with [`IMAGE_SOURCES`] wanted.
+pub fn declared_images_in(contents: &ChartArchive) -> Result<Vec<String>, ArchiveError> {
     let chart = contents.chart_yaml()?;
     let values = contents.files.get("values.yaml").cloned();
     let locks: Vec<&String> = ["images.lock", ".images.lock.yaml"]
@@ -463,7 +493,11 @@ pub struct Dependency {
 
 /// The dependencies of the chart archive at `archive` that it does not carry itself.
 pub fn unvendored_dependencies(archive: &std::path::Path) -> Result<Vec<Dependency>, ArchiveError> {
-    let contents = ChartArchive::read(archive, &["Chart.yaml"])?;
+    unvendored_in(&ChartArchive::read(archive, &["Chart.yaml"])?)
+}
+
+/// [`unvendored_dependencies`] of an archive's files, read with `Chart.yaml` wanted.
+pub fn unvendored_in(contents: &ChartArchive) -> Result<Vec<Dependency>, ArchiveError> {
     // charts/<name>/... or charts/<name>-<version>.tgz
     let vendored: std::collections::BTreeSet<String> = contents
         .paths

@@ -1,0 +1,283 @@
+//! Every parser of outside input, as one entry point each taking raw bytes: what the fuzz
+//! targets in `fuzz/` run under libFuzzer (nightly), and what the property tests run on
+//! stable in CI with the same seeds and regression inputs. A target must never panic, hang or
+//! grow without bound on any input; where a parser has an invariant (what it accepts stays
+//! inside the tree, what it renders reads back the same) the target asserts it.
+//!
+//! Not part of the command-line tool: hidden from the documentation, kept public so that the
+//! fuzz crate (outside this one) can reach the crate-private parsers through it.
+
+use std::path::{Component, Path};
+
+/// One fuzz target: its name (the `fuzz/fuzz_targets/<name>.rs` that calls it) and body.
+pub struct Target {
+    pub name: &'static str,
+    pub run: fn(&[u8]),
+}
+
+/// Every target, in the order `scripts/fuzz` runs them.
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "deb822",
+        run: deb822,
+    },
+    Target {
+        name: "apt_release",
+        run: apt_release,
+    },
+    Target {
+        name: "apt_packages",
+        run: apt_packages,
+    },
+    Target {
+        name: "yum_repomd",
+        run: yum_repomd,
+    },
+    Target {
+        name: "yum_primary",
+        run: yum_primary,
+    },
+    Target {
+        name: "yum_rich",
+        run: yum_rich,
+    },
+    Target {
+        name: "helm_index",
+        run: helm_index,
+    },
+    Target {
+        name: "chart_archive",
+        run: chart_archive,
+    },
+    Target {
+        name: "chart_files",
+        run: chart_files,
+    },
+    Target {
+        name: "oci_manifest",
+        run: oci_manifest,
+    },
+    Target {
+        name: "oci_reference",
+        run: oci_reference,
+    },
+    Target {
+        name: "manifest",
+        run: manifest,
+    },
+    Target {
+        name: "lockfile",
+        run: lockfile,
+    },
+    Target {
+        name: "sha256sums",
+        run: sha256sums,
+    },
+    Target {
+        name: "relative_path",
+        run: relative_path,
+    },
+    Target {
+        name: "serve_path",
+        run: serve_path,
+    },
+    Target {
+        name: "range",
+        run: range,
+    },
+];
+
+/// The target called `name`.
+pub fn target(name: &str) -> Option<&'static Target> {
+    TARGETS.iter().find(|target| target.name == name)
+}
+
+fn text(data: &[u8]) -> Option<&str> {
+    std::str::from_utf8(data).ok()
+}
+
+/// deb822 documents (Release, Packages, control files) from an upstream.
+pub fn deb822(data: &[u8]) {
+    if let Some(text) = text(data) {
+        let _ = crate::deb822::parse_all(text);
+    }
+}
+
+/// An apt Release, after its signature checked out.
+pub fn apt_release(data: &[u8]) {
+    if let Some(text) = text(data)
+        && let Ok(release) = crate::kinds::apt::release::parse(text)
+    {
+        let _ = crate::kinds::apt::release::check_valid_until(&release, 0);
+    }
+}
+
+/// A Packages index, streamed, and every package's dependencies.
+pub fn apt_packages(data: &[u8]) {
+    let mut packages = Vec::new();
+    let _ = crate::kinds::apt::index::parse_packages(data, 0, "main", &mut packages);
+    for package in &packages {
+        let _ = crate::kinds::apt::index::parse_relations(&package.depends);
+    }
+}
+
+/// A yum repository's repomd.xml.
+pub fn yum_repomd(data: &[u8]) {
+    if let Some(text) = text(data) {
+        let _ = crate::kinds::yum::metadata::parse_repomd(text);
+    }
+}
+
+/// A yum primary.xml, streamed.
+pub fn yum_primary(data: &[u8]) {
+    let _ = crate::kinds::yum::metadata::parse_primary(data, |_| {});
+}
+
+/// An RPM rich dependency (`(a or (b >= 1 if c))`).
+pub fn yum_rich(data: &[u8]) {
+    if let Some(text) = text(data) {
+        let _ = crate::kinds::yum::resolve::parse_rich(text);
+    }
+}
+
+/// A Helm repository's index.yaml, and the choice of a version from it.
+pub fn helm_index(data: &[u8]) {
+    if let Some(text) = text(data)
+        && let Ok(index) = crate::kinds::chart::Index::parse(text)
+    {
+        for versions in index.entries.values() {
+            let _ = crate::kinds::chart::Index::newest(versions, &semver::VersionReq::STAR);
+        }
+    }
+}
+
+/// A chart archive (`.tgz`): its members, the images and dependencies its files declare.
+pub fn chart_archive(data: &[u8]) {
+    use crate::kinds::chart::{ChartArchive, IMAGE_SOURCES, declared_images_in, unvendored_in};
+    if let Ok(contents) = ChartArchive::from_reader(data, &IMAGE_SOURCES) {
+        let _ = declared_images_in(&contents);
+        let _ = unvendored_in(&contents);
+    }
+}
+
+/// A chart's files as text, without the archive around them: the input is split at NUL bytes
+/// into `Chart.yaml`, `values.yaml` and `images.lock`, so the fuzzer reaches the YAML readers
+/// directly.
+pub fn chart_files(data: &[u8]) {
+    use crate::kinds::chart::{ChartArchive, declared_images_in, unvendored_in};
+    let Some(text) = text(data) else { return };
+    let mut contents = ChartArchive {
+        files: Default::default(),
+        paths: Vec::new(),
+    };
+    for (name, part) in ["Chart.yaml", "values.yaml", "images.lock"]
+        .into_iter()
+        .zip(text.split('\0'))
+    {
+        contents.files.insert(name.to_string(), part.to_string());
+        contents.paths.push(name.to_string());
+    }
+    let _ = declared_images_in(&contents);
+    let _ = unvendored_in(&contents);
+}
+
+/// An OCI manifest or index (or Docker schema 2) from a registry.
+pub fn oci_manifest(data: &[u8]) {
+    let _ = crate::oci::manifest::parse(data, None);
+    let _ = crate::oci::manifest::parse(data, Some("application/vnd.oci.image.index.v1+json"));
+}
+
+/// An image reference from a manifest, a chart or a layout: what parses prints and parses
+/// back the same.
+pub fn oci_reference(data: &[u8]) {
+    if let Some(text) = text(data)
+        && let Ok(reference) = crate::oci::reference::Reference::parse(text)
+    {
+        let printed = reference.to_string();
+        let again = crate::oci::reference::Reference::parse(&printed)
+            .unwrap_or_else(|error| panic!("{printed:?} does not parse back: {error}"));
+        assert_eq!(again.to_string(), printed);
+    }
+}
+
+/// A manifest file, loaded and validated as `manifests/fuzz.toml` of a workspace that does
+/// not exist; an error must render (its spans point into the text).
+pub fn manifest(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let sources = [(
+        std::path::PathBuf::from("manifests/fuzz.toml"),
+        text.to_string(),
+    )];
+    if let Err(error) = crate::kinds::load_sources(Path::new("/nonexistent-workspace"), &sources) {
+        let _ = error.to_string();
+    }
+}
+
+/// A lockfile, as a media tree carries it (and a hand may have edited it): what parses
+/// renders, and the rendering reads back the same.
+pub fn lockfile(data: &[u8]) {
+    let path = Path::new("airgap.lock");
+    if let Some(text) = text(data)
+        && let Ok(lock) = crate::kinds::Lockfile::parse(path, text)
+    {
+        let rendered = lock.render();
+        let again = crate::kinds::Lockfile::parse(path, &rendered)
+            .unwrap_or_else(|error| panic!("a rendered lock does not read back: {error}"));
+        assert_eq!(again.render(), rendered);
+    }
+}
+
+/// SHA256SUMS of a media tree: what it accepts stays inside the tree.
+pub fn sha256sums(data: &[u8]) {
+    if let Some(text) = text(data)
+        && let Ok(entries) = crate::media::sums::parse(text)
+    {
+        for path in entries.keys() {
+            assert!(
+                !path.starts_with('/') && !path.split('/').any(|part| part == ".."),
+                "{path:?}"
+            );
+        }
+    }
+}
+
+/// Every path from outside goes through `RelativePath`: what it accepts stays inside.
+pub fn relative_path(data: &[u8]) {
+    if let Some(text) = text(data)
+        && let Ok(path) = crate::relative_path::RelativePath::new(text)
+    {
+        assert_inside(Path::new(path.as_str()), text);
+    }
+}
+
+/// A request path as a client sends it to `serve`: what the decoder accepts stays inside.
+pub fn serve_path(data: &[u8]) {
+    if let Some(text) = text(data)
+        && let Ok(path) = crate::serve::files::decode(text)
+    {
+        assert_inside(&path, text);
+    }
+}
+
+/// A `Range` header: every range the server would send lies inside the file.
+pub fn range(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let Some(ranges) = crate::serve::files::parse_ranges(text) else {
+        return;
+    };
+    for length in [0, 1, 10, 1 << 20, u64::MAX] {
+        for (first, last) in crate::serve::files::satisfiable(&ranges, length) {
+            assert!(first <= last && last < length, "{text:?} on {length} bytes");
+        }
+    }
+}
+
+fn assert_inside(path: &Path, input: &str) {
+    assert!(
+        Path::new("/tree").join(path).starts_with("/tree"),
+        "{input:?}"
+    );
+    for component in path.components() {
+        assert!(matches!(component, Component::Normal(_)), "{input:?}");
+    }
+}
