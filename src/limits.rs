@@ -33,6 +33,12 @@ pub const DEB822_LINE: u64 = 1 << 20;
 /// One deb822 paragraph (a package's entry: a few KiB).
 pub const DEB822_PARAGRAPH: u64 = 16 << 20;
 
+/// One XML event of repository metadata (an element's text, or a tag with its attributes).
+pub const XML_EVENT: u64 = 16 << 20;
+/// Packages in one `Packages` index or `primary.xml` (Debian's main archive: about 65,000 per
+/// architecture; RHEL's AppStream: about 20,000).
+pub const INDEX_PACKAGES: usize = 250_000;
+
 /// The limit of a fetch whose size is pinned: the size itself. The transfer is refused one
 /// byte past it.
 pub fn pinned(size: u64) -> u64 {

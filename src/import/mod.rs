@@ -200,10 +200,12 @@ impl Tree {
 }
 
 fn git(git_dir: &Path, args: &[&str]) -> Result<String, ImportError> {
-    crate::git_process::run(Some(git_dir), None, args).map_err(|error| ImportError::Source {
-        path: git_dir.display().to_string(),
-        message: error.to_string(),
-    })
+    crate::git_process::run(Some(git_dir), None, args, crate::limits::Pace::DEFAULT).map_err(
+        |error| ImportError::Source {
+            path: git_dir.display().to_string(),
+            message: error.to_string(),
+        },
+    )
 }
 
 type Layer = HashMap<String, yaml_serde::Value>;

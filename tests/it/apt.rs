@@ -31,7 +31,12 @@ fn served_fixture() -> (Env, Upstream) {
     (env, upstream)
 }
 
-fn apt_manifest(upstream: &Upstream, keyring: &str, packages: &[String], extra: &str) -> String {
+pub(crate) fn apt_manifest(
+    upstream: &Upstream,
+    keyring: &str,
+    packages: &[String],
+    extra: &str,
+) -> String {
     let list = packages
         .iter()
         .map(|name| format!("\"{name}\""))
@@ -43,7 +48,7 @@ fn apt_manifest(upstream: &Upstream, keyring: &str, packages: &[String], extra: 
     )
 }
 
-fn workspace_with_keys(env: &Env) {
+pub(crate) fn workspace_with_keys(env: &Env) {
     for name in ["archive.gpg", "archive.asc", "wrong.gpg"] {
         env.workspace_file(
             &format!("keys/{name}"),
@@ -336,7 +341,26 @@ fn signed_repo(directory: &Path, packages: &str, release_extra: &str, by_hash: b
         "Origin: test\nSuite: stable\nCodename: stable\nDate: Sat, 10 Jun 2023 08:52:42 UTC\n{release_extra}Architectures: amd64\nComponents: main\nSHA256:\n {hex} {} main/binary-amd64/Packages\n",
         packages.len()
     );
-    std::fs::write(directory.join("dists/stable/Release"), &release).unwrap();
+    sign_release(directory, &release, inline);
+}
+
+/// A repository whose one index is `name` (`Packages`, `Packages.gz`, ...) holding `bytes`,
+/// signed as InRelease by the fixture's archive key: what a hostile archive owner can publish.
+pub(crate) fn signed_repo_with_index(directory: &Path, name: &str, bytes: &[u8]) {
+    let index_dir = directory.join("dists/stable/main/binary-amd64");
+    std::fs::create_dir_all(&index_dir).unwrap();
+    std::fs::write(index_dir.join(name), bytes).unwrap();
+    let release = format!(
+        "Origin: test\nSuite: stable\nCodename: stable\nDate: Sat, 10 Jun 2023 08:52:42 UTC\nArchitectures: amd64\nComponents: main\nSHA256:\n {} {} main/binary-amd64/{name}\n",
+        sha256_hex(bytes),
+        bytes.len()
+    );
+    sign_release(directory, &release, true);
+}
+
+/// Writes `dists/stable/Release` and signs it, as InRelease or Release.gpg.
+fn sign_release(directory: &Path, release: &str, inline: bool) {
+    std::fs::write(directory.join("dists/stable/Release"), release).unwrap();
     let mut command = Command::new("gpg");
     command.env("GNUPGHOME", fixture().join("gnupg")).args([
         "--batch",

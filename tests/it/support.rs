@@ -140,6 +140,11 @@ impl Env {
         output(self.command(args))
     }
 
+    /// [`run`](Self::run), watched: peak memory and time (see [`watch`]).
+    pub fn run_watched(&self, args: &[&str]) -> Watched {
+        watch(self.command(args))
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)
             .stdout(Stdio::null())
@@ -162,6 +167,98 @@ impl Env {
         args.extend_from_slice(extra);
         self.run(&args)
     }
+}
+
+/// A run watched while it ran: its outcome, its peak resident memory (`VmHWM` from
+/// `/proc/<pid>/status`, sampled until it exits) and how long it took.
+pub struct Watched {
+    pub run: Run,
+    pub peak: u64,
+    pub elapsed: std::time::Duration,
+}
+
+impl Watched {
+    /// Asserts the run stayed under `bytes` of memory and `limit` of time.
+    #[track_caller]
+    pub fn within(&self, bytes: u64, limit: std::time::Duration) -> &Run {
+        assert!(
+            self.peak < bytes,
+            "peaked at {} MiB\n{}",
+            self.peak >> 20,
+            self.run.stderr
+        );
+        assert!(
+            self.elapsed < limit,
+            "took {:?}\n{}",
+            self.elapsed,
+            self.run.stderr
+        );
+        &self.run
+    }
+}
+
+/// Runs `command`, sampling its `VmHWM` every few milliseconds until it exits.
+pub fn watch(mut command: Command) -> Watched {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(&status_path)
+            && let Some(kib) = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| {
+                    value
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        {
+            peak = peak.max(kib * 1024);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    Watched {
+        run: Run {
+            code: status.code().unwrap_or(-1),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        },
+        peak,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Every regular file under `directory`, relative to it, sorted.
+pub fn files_under(directory: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = walkdir::WalkDir::new(directory)
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| entry.path().strip_prefix(directory).unwrap().to_path_buf())
+        .collect();
+    found.sort();
+    found
 }
 
 pub fn output(mut command: Command) -> Run {

@@ -205,6 +205,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 _ => false,
             };
             if path.starts_with("/token")
+                && !state.faults.contains_key("/token")
                 && let Some(token) = &state.bearer
             {
                 let body = format!("{{\"token\":\"{token}\"}}");

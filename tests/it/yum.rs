@@ -10,7 +10,7 @@ use std::process::Command;
 use crate::support::{Env, Run, output, serve_directory, tool};
 use crate::upstream::{Fault, Upstream};
 
-fn fixture() -> PathBuf {
+pub(crate) fn fixture() -> PathBuf {
     crate::support::fixture("yum-fixture")
 }
 
@@ -23,7 +23,7 @@ fn served_fixture() -> (Env, Upstream) {
     (env, upstream)
 }
 
-fn yum_manifest(upstream: &Upstream, gpgkey: Option<&str>, packages: &[&str]) -> String {
+pub(crate) fn yum_manifest(upstream: &Upstream, gpgkey: Option<&str>, packages: &[&str]) -> String {
     let list = packages
         .iter()
         .map(|name| format!("\"{name}\""))
@@ -38,7 +38,7 @@ fn yum_manifest(upstream: &Upstream, gpgkey: Option<&str>, packages: &[&str]) ->
     )
 }
 
-fn workspace_with_keys(env: &Env) {
+pub(crate) fn workspace_with_keys(env: &Env) {
     for name in ["RPM-GPG-KEY-test", "RPM-GPG-KEY-wrong"] {
         env.workspace_file(
             &format!("keys/{name}"),

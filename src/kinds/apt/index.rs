@@ -207,6 +207,7 @@ pub fn parse_packages(
     component: &str,
     into: &mut Vec<Package>,
 ) -> Result<(), IndexError> {
+    let start = into.len();
     let mut paragraphs = deb822::Reader::new(BufReader::new(reader));
     while let Some(paragraph) = paragraphs.next_paragraph()? {
         let line = paragraphs.line_number;
@@ -231,6 +232,12 @@ pub fn parse_packages(
             for atom in group {
                 provides.push((atom.name, atom.constraint.map(|(_, version)| version)));
             }
+        }
+        if into.len() - start >= crate::limits::INDEX_PACKAGES {
+            return Err(context(format!(
+                "the index lists more than {} packages",
+                crate::limits::INDEX_PACKAGES
+            )));
         }
         let sha256 = Digest::parse(field("SHA256"))
             .map_err(|error| context(format!("{name} has no usable SHA256: {error}")))?;

@@ -61,8 +61,9 @@ impl Kind for Git {
                     .printer
                     .detail(format!("resolving git {} ({reason})", artifact.name));
                 let workspace = context.downloader.workspace.clone();
+                let pace = context.downloader.pace;
                 let outcome =
-                    tokio::task::spawn_blocking(move || resolve(&artifact, &workspace)).await;
+                    tokio::task::spawn_blocking(move || resolve(&artifact, &workspace, pace)).await;
                 match outcome {
                     Ok(Ok(pin)) => into.gits.push(pin),
                     Ok(Err(error)) => failures.push(crate::hint::explain(&error)),
@@ -96,7 +97,7 @@ impl Kind for Git {
             let relative = media_path(pin);
             let target = tree.root().join(&relative);
             if !is_present(&target, pin) {
-                materialize(pin, &target, context.workspace)?;
+                materialize(pin, &target, context.workspace, context.downloader.pace)?;
                 context.printer.detail(format!(
                     "git {}: {} at {}",
                     pin.name, pin.reference, pin.commit

@@ -22,6 +22,8 @@ pub use pin::LockedGit;
 
 use std::path::Path;
 
+use crate::limits::Pace;
+
 /// Why a repository could not be resolved or fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -50,12 +52,22 @@ fn git_url(url: &str, workspace: &Path) -> String {
     }
 }
 
-fn git(name: &str, arguments: &[&str], directory: Option<&Path>) -> Result<String, GitError> {
-    crate::git_process::run(None, directory, arguments).map_err(|error| match error {
+fn git(
+    name: &str,
+    arguments: &[&str],
+    directory: Option<&Path>,
+    pace: Pace,
+) -> Result<String, GitError> {
+    crate::git_process::run(None, directory, arguments, pace).map_err(|error| match error {
         crate::git_process::GitRunError::Spawn(_) => failed(
             name,
             error.to_string(),
             "install git (it fetches and prepares repositories)",
+        ),
+        crate::git_process::GitRunError::TooMuchOutput { .. } => failed(
+            name,
+            error.to_string(),
+            "the remote answers more than a repository's refs; check the URL, do not trust it",
         ),
         crate::git_process::GitRunError::Failed { .. } => failed(
             name,
@@ -70,7 +82,11 @@ fn is_commit_id(text: &str) -> bool {
 }
 
 /// Resolves the entry's ref to a commit.
-pub fn resolve(artifact: &GitArtifact, workspace: &Path) -> Result<LockedGit, GitError> {
+pub fn resolve(
+    artifact: &GitArtifact,
+    workspace: &Path,
+    pace: Pace,
+) -> Result<LockedGit, GitError> {
     let name = &artifact.name;
     let url = git_url(&artifact.url, workspace);
     if is_commit_id(&artifact.reference) {
@@ -83,7 +99,12 @@ pub fn resolve(artifact: &GitArtifact, workspace: &Path) -> Result<LockedGit, Gi
             commit: artifact.reference.to_ascii_lowercase(),
         });
     }
-    let listing = git(name, &["ls-remote", "--tags", "--heads", "--", &url], None)?;
+    let listing = git(
+        name,
+        &["ls-remote", "--tags", "--heads", "--", &url],
+        None,
+        pace,
+    )?;
     let mut refs = std::collections::BTreeMap::new();
     for line in listing.lines() {
         if let Some((commit, reference)) = line.split_once('\t') {
@@ -151,13 +172,19 @@ pub fn is_present(path: &Path, pin: &LockedGit) -> bool {
                 &format!("{reference}^{{commit}}"),
             ],
             None,
+            Pace::DEFAULT,
         )
         .is_ok_and(|commit| commit.trim() == pin.commit)
 }
 
 /// Writes the bare repository for `pin` at `target` (a temporary directory beside it first,
 /// renamed into place only when it holds the pinned commit).
-pub fn materialize(pin: &LockedGit, target: &Path, workspace: &Path) -> Result<(), GitError> {
+pub fn materialize(
+    pin: &LockedGit,
+    target: &Path,
+    workspace: &Path,
+    pace: Pace,
+) -> Result<(), GitError> {
     let name = &pin.name;
     let parent = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|error| {
@@ -179,7 +206,7 @@ pub fn materialize(pin: &LockedGit, target: &Path, workspace: &Path) -> Result<(
             )
         })?;
     // Removed when dropped, unless it was renamed into place.
-    build(pin, staging.path(), workspace)?;
+    build(pin, staging.path(), workspace, pace)?;
     // tempfile makes the directory 0700; servers read the media as other users.
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755));
@@ -198,15 +225,15 @@ pub fn materialize(pin: &LockedGit, target: &Path, workspace: &Path) -> Result<(
     Ok(())
 }
 
-fn build(pin: &LockedGit, directory: &Path, workspace: &Path) -> Result<(), GitError> {
+fn build(pin: &LockedGit, directory: &Path, workspace: &Path, pace: Pace) -> Result<(), GitError> {
     let name = &pin.name;
     let url = git_url(&pin.url, workspace);
     let git_dir = directory.to_string_lossy().into_owned();
-    git(name, &["init", "--quiet", "--bare", &git_dir], None)?;
+    git(name, &["init", "--quiet", "--bare", &git_dir], None, pace)?;
     let dir = |arguments: &[&str]| -> Result<String, GitError> {
         let mut all = vec!["--git-dir", git_dir.as_str()];
         all.extend_from_slice(arguments);
-        git(name, &all, None)
+        git(name, &all, None, pace)
     };
     let refspec = if pin.full_ref.is_empty() {
         pin.commit.clone()

@@ -189,12 +189,61 @@ impl RpmPackage {
     }
 }
 
+/// A reader of XML that fails once more than [`limits::XML_EVENT`](crate::limits::XML_EVENT)
+/// bytes pass without a `<` or `>`: quick-xml buffers a whole text or tag, so a hostile
+/// document with one endless element would otherwise be read into memory in full.
+struct EventBounded<R> {
+    inner: R,
+    /// Bytes consumed since the last `<` or `>`.
+    run: u64,
+}
+
+impl<R: BufRead> BufRead for EventBounded<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.run > crate::limits::XML_EVENT {
+            return Err(std::io::Error::other(format!(
+                "an element is longer than {} bytes",
+                crate::limits::XML_EVENT
+            )));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        // The buffer is still there: consume has not been passed on yet.
+        if let Ok(buffer) = self.inner.fill_buf() {
+            let consumed = &buffer[..amount.min(buffer.len())];
+            match consumed
+                .iter()
+                .rposition(|byte| *byte == b'<' || *byte == b'>')
+            {
+                Some(at) => self.run = (consumed.len() - at - 1) as u64,
+                None => self.run += consumed.len() as u64,
+            }
+        }
+        self.inner.consume(amount);
+    }
+}
+
+impl<R: BufRead> std::io::Read for EventBounded<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let count = available.len().min(out.len());
+        out[..count].copy_from_slice(&available[..count]);
+        self.consume(count);
+        Ok(count)
+    }
+}
+
 /// Streams primary.xml, calling `found` for each package.
 pub fn parse_primary(
     input: impl BufRead,
     mut found: impl FnMut(RpmPackage),
 ) -> Result<usize, MetadataError> {
-    let mut reader = Reader::from_reader(input);
+    let mut reader = Reader::from_reader(EventBounded {
+        inner: input,
+        run: 0,
+    });
     let mut buffer = Vec::new();
     let mut package: Option<RpmPackage> = None;
     let mut text_field = String::new();
@@ -281,6 +330,15 @@ pub fn parse_primary(
                         if let Some(done) = package.take() {
                             found(done);
                             count += 1;
+                            if count > crate::limits::INDEX_PACKAGES {
+                                return Err(MetadataError::XmlAt {
+                                    position: reader.buffer_position(),
+                                    message: format!(
+                                        "lists more than {} packages",
+                                        crate::limits::INDEX_PACKAGES
+                                    ),
+                                });
+                            }
                         }
                     } else if name == section {
                         section.clear();
@@ -335,6 +393,17 @@ fn resolve_entity(entity: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_element_is_refused_before_it_is_held() {
+        // An element whose text never ends: refused a little past the cap, read in 64 KiB
+        // pieces, never held whole (an endless reader would never end otherwise).
+        let head = std::io::Cursor::new(b"<metadata><package><name>".to_vec());
+        let endless = std::io::Read::chain(head, std::io::repeat(b'x'));
+        let reader = std::io::BufReader::with_capacity(64 << 10, endless);
+        let error = parse_primary(reader, |_| {}).unwrap_err().to_string();
+        assert!(error.contains("an element is longer than"), "{error}");
+    }
 
     #[test]
     fn primary_and_repomd() {
