@@ -215,6 +215,10 @@ pub struct ServeArgs {
     /// cut off, and its connection slot freed).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub send_timeout: u64,
+    /// Seconds a connection may stay open with nothing sent either way (a client that
+    /// connects and says nothing, or an unused keep-alive connection).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub idle_timeout: u64,
 }
 
 #[derive(Debug, Args)]

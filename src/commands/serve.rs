@@ -27,6 +27,7 @@ pub fn run(settings: &Settings, args: &ServeArgs) -> Result<()> {
         max_connections: args.max_connections.max(1),
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         send_timeout: Duration::from_secs(args.send_timeout.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         max_header_bytes: 64 * 1024,
         served: crate::kinds::served_roots(),
     };

@@ -29,6 +29,8 @@ pub struct ServeSettings {
     pub header_timeout: Duration,
     /// How long a write may wait for a client that does not read.
     pub send_timeout: Duration,
+    /// How long a connection may move no byte either way before it is closed.
+    pub idle_timeout: Duration,
     pub max_header_bytes: usize,
     /// The top-level folders served as plain files (the caller knows the kinds).
     pub served: Vec<&'static str>,
@@ -106,19 +108,35 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeE
         ),
         None => None,
     };
-    let limit = limits::LimitAcceptor::new(settings.max_connections, settings.send_timeout);
+    if let Some(warning) = limits::raise_open_files(settings.max_connections) {
+        printer.warn(warning);
+    }
+    let limit = limits::LimitAcceptor::new(
+        settings.max_connections,
+        settings.send_timeout,
+        settings.idle_timeout,
+    );
     let mut servers = Vec::new();
     for address in &settings.listen {
-        let listener =
-            std::net::TcpListener::bind(address).map_err(|error| ServeError::Listen {
-                address: *address,
-                message: error.to_string(),
-            })?;
         let listen_error = |error: std::io::Error| ServeError::Listen {
             address: *address,
             message: error.to_string(),
         };
-        listener.set_nonblocking(true).map_err(listen_error)?;
+        // A backlog as deep as the connections allowed: std's default of 128 drops the SYNs
+        // of a burst (a thousand nodes pulling at once), and each waits a second to retry.
+        let socket = if address.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(listen_error)?;
+        socket.set_reuseaddr(true).map_err(listen_error)?;
+        socket.bind(*address).map_err(listen_error)?;
+        let backlog = settings.max_connections.clamp(128, 4096) as u32;
+        let listener = socket
+            .listen(backlog)
+            .and_then(|listener| listener.into_std())
+            .map_err(listen_error)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         printer.status(
             "Serving",

@@ -860,3 +860,101 @@ fn clients_that_never_read_lose_their_slots_after_the_send_timeout() {
     }
     drop(stuck);
 }
+
+#[test]
+fn a_thousand_idle_or_never_reading_clients_free_their_slots_and_healthz_answers() {
+    // Failed before: a client that connects and sends nothing held its slot forever (hyper's
+    // header timeout starts at the first byte), and the listen backlog of 128 made the burst
+    // of connections take seconds. A thousand connections take every slot: most
+    // send nothing at all, some ask for a large file and never read. /healthz is refused while they hold the slots, and answers within
+    // a second of the header or send timeout freeing them; the server's memory stays bounded.
+    let env = Env::new();
+    media_with_images(&env);
+    let served = serve(
+        &env.media(),
+        &[
+            "--max-connections",
+            "1000",
+            "--header-timeout",
+            "3",
+            "--send-timeout",
+            "3",
+            "--idle-timeout",
+            "3",
+        ],
+    );
+    let request = "GET /files/tools/big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    let opened = Instant::now();
+    let mut clients = Vec::new();
+    for number in 0..1000 {
+        let mut stream = TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+        if number % 50 == 0 {
+            stream.write_all(request.as_bytes()).unwrap();
+        }
+        clients.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let health = || {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", served.port)) else {
+            return false;
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        if stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        String::from_utf8_lossy(&response).contains("200 OK")
+    };
+    assert!(
+        !health(),
+        "every slot should be taken by the thousand clients ({:?} after they began)",
+        opened.elapsed()
+    );
+    while !health() {
+        assert!(
+            opened.elapsed() < Duration::from_secs(3 + 1 + 2),
+            "no slot freed: {:?} after the clients connected",
+            opened.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answered = opened.elapsed();
+    eprintln!("/healthz answered {answered:?} after the thousand clients began to connect");
+    assert!(
+        answered >= Duration::from_secs(2),
+        "answered after {answered:?}: the slots were not all taken"
+    );
+    // Every client was cut off: reads end (end of stream or reset) instead of waiting.
+    let mut cut = 0;
+    for stream in &mut clients {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buffer = vec![0u8; 1 << 16];
+        let closed = loop {
+            match stream.read(&mut buffer) {
+                Ok(0) => break true,
+                Ok(_) => continue,
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break false;
+                }
+                Err(_) => break true,
+            }
+        };
+        cut += usize::from(closed);
+    }
+    assert_eq!(cut, clients.len());
+    let peak = served.peak_memory();
+    assert!(peak < 256 << 20, "the server peaked at {} MiB", peak >> 20);
+}
