@@ -548,8 +548,8 @@ fn apt_context(apt: &LockedApt) -> minijinja::Value {
     context! {
         name => &apt.name,
         upstream => &apt.url,
-        suite => &apt.suite,
-        components => &apt.components,
+        suite => apt.media_suite(),
+        components => apt.media_components(),
         architectures => &apt.architectures,
     }
 }

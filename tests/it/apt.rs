@@ -10,11 +10,11 @@ use std::process::Command;
 use crate::support::{Env, Run, output, serve_directory, sha256_hex, tool};
 use crate::upstream::{Fault, Upstream};
 
-fn fixture() -> PathBuf {
+pub(crate) fn fixture() -> PathBuf {
     crate::support::fixture("apt-fixture")
 }
 
-fn packages() -> Vec<String> {
+pub(crate) fn packages() -> Vec<String> {
     std::fs::read_to_string(fixture().join("packages"))
         .unwrap()
         .split_whitespace()
@@ -23,7 +23,7 @@ fn packages() -> Vec<String> {
 }
 
 /// A workspace with the fixture's keys, and an upstream serving the fixture's repository.
-fn served_fixture() -> (Env, Upstream) {
+pub(crate) fn served_fixture() -> (Env, Upstream) {
     let env = Env::new();
     workspace_with_keys(&env);
     let upstream = Upstream::start();
@@ -58,12 +58,12 @@ pub(crate) fn workspace_with_keys(env: &Env) {
 }
 
 /// An isolated apt root: its own config, lists, cache and an empty dpkg status.
-struct AptRoot {
-    root: PathBuf,
+pub(crate) struct AptRoot {
+    pub(crate) root: PathBuf,
 }
 
 impl AptRoot {
-    fn new(parent: &Path, sources: &str) -> AptRoot {
+    pub(crate) fn new(parent: &Path, sources: &str) -> AptRoot {
         let root = parent.join("aptroot");
         for directory in [
             "etc/apt/sources.list.d",
@@ -90,7 +90,7 @@ impl AptRoot {
         AptRoot { root }
     }
 
-    fn apt_get(&self, args: &[&str]) -> Run {
+    pub(crate) fn apt_get(&self, args: &[&str]) -> Run {
         let mut command = Command::new("apt-get");
         command
             .env("APT_CONFIG", self.root.join("apt.conf"))
@@ -106,7 +106,7 @@ fn sources_for(url: &str, keyring: &Path) -> String {
     )
 }
 
-fn locked_debs(lock: &str) -> BTreeSet<(String, String)> {
+pub(crate) fn locked_debs(lock: &str) -> BTreeSet<(String, String)> {
     let lock: toml::Table = toml::from_str(lock).unwrap();
     lock["apt"].as_array().unwrap()[0]["package"]
         .as_array()
@@ -327,7 +327,13 @@ fn a_wrong_keyring_a_tampered_index_and_unknown_names_fail_and_keep_the_lock() {
 /// Writes a small repository signed by the fixture's archive key: `packages` as the index,
 /// `release_extra` added to the Release, served by-hash when asked, and signed as InRelease
 /// or as Release + Release.gpg.
-fn signed_repo(directory: &Path, packages: &str, release_extra: &str, by_hash: bool, inline: bool) {
+pub(crate) fn signed_repo(
+    directory: &Path,
+    packages: &str,
+    release_extra: &str,
+    by_hash: bool,
+    inline: bool,
+) {
     let index_dir = directory.join("dists/stable/main/binary-amd64");
     std::fs::create_dir_all(&index_dir).unwrap();
     let hex = sha256_hex(packages.as_bytes());

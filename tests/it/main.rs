@@ -4,6 +4,7 @@ mod support;
 mod upstream;
 
 mod apt;
+mod apt_repos;
 mod charts;
 mod cli;
 mod files;

@@ -17,7 +17,7 @@ pub struct RawApt {
     pub name: Spanned<String>,
     pub url: Spanned<String>,
     pub suite: Spanned<String>,
-    pub components: Spanned<Vec<String>>,
+    pub components: Option<Spanned<Vec<String>>>,
     pub architectures: Spanned<Vec<String>>,
     pub keyring: Option<Spanned<String>>,
     pub packages: Spanned<Vec<Spanned<String>>>,
@@ -32,7 +32,10 @@ pub struct AptArtifact {
     pub name: String,
     /// The archive root (`http://deb.debian.org/debian`), without a trailing slash.
     pub url: String,
+    /// A suite (`bookworm`), or for a flat repository the directory of its index, ending in
+    /// `/` (`/` for the root itself), as `deb URL /` and deb822's `Suites: /` write it.
     pub suite: String,
+    /// Empty for a flat repository.
     pub components: Vec<String>,
     pub architectures: Vec<String>,
     /// Path of the OpenPGP keyring (binary or armored), relative to the workspace.
@@ -44,6 +47,42 @@ pub struct AptArtifact {
     pub insecure: bool,
     #[serde(skip)]
     pub origin: Origin,
+}
+
+/// The component a flat repository's packages are given, and the one the media republishes
+/// it under.
+pub const FLAT_COMPONENT: &str = "main";
+/// The suite a flat repository is republished as on the media.
+pub const FLAT_MEDIA_SUITE: &str = "flat";
+
+/// Whether `suite` names a flat repository's directory (`/`, `subdir/`).
+pub fn is_flat_suite(suite: &str) -> bool {
+    suite.ends_with('/')
+}
+
+/// Where an archive's `InRelease`/`Release` and indexes are: `dists/<suite>`, or a flat
+/// repository's directory.
+pub fn release_directory(url: &str, suite: &str) -> String {
+    if is_flat_suite(suite) {
+        let directory = suite.trim_matches('/');
+        if directory.is_empty() {
+            url.to_string()
+        } else {
+            format!("{url}/{directory}")
+        }
+    } else {
+        format!("{url}/dists/{suite}")
+    }
+}
+
+impl AptArtifact {
+    pub fn is_flat(&self) -> bool {
+        is_flat_suite(&self.suite)
+    }
+
+    pub fn release_directory(&self) -> String {
+        release_directory(&self.url, &self.suite)
+    }
 }
 
 /// Validates one entry; every problem is reported to `loader`, and only a valid entry
@@ -64,17 +103,47 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawApt>) -> V
         );
     }
     let suite = entry.suite.get_ref().clone();
-    if suite.is_empty() || suite.contains(char::is_whitespace) || suite.contains("..") {
+    let flat = is_flat_suite(&suite);
+    if suite.is_empty()
+        || suite.contains(char::is_whitespace)
+        || suite.split('/').any(|part| part == ".." || part == ".")
+        || (!flat && suite.contains('/'))
+    {
         loader.diagnostics.push(
             context
                 .error(entry.suite.span(), format!("`{suite}` is not a suite"))
-                .with_hint("write the suite or codename, e.g. \"bookworm\""),
+                .with_hint("write the suite or codename, e.g. \"bookworm\"; for a flat repository (`deb URL /`), \"/\""),
         );
     }
-    for (field, list) in [
-        ("components", &entry.components),
-        ("architectures", &entry.architectures),
-    ] {
+    let components = entry
+        .components
+        .as_ref()
+        .map(|list| list.get_ref().clone())
+        .unwrap_or_default();
+    match (&entry.components, flat) {
+        (Some(list), true) if !list.get_ref().is_empty() => loader.diagnostics.push(
+            context
+                .error(
+                    list.span(),
+                    format!("the flat repository `{suite}` has no components"),
+                )
+                .with_hint("leave `components` out: a flat repository's index is at its root"),
+        ),
+        (None, false) => loader.diagnostics.push(
+            context
+                .error(
+                    entry.suite.span(),
+                    format!("the suite `{suite}` needs `components`"),
+                )
+                .with_hint("e.g. components = [\"main\"]; a flat repository's suite ends in `/`"),
+        ),
+        _ => {}
+    }
+    let mut lists = vec![("architectures", &entry.architectures)];
+    if let Some(list) = entry.components.as_ref().filter(|_| !flat) {
+        lists.insert(0, ("components", list));
+    }
+    for (field, list) in lists {
         if list.get_ref().is_empty() || list.get_ref().iter().any(|item| !is_deb_word(item)) {
             loader.diagnostics.push(
                 context
@@ -118,14 +187,22 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawApt>) -> V
         );
     }
     for package in entry.packages.get_ref() {
-        if !is_package_name(package.get_ref()) {
+        let request = super::index::parse_request(package.get_ref());
+        let named = request
+            .as_ref()
+            .is_ok_and(|atom| is_package_name(&atom.name));
+        if !named {
+            let reason = match request {
+                Err(error) => format!(": {error}"),
+                Ok(_) => String::new(),
+            };
             loader.diagnostics.push(
                 context
                     .error(
                         package.span(),
-                        format!("`{}` is not a Debian package name", package.get_ref()),
+                        format!("`{}` is not a Debian package request{reason}", package.get_ref()),
                     )
-                    .with_hint("package names are lowercase letters, digits, `+`, `-` and `.`"),
+                    .with_hint("write a package name (lowercase letters, digits, `+`, `-`, `.`), `name=version` or `name (>= version)`"),
             );
         }
     }
@@ -133,7 +210,7 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawApt>) -> V
         name,
         url,
         suite,
-        components: entry.components.into_inner(),
+        components,
         architectures: entry.architectures.into_inner(),
         keyring: entry.keyring.map(Spanned::into_inner),
         packages: entry

@@ -31,6 +31,9 @@ pub struct Package {
     pub pre_depends: String,
     pub depends: String,
     pub recommends: String,
+    /// `Conflicts` and `Breaks`, as text: checked over the closure once it is chosen.
+    pub conflicts: String,
+    pub breaks: String,
     /// (virtual name, version it provides, if any).
     pub provides: Vec<(String, Option<Version>)>,
     pub filename: String,
@@ -126,6 +129,32 @@ pub fn parse_relations(text: &str) -> Result<Vec<Group>, IndexError> {
         groups.push(alternatives);
     }
     Ok(groups)
+}
+
+/// A package as a manifest asks for it, read as apt-get does: `name`, `name=version`, or (as a
+/// dependency is written) `name (>= version)`.
+pub fn parse_request(text: &str) -> Result<Atom, IndexError> {
+    if !text.contains('(')
+        && let Some((name, version)) = text.split_once('=')
+    {
+        let version: Version = version
+            .trim()
+            .parse()
+            .map_err(|error| IndexError::BadVersion {
+                text: text.to_string(),
+                message: format!("{error:?}"),
+            })?;
+        return Ok(Atom {
+            name: name.trim().to_string(),
+            qualifier: None,
+            constraint: Some((Op::Equal, version)),
+        });
+    }
+    let atom = parse_atom(text.trim())?;
+    if text.contains([',', '|']) || atom.qualifier.is_some() {
+        return Err(IndexError::NoName(text.to_string()));
+    }
+    Ok(atom)
 }
 
 fn parse_atom(text: &str) -> Result<Atom, IndexError> {
@@ -258,6 +287,8 @@ pub fn parse_packages(
             pre_depends: field("Pre-Depends").to_string(),
             depends: field("Depends").to_string(),
             recommends: field("Recommends").to_string(),
+            conflicts: field("Conflicts").to_string(),
+            breaks: field("Breaks").to_string(),
             provides,
             architecture: field("Architecture").to_string(),
             filename: field("Filename").to_string(),

@@ -80,19 +80,23 @@ pub async fn resolve(
         .flat_map(|artifact| &artifact.architectures)
         .collect();
     for architecture in architectures {
-        let universe = resolve::Universe::new(&packages, architecture);
+        let mut universe = resolve::Universe::new(&packages, architecture);
         for artifact in artifacts
             .iter()
             .filter(|artifact| artifact.architectures.contains(architecture))
         {
             let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
-            let closure =
-                resolve::closure(&universe, &artifact.packages, &exclude, artifact.recommends)
-                    .map_err(|error| AptError::Unsatisfiable {
-                        entry: artifact.name.clone(),
-                        message: error.message,
-                        chain: error.chain.join(" <- "),
-                    })?;
+            let closure = resolve::closure(
+                &mut universe,
+                &artifact.packages,
+                &exclude,
+                artifact.recommends,
+            )
+            .map_err(|error| AptError::Unsatisfiable {
+                entry: artifact.name.clone(),
+                message: error.message,
+                chain: error.chain.join(" <- "),
+            })?;
             chosen.extend(closure);
         }
     }
@@ -170,7 +174,7 @@ async fn load(
         ),
         _ => None,
     };
-    let dists = format!("{}/dists/{}", artifact.url, artifact.suite);
+    let dists = artifact.release_directory();
     let release_error = |url: &str, message: String, hint: &str| AptError::Release {
         entry: entry.clone(),
         url: url.to_string(),
@@ -256,6 +260,12 @@ async fn load(
         )
     })?;
 
+    // A flat repository has one index at its root, for every architecture; a suite has one
+    // per component and architecture (plus `binary-all` where the Release lists it).
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    if artifact.is_flat() {
+        wanted.push((entry::FLAT_COMPONENT.to_string(), "Packages".to_string()));
+    }
     for component in &artifact.components {
         let mut index_architectures: Vec<&str> =
             artifact.architectures.iter().map(String::as_str).collect();
@@ -268,33 +278,78 @@ async fn load(
             index_architectures.push("all");
         }
         for architecture in index_architectures {
-            let base = format!("{component}/binary-{architecture}/Packages");
-            let Some((path, (digest, size))) = ["xz", "gz", ""]
-                .iter()
-                .map(|extension| {
-                    if extension.is_empty() {
-                        base.clone()
-                    } else {
-                        format!("{base}.{extension}")
-                    }
-                })
-                .find_map(|path| parsed.sha256.get(&path).map(|entry| (path.clone(), *entry)))
-            else {
-                return Err(AptError::Index {
-                    entry: entry.clone(),
-                    path: format!("{dists}/{base}"),
-                    message: "is not listed in the Release".to_string(),
-                });
-            };
-            let url = if parsed.acquire_by_hash {
-                format!(
-                    "{dists}/{component}/binary-{architecture}/by-hash/SHA256/{}",
-                    digest.hex()
-                )
-            } else {
-                format!("{dists}/{path}")
-            };
-            let fetched = downloader
+            wanted.push((
+                component.clone(),
+                format!("{component}/binary-{architecture}/Packages"),
+            ));
+        }
+    }
+    for (component, base) in wanted {
+        let (url, path, fetched) =
+            fetch_index(downloader, artifact, &dists, &parsed, &base).await?;
+        let blob = downloader.store.blob_path(&fetched.digest);
+        let component_owned = component.clone();
+        let parsed_packages = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&blob).map_err(|error| error.to_string())?;
+            let mut found = Vec::new();
+            index::parse_packages(
+                index::decompressed(&path, file),
+                source,
+                &component_owned,
+                &mut found,
+            )
+            .map_err(|error| error.to_string())?;
+            Ok::<_, String>(found)
+        })
+        .await
+        .map_err(|error| error.to_string())
+        .and_then(|result| result)
+        .map_err(|message| AptError::Index {
+            entry: entry.clone(),
+            path: url.clone(),
+            message,
+        })?;
+        packages.extend(parsed_packages);
+    }
+    Ok(Archive {
+        release_digest,
+        release_date: parsed.date,
+    })
+}
+
+/// Fetches the index `base` (`main/binary-amd64/Packages`) as apt does: each compressed form
+/// the Release lists (xz, gz, then plain), each first by hash when the archive says
+/// `Acquire-By-Hash`, then by name; a mirror that lacks one (404, 403, 410) is asked for the
+/// next. Returns the URL that answered, the index's path (its compression) and the blob.
+async fn fetch_index(
+    downloader: &Downloader,
+    artifact: &AptArtifact,
+    dists: &str,
+    release: &release::Release,
+    base: &str,
+) -> Result<(String, String, Fetched), AptError> {
+    let entry = &artifact.name;
+    let label = format!("apt {entry}");
+    let mut tried = Vec::new();
+    let mut listed = false;
+    for extension in [".xz", ".gz", ""] {
+        let path = format!("{base}{extension}");
+        let Some((digest, size)) = release.sha256.get(&path).copied() else {
+            continue;
+        };
+        listed = true;
+        let mut urls = Vec::new();
+        if release.acquire_by_hash {
+            let directory = path.rsplit_once('/').map_or("", |(directory, _)| directory);
+            let slash = if directory.is_empty() { "" } else { "/" };
+            urls.push(format!(
+                "{dists}/{directory}{slash}by-hash/SHA256/{}",
+                digest.hex()
+            ));
+        }
+        urls.push(format!("{dists}/{path}"));
+        for url in urls {
+            match downloader
                 .fetch(
                     &label,
                     entry,
@@ -302,36 +357,32 @@ async fn load(
                     Some(digest),
                     crate::limits::pinned(size),
                 )
-                .await?;
-            let blob = downloader.store.blob_path(&fetched.digest);
-            let component_owned = component.clone();
-            let path_owned = path.clone();
-            let parsed_packages = tokio::task::spawn_blocking(move || {
-                let file = std::fs::File::open(&blob).map_err(|error| error.to_string())?;
-                let mut found = Vec::new();
-                index::parse_packages(
-                    index::decompressed(&path_owned, file),
-                    source,
-                    &component_owned,
-                    &mut found,
-                )
-                .map_err(|error| error.to_string())?;
-                Ok::<_, String>(found)
-            })
-            .await
-            .map_err(|error| error.to_string())
-            .and_then(|result| result)
-            .map_err(|message| AptError::Index {
-                entry: entry.clone(),
-                path: url.clone(),
-                message,
-            })?;
-            packages.extend(parsed_packages);
+                .await
+            {
+                Ok(fetched) => return Ok((url, path, fetched)),
+                Err(FetchError::Status { status, .. })
+                    if matches!(status.as_u16(), 403 | 404 | 410) =>
+                {
+                    downloader
+                        .printer
+                        .detail(format!("{label}: {url} answered {status}; trying the next"));
+                    tried.push(format!("{url} ({})", status.as_u16()));
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
     }
-    Ok(Archive {
-        release_digest,
-        release_date: parsed.date,
+    Err(AptError::Index {
+        entry: entry.clone(),
+        path: format!("{dists}/{base}"),
+        message: if listed {
+            format!(
+                "could not be fetched in any form the Release lists; tried: {}",
+                tried.join(", ")
+            )
+        } else {
+            "is not listed in the Release".to_string()
+        },
     })
 }
 

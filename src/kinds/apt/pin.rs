@@ -47,3 +47,29 @@ pub struct LockedDeb {
     pub digest: Digest,
     pub size: u64,
 }
+
+impl LockedApt {
+    /// Whether the upstream is a flat repository (its suite ends in `/`).
+    pub fn is_flat(&self) -> bool {
+        super::entry::is_flat_suite(&self.suite)
+    }
+
+    /// The suite the media republishes the repository as: upstream's, or for a flat
+    /// repository [`FLAT_MEDIA_SUITE`](super::entry::FLAT_MEDIA_SUITE).
+    pub fn media_suite(&self) -> &str {
+        if self.is_flat() {
+            super::entry::FLAT_MEDIA_SUITE
+        } else {
+            &self.suite
+        }
+    }
+
+    /// The components of the media's repository.
+    pub fn media_components(&self) -> Vec<String> {
+        if self.is_flat() {
+            vec![super::entry::FLAT_COMPONENT.to_string()]
+        } else {
+            self.components.clone()
+        }
+    }
+}

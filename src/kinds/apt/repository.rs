@@ -30,9 +30,11 @@ pub fn write(
     signer: &Signer,
 ) -> Result<BTreeMap<String, Digest>, MediaError> {
     let root_dir = root(&apt.name);
-    let dists = format!("{root_dir}/dists/{}", apt.suite);
+    let suite = apt.media_suite();
+    let components = apt.media_components();
+    let dists = format!("{root_dir}/dists/{suite}");
     let mut indexes: BTreeMap<(String, String), String> = BTreeMap::new();
-    for component in &apt.components {
+    for component in &components {
         for architecture in &apt.architectures {
             indexes.insert((component.clone(), architecture.clone()), String::new());
         }
@@ -89,10 +91,9 @@ pub fn write(
     let release = format!(
         "Origin: airgap\nLabel: airgap {name}\nSuite: {suite}\nCodename: {suite}\nDate: {date}\nArchitectures: {architectures}\nComponents: {components}\nDescription: {name} as pinned by airgap.lock (a subset of {url})\nSHA256:\n{hashes}\n",
         name = apt.name,
-        suite = apt.suite,
         date = apt.release_date,
         architectures = apt.architectures.join(" "),
-        components = apt.components.join(" "),
+        components = components.join(" "),
         url = apt.url,
         hashes = release_hashes.join("\n"),
     );

@@ -2,7 +2,10 @@
 //! system: candidate = the highest version of a name (apt's default pins), `Pre-Depends` and
 //! `Depends` (and `Recommends` when asked) marked depth-first in field order, the first
 //! satisfiable alternative of `a | b`, virtual packages through (versioned) `Provides`,
-//! `Multi-Arch` qualifiers, `Architecture: all`, and `exclude` as already installed.
+//! `Multi-Arch` qualifiers, `Architecture: all`, and `exclude` as already installed. A request
+//! with a version (`kubelet=1.35.4-1.1`, or `kubelet (>= 1.35)`) makes that version the
+//! name's candidate for the whole closure, as `apt-get install name=version` does. A closure in
+//! which a package `Conflicts` with or `Breaks` another is refused, as apt refuses it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -19,6 +22,8 @@ pub struct Unsatisfiable {
 /// Every package of all entries, for one target architecture.
 pub struct Universe<'a> {
     architecture: String,
+    /// Names whose candidate a request fixed (`name=version`).
+    pinned: HashMap<String, usize>,
     by_name: HashMap<&'a str, Vec<usize>>,
     providers: HashMap<&'a str, Vec<usize>>,
     packages: &'a [Package],
@@ -45,14 +50,18 @@ impl<'a> Universe<'a> {
         }
         Universe {
             architecture: architecture.to_string(),
+            pinned: HashMap::new(),
             by_name,
             providers,
             packages,
         }
     }
 
-    /// apt's candidate: the highest version of `name`.
+    /// apt's candidate: the version a request fixed, or the highest version of `name`.
     fn candidate(&self, name: &str) -> Option<usize> {
+        if let Some(pinned) = self.pinned.get(name) {
+            return Some(*pinned);
+        }
         self.by_name
             .get(name)?
             .iter()
@@ -117,39 +126,141 @@ impl<'a> Universe<'a> {
     }
 }
 
-/// Resolves `requested` (names) into a closure: indexes into the packages.
+/// Resolves `requested` (names, or names with a version) into a closure: indexes into the
+/// packages. The universe is borrowed for this closure's pins.
 pub fn closure(
-    universe: &Universe,
+    universe: &mut Universe,
     requested: &[String],
     exclude: &BTreeSet<String>,
     recommends: bool,
 ) -> Result<BTreeSet<usize>, Unsatisfiable> {
+    universe.pinned.clear();
+    let mut atoms = Vec::new();
+    for text in requested {
+        let atom =
+            crate::kinds::apt::index::parse_request(text).map_err(|error| Unsatisfiable {
+                message: format!("`{text}` is not a package request: {error}"),
+                chain: vec![text.clone()],
+            })?;
+        if atom.constraint.is_some() {
+            let versions = universe.by_name.get(atom.name.as_str());
+            let matching = versions
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|index| universe.satisfies(*index, &atom))
+                .max_by(|left, right| {
+                    universe.packages[*left]
+                        .version
+                        .cmp(&universe.packages[*right].version)
+                });
+            let Some(index) = matching else {
+                let mut known: Vec<&Package> = versions
+                    .into_iter()
+                    .flatten()
+                    .map(|index| &universe.packages[*index])
+                    .collect();
+                known.sort_by(|left, right| right.version.cmp(&left.version));
+                known.dedup_by(|left, right| left.version == right.version);
+                let listed: Vec<&str> = known
+                    .iter()
+                    .take(12)
+                    .map(|package| package.version_text.as_str())
+                    .collect();
+                return Err(Unsatisfiable {
+                    message: if listed.is_empty() {
+                        format!(
+                            "`{text}`: `{}` is not a package of any [[apt]] entry for {}",
+                            atom.name, universe.architecture
+                        )
+                    } else {
+                        format!(
+                            "`{text}` matches no version of {} for {}; there are: {}",
+                            atom.name,
+                            universe.architecture,
+                            listed.join(", ")
+                        )
+                    },
+                    chain: vec![text.clone()],
+                });
+            };
+            universe.pinned.insert(atom.name.clone(), index);
+        }
+        atoms.push((text, atom));
+    }
+    let universe = &*universe;
     let mut state = State {
         universe,
         exclude,
         recommends,
         selected: BTreeMap::new(),
     };
-    for name in requested {
+    for (text, atom) in atoms {
         let atom = Atom {
-            name: name.clone(),
-            qualifier: None,
             constraint: None,
+            ..atom
         };
         match universe.choose(&atom) {
-            Some(index) => state.mark(index, &mut vec![name.clone()])?,
+            Some(index) => state.mark(index, &mut vec![atom.name.clone()])?,
             None => {
                 return Err(Unsatisfiable {
                     message: format!(
-                        "`{name}` is not a package of any [[apt]] entry for {} (check the name, the components and the architectures)",
+                        "`{text}` is not a package of any [[apt]] entry for {} (check the name, the components and the architectures)",
                         universe.architecture
                     ),
-                    chain: vec![name.clone()],
+                    chain: vec![text.clone()],
                 });
             }
         }
     }
-    Ok(state.selected.into_values().collect())
+    let selected: BTreeSet<usize> = state.selected.into_values().collect();
+    check_conflicts(universe, &selected)?;
+    Ok(selected)
+}
+
+/// Refuses a closure in which one package `Conflicts` with or `Breaks` another (a package's
+/// relations to itself, such as conflicting with a virtual name it provides, do not count).
+fn check_conflicts(universe: &Universe, selected: &BTreeSet<usize>) -> Result<(), Unsatisfiable> {
+    for &index in selected {
+        let package = &universe.packages[index];
+        for (field, text) in [
+            ("Conflicts", &package.conflicts),
+            ("Breaks", &package.breaks),
+        ] {
+            if text.is_empty() {
+                continue;
+            }
+            let groups = parse_relations(text).map_err(|message| Unsatisfiable {
+                message: format!(
+                    "{} {}: its {field} cannot be read: {message}",
+                    package.name, package.version_text
+                ),
+                chain: vec![package.name.clone()],
+            })?;
+            for atom in groups.iter().flatten() {
+                let other = selected.iter().copied().find(|&other| {
+                    other != index
+                        && universe.packages[other].name != package.name
+                        && universe.satisfies(other, atom)
+                });
+                if let Some(other) = other {
+                    let other = &universe.packages[other];
+                    return Err(Unsatisfiable {
+                        message: format!(
+                            "{} {} and {} {} cannot be installed together: {} {field} `{atom}`",
+                            package.name,
+                            package.version_text,
+                            other.name,
+                            other.version_text,
+                            package.name
+                        ),
+                        chain: vec![package.name.clone(), other.name.clone()],
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 struct State<'a, 'b> {
@@ -273,10 +384,62 @@ mod tests {
         exclude: &[&str],
     ) -> Result<Vec<String>, Unsatisfiable> {
         let packages = packages(index);
-        let universe = Universe::new(&packages, "amd64");
+        let mut universe = Universe::new(&packages, "amd64");
         let requested: Vec<String> = requested.iter().map(|name| name.to_string()).collect();
         let exclude: BTreeSet<String> = exclude.iter().map(|name| name.to_string()).collect();
-        closure(&universe, &requested, &exclude, false).map(|selected| names(&packages, &selected))
+        closure(&mut universe, &requested, &exclude, false)
+            .map(|selected| names(&packages, &selected))
+    }
+
+    #[test]
+    fn a_version_in_the_request_is_the_candidate_for_the_whole_closure() {
+        // app's dependency on libfoo (>= 2) is met by the pinned 2.1 even when app comes
+        // first; a pin below what app needs fails, naming what app needs.
+        let index = format!("{INDEX}\nPackage: libfoo\nVersion: 2.5\nArchitecture: amd64\n");
+        let closure = resolve(&index, &["app", "libfoo=2.1"], &[]).unwrap();
+        assert!(closure.contains(&"libfoo=2.1".to_string()), "{closure:?}");
+        let closure = resolve(&index, &["libfoo (>= 2)"], &[]).unwrap();
+        assert_eq!(closure, ["libfoo=2.5"]);
+        let error = resolve(&index, &["app", "libfoo=1.5"], &[]).unwrap_err();
+        assert!(error.message.contains("libfoo (>= 2)"), "{}", error.message);
+        let error = resolve(&index, &["libfoo=9"], &[]).unwrap_err();
+        assert!(
+            error.message.contains("there are: 2.5, 2.1, 1.5"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn conflicts_and_breaks_in_a_closure_name_both_packages() {
+        let index = "
+Package: a
+Version: 1
+Architecture: amd64
+Depends: b
+Conflicts: c
+
+Package: b
+Version: 1
+Architecture: amd64
+Breaks: a (<< 2)
+
+Package: c
+Version: 1
+Architecture: amd64
+Provides: mta
+Conflicts: mta
+";
+        let error = resolve(index, &["a"], &[]).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("b 1 and a 1 cannot be installed together: b Breaks `a (<< 2)`"),
+            "{}",
+            error.message
+        );
+        // Conflicting with a name it provides itself is no conflict.
+        assert_eq!(resolve(index, &["c"], &[]).unwrap(), ["c=1"]);
     }
 
     const INDEX: &str = "
