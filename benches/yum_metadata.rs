@@ -58,6 +58,8 @@ fn main() {
         insecure: true,
         packages: Vec::new(),
         exclude: Vec::new(),
+        weak_deps: true,
+        gpgcheck: true,
         repomd: Digest::of_bytes(b""),
         modular: false,
         rpms,

@@ -559,6 +559,7 @@ fn yum_context(yum: &LockedYum) -> minijinja::Value {
         name => &yum.name,
         upstream => &yum.url,
         upstream_key => yum.gpgkey.as_ref().map(|_| crate::kinds::yum::repository::upstream_key_path(yum)),
+        gpgcheck => yum.gpgcheck && yum.gpgkey.is_some(),
     }
 }
 

@@ -118,7 +118,114 @@ fn the_lock_resolves_the_closure_dnf_would_install() {
         theirs.contains("new-thing-2.0-1.x86_64.rpm"),
         "the obsoleter replaces old-thing: {theirs:?}"
     );
+    // Weak dependencies are on by default, as in dnf: what app recommends (and what that
+    // recommends), what supplements app; not what cannot be installed.
+    for weak in [
+        "app-extras-1.0-1.noarch.rpm",
+        "extras-docs-1.0-1.noarch.rpm",
+        "app-plugin-1.0-1.x86_64.rpm",
+    ] {
+        assert!(theirs.contains(weak), "{weak}: {theirs:?}");
+    }
+    assert!(!theirs.contains("unrelated-1.0-1.x86_64.rpm"));
     assert_eq!(ours, theirs, "airgap's closure differs from dnf's");
+}
+
+#[test]
+fn without_weak_dependencies_the_lock_matches_dnf_with_install_weak_deps_off() {
+    // Failed before: Recommends and Supplements were never followed, nor could they be
+    // turned off; the oracle is dnf install --downloadonly (dnf download ignores the option).
+    let (env, upstream) = served_fixture();
+    env.manifest(
+        "yum.toml",
+        &format!(
+            "{}weak_deps = false\n",
+            yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["app"])
+        ),
+    );
+    env.run(&["lock"]).success();
+    assert!(env.lock_text().contains("weak_deps = false"));
+    let ours = locked_rpms(&env.lock_text());
+    let root = env.temp.path().join("dnf-root");
+    let destination = env.temp.path().join("dnf-install");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&destination).unwrap();
+    let run = output({
+        let mut command = Command::new("dnf");
+        command
+            .args([
+                "install",
+                "--downloadonly",
+                "-y",
+                "--releasever=9",
+                "--setopt=reposdir=/dev/null",
+                "--setopt=install_weak_deps=False",
+                "--nogpgcheck",
+                "--repo=fixture",
+            ])
+            .arg(format!("--repofrompath=fixture,{}", upstream.url("")))
+            .arg(format!("--installroot={}", root.display()))
+            .arg(format!("--downloaddir={}", destination.display()))
+            .arg("app");
+        command
+    });
+    assert_eq!(run.code, 0, "dnf install: {}{}", run.stdout, run.stderr);
+    let theirs = downloaded(&destination);
+    assert!(
+        !theirs.contains("app-extras-1.0-1.noarch.rpm"),
+        "{theirs:?}"
+    );
+    assert_eq!(ours, theirs, "airgap's closure differs from dnf's");
+}
+
+#[test]
+fn package_signatures_are_checked_at_materialize() {
+    // Failed before: the packages' own signatures were never looked at; a package signed by
+    // another key reached the media, and a node with gpgcheck=1 refused it.
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let upstream = Upstream::start();
+    serve_directory(&upstream, &fixture().join("repo-badsig"));
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["app"]),
+    );
+    env.run(&["lock"]).success();
+    env.materialize(&[])
+        .failure()
+        .stderr_has("yum test: helper-1.2-1.x86_64")
+        .stderr_has("holds no signature by a key of the keyring")
+        .stderr_has("gpgcheck = false");
+    let placed = crate::support::files_under(&env.media());
+    assert!(
+        !placed
+            .iter()
+            .any(|path| path.to_string_lossy().contains("helper-1.2")),
+        "{placed:?}"
+    );
+    // The same packages from the well-signed repository pass, and the .repo says gpgcheck=1.
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let good = Upstream::start();
+    serve_directory(&good, &fixture().join("repo"));
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(&good, Some("keys/RPM-GPG-KEY-test"), &["app"]),
+    );
+    env.materialize(&[]).success();
+    let repo = std::fs::read_to_string(env.media().join("config/yum/test.repo")).unwrap();
+    assert!(repo.contains("gpgcheck=1"), "{repo}");
+    // gpgcheck = false takes the badly signed one, and says so in the .repo.
+    env.manifest(
+        "yum.toml",
+        &format!(
+            "{}gpgcheck = false\n",
+            yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["app"])
+        ),
+    );
+    env.materialize(&[]).success();
+    let repo = std::fs::read_to_string(env.media().join("config/yum/test.repo")).unwrap();
+    assert!(repo.contains("gpgcheck=0"), "{repo}");
 }
 
 #[test]
@@ -154,11 +261,12 @@ fn the_media_repository_is_trusted_and_downloaded_from_by_stock_dnf() {
     std::fs::write(repos.join("test.repo"), &repo).unwrap();
     let destination = env.temp.path().join("from-media");
     let reposdir = format!("--setopt=reposdir={}", repos.display());
-    // The fixture's RPMs are unsigned, so package gpgcheck is off; metadata stays checked.
+    // The packages are signed by the fixture's key, which the .repo names beside the bundle
+    // key: dnf checks both the metadata and the packages.
     let run = dnf_download(
         &env.temp.path().join("node-root"),
         &destination,
-        &[&reposdir, "--setopt=airgap-test.gpgcheck=0"],
+        &[&reposdir],
         &["app"],
     );
     assert_eq!(

@@ -21,6 +21,8 @@ pub struct RawYum {
     pub packages: Spanned<Vec<Spanned<String>>>,
     pub exclude: Option<Vec<String>>,
     pub insecure: Option<bool>,
+    pub weak_deps: Option<bool>,
+    pub gpgcheck: Option<bool>,
 }
 
 /// One `[[yum]]` entry: an RPM repository and the packages to take from it.
@@ -36,8 +38,24 @@ pub struct YumArtifact {
     pub packages: Vec<String>,
     pub exclude: Vec<String>,
     pub insecure: bool,
+    /// Follow `Recommends` and `Supplements`, as dnf does by default.
+    #[serde(skip_serializing_if = "is_true")]
+    pub weak_deps: bool,
+    /// Check each package's header signature against `gpgkey` (dnf's `gpgcheck`).
+    #[serde(skip_serializing_if = "is_true")]
+    pub gpgcheck: bool,
     #[serde(skip)]
     pub origin: Origin,
+}
+
+/// Defaults are left out of the manifest inputs' digest, so adding one does not make every
+/// existing lock stale.
+pub(crate) fn is_true(value: &bool) -> bool {
+    *value
+}
+
+pub(crate) fn yes() -> bool {
+    true
 }
 
 /// Validates one entry; every problem is reported to `loader`, and only a valid entry
@@ -118,6 +136,8 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawYum>) -> V
             .collect(),
         exclude: entry.exclude.unwrap_or_default(),
         insecure: entry.insecure.unwrap_or(false),
+        weak_deps: entry.weak_deps.unwrap_or(true),
+        gpgcheck: entry.gpgcheck.unwrap_or(true),
         origin: context.origin(entry_span),
     }]
 }

@@ -38,13 +38,15 @@ impl Kind for Yum {
         entry.name.clone()
     }
     fn changed(artifact: &YumArtifact, pinned: &LockedYum) -> Option<&'static str> {
-        let fields: [(&'static str, bool); 6] = [
+        let fields: [(&'static str, bool); 8] = [
             ("url", artifact.url != pinned.url),
             ("arch", artifact.arch != pinned.arch),
             ("gpgkey", artifact.gpgkey != pinned.gpgkey),
             ("insecure", artifact.insecure != pinned.insecure),
             ("packages", artifact.packages != pinned.packages),
             ("exclude", artifact.exclude != pinned.exclude),
+            ("weak_deps", artifact.weak_deps != pinned.weak_deps),
+            ("gpgcheck", artifact.gpgcheck != pinned.gpgcheck),
         ];
         fields
             .into_iter()
@@ -86,6 +88,27 @@ impl Kind for Yum {
     ) -> anyhow::Result<BTreeMap<String, Digest>> {
         let mut entries = BTreeMap::new();
         for yum in &lock.yums {
+            if let Some(gpgkey) = yum.gpgkey.as_ref().filter(|_| yum.gpgcheck) {
+                let keys = crate::keyring::load(context.workspace, gpgkey)
+                    .with_context(|| format!("yum {}: cannot read the key {gpgkey}", yum.name))?;
+                for rpm in &yum.rpms {
+                    let relative = rpm_path(yum, &rpm.location);
+                    let path = context.tree.root().join(&relative);
+                    if let Err(message) = repository::check_signature(&path, &keys) {
+                        // A package nodes would refuse does not stay on the media.
+                        let _ = std::fs::remove_file(&path);
+                        anyhow::bail!(crate::hint::Hinted::new(
+                            format!(
+                                "yum {}: {}-{}-{}.{} ({relative}) {message}",
+                                yum.name, rpm.name, rpm.version, rpm.release, rpm.arch
+                            ),
+                            format!(
+                                "nodes with gpgcheck=1 would refuse it: check `gpgkey` ({gpgkey}) or the repository; if its packages are really unsigned, say `gpgcheck = false`"
+                            ),
+                        ));
+                    }
+                }
+            }
             entries.extend(repository::write(context.tree, yum, signer)?);
             if let Some(gpgkey) = &yum.gpgkey {
                 let path = context.workspace.join(gpgkey);

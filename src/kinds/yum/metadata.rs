@@ -174,6 +174,10 @@ pub struct RpmPackage {
     pub provides: Vec<Relation>,
     pub requires: Vec<Relation>,
     pub obsoletes: Vec<Relation>,
+    /// Weak dependencies: what it recommends, and what it supplements (it is recommended by
+    /// whatever provides that).
+    pub recommends: Vec<Relation>,
+    pub supplements: Vec<Relation>,
     pub files: Vec<String>,
 }
 
@@ -300,6 +304,8 @@ pub fn parse_primary(
                             "provides" => current.provides.push(relation),
                             "requires" => current.requires.push(relation),
                             "obsoletes" => current.obsoletes.push(relation),
+                            "recommends" => current.recommends.push(relation),
+                            "supplements" => current.supplements.push(relation),
                             _ => {}
                         }
                     }

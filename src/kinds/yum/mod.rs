@@ -75,13 +75,12 @@ pub async fn resolve(
         for artifact in artifacts.iter().filter(|artifact| &artifact.arch == arch) {
             let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
             let closure =
-                resolve::closure(&universe, &artifact.packages, &exclude).map_err(|error| {
-                    YumError::Unsatisfiable {
+                resolve::closure(&universe, &artifact.packages, &exclude, artifact.weak_deps)
+                    .map_err(|error| YumError::Unsatisfiable {
                         entry: artifact.name.clone(),
                         message: error.message,
                         chain: error.chain.join(" <- "),
-                    }
-                })?;
+                    })?;
             for index in closure {
                 let package = &packages[index];
                 let Some(digest) = package.sha256 else {
@@ -134,6 +133,8 @@ pub async fn resolve(
             insecure: artifact.insecure,
             packages: artifact.packages.clone(),
             exclude: artifact.exclude.clone(),
+            weak_deps: artifact.weak_deps,
+            gpgcheck: artifact.gpgcheck,
             repomd: repository.repomd,
             modular: repository.modular,
             rpms: per_source

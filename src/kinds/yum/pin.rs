@@ -20,6 +20,17 @@ pub struct LockedYum {
     pub packages: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// `weak_deps` and `gpgcheck` as in the manifest (written only when off).
+    #[serde(
+        default = "super::entry::yes",
+        skip_serializing_if = "super::entry::is_true"
+    )]
+    pub weak_deps: bool,
+    #[serde(
+        default = "super::entry::yes",
+        skip_serializing_if = "super::entry::is_true"
+    )]
+    pub gpgcheck: bool,
     /// Digest of the verified `repomd.xml` the closure was resolved against.
     pub repomd: Digest,
     /// The repository has modular metadata (`modules.yaml`), which resolution does not apply.

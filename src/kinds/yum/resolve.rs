@@ -3,7 +3,11 @@
 //! compared with rpm's algorithm (`rpm-version`: `~`, `^`), rich dependencies (`and`, `or`,
 //! `if`/`else`, `unless`, `with`, `without`), `Obsoletes` (an obsoleted package is replaced by
 //! its obsoleter), the newest version that satisfies a relation, and architecture
-//! compatibility (`x86_64` takes `noarch`; `i686` only when asked).
+//! compatibility (`x86_64` takes `noarch`; `i686` only when asked). With weak dependencies on
+//! (dnf's `install_weak_deps=True`, its default), once the hard closure stands, each selected
+//! package's `Recommends` are added when they can be installed, and so is every package whose
+//! `Supplements` the selection meets, until nothing more is added; one that cannot be installed
+//! is left out, as dnf leaves it.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -151,6 +155,7 @@ pub fn closure(
     universe: &Universe,
     requested: &[String],
     exclude: &BTreeSet<String>,
+    weak_deps: bool,
 ) -> Result<BTreeSet<usize>, Unsatisfiable> {
     let mut state = State {
         universe,
@@ -168,6 +173,9 @@ pub fn closure(
             });
         };
         state.mark(index, &mut vec![universe.packages[index].name.clone()])?;
+    }
+    if weak_deps {
+        state.add_weak();
     }
     Ok(state.selected)
 }
@@ -248,6 +256,92 @@ impl State<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// Adds what the selection recommends and what supplements it, each with its own hard
+    /// closure, until nothing changes. A weak dependency that cannot be installed (nothing
+    /// provides it, or its closure breaks) is skipped and the selection left as it was.
+    fn add_weak(&mut self) {
+        let mut tried: HashSet<usize> = HashSet::new();
+        loop {
+            let mut wanted: Vec<usize> = Vec::new();
+            for index in self.selected.iter().copied() {
+                for relation in &self.universe.packages[index].recommends {
+                    let wish = if relation.name.starts_with('(') {
+                        parse_rich(&relation.name).ok()
+                    } else {
+                        Some(Rich::Atom(relation.clone()))
+                    };
+                    let Some(wish) = wish else { continue };
+                    if self.holds(&wish) {
+                        continue;
+                    }
+                    if let Some(found) = self.weak_candidate(&wish) {
+                        wanted.push(found);
+                    }
+                }
+            }
+            // Supplements: the newest installable package of each name whose supplemented
+            // relation the selection meets.
+            for indexes in self.universe.by_name.values() {
+                let Some(newest) = self.universe.newest(indexes) else {
+                    continue;
+                };
+                let package = &self.universe.packages[newest];
+                if self.selected.contains(&newest)
+                    || self.universe.obsoleted.contains(&newest)
+                    || self.exclude.contains(&package.name)
+                {
+                    continue;
+                }
+                let supplements = package.supplements.iter().any(|relation| {
+                    if relation.name.starts_with('(') {
+                        parse_rich(&relation.name).is_ok_and(|rich| self.holds(&rich))
+                    } else {
+                        self.selected
+                            .iter()
+                            .any(|selected| self.universe.satisfies(*selected, relation))
+                    }
+                });
+                if supplements {
+                    wanted.push(newest);
+                }
+            }
+            wanted.retain(|index| tried.insert(*index));
+            if wanted.is_empty() {
+                return;
+            }
+            wanted.sort_unstable();
+            for index in wanted {
+                if self.selected.contains(&index) {
+                    continue;
+                }
+                let before = self.selected.clone();
+                let name = self.universe.packages[index].name.clone();
+                if self.mark(index, &mut vec![name]).is_err() {
+                    self.selected = before;
+                }
+            }
+        }
+    }
+
+    /// The package a weak dependency would bring in: the first plain alternative that a
+    /// package provides.
+    fn weak_candidate(&self, wish: &Rich) -> Option<usize> {
+        match wish {
+            Rich::Atom(relation) => self.universe.choose(relation),
+            Rich::Or(items) => items.iter().find_map(|item| self.weak_candidate(item)),
+            Rich::And(items) | Rich::With(items) => {
+                items.iter().find_map(|item| self.weak_candidate(item))
+            }
+            Rich::If(then, condition, _) if self.holds(condition) => self.weak_candidate(then),
+            Rich::If(..) => None,
+            Rich::Unless(required, condition) if !self.holds(condition) => {
+                self.weak_candidate(required)
+            }
+            Rich::Unless(..) => None,
+            Rich::Without(required, _) => self.weak_candidate(required),
+        }
     }
 
     /// Satisfies a plain relation, marking a provider if needed. `Ok(false)`: impossible.
@@ -630,10 +724,7 @@ mod tests {
             sha256: None,
             location: format!("Packages/{}.rpm", head[0]),
             size: 1,
-            provides: Vec::new(),
-            requires: Vec::new(),
-            obsoletes: Vec::new(),
-            files: Vec::new(),
+            ..RpmPackage::default()
         };
         // rpm makes every package provide its own name at its own version.
         package.provides.push(Relation {
@@ -680,7 +771,7 @@ mod tests {
         let universe = Universe::new(&packages, "x86_64");
         let requested: Vec<String> = requested.iter().map(|name| name.to_string()).collect();
         let exclude: BTreeSet<String> = exclude.iter().map(|name| name.to_string()).collect();
-        closure(&universe, &requested, &exclude).map(|selected| {
+        closure(&universe, &requested, &exclude, true).map(|selected| {
             let mut names: Vec<String> = selected
                 .iter()
                 .map(|index| packages[*index].nevra())
