@@ -4,6 +4,9 @@
 #     Debian mirror, then served from loopback): `airgap lock` (cold cache: fetch, verify, parse,
 #     resolve) against `apt-get update` + `apt-get -s install` of the same node package list.
 #     Target: no slower than apt.
+#     Then the same list with every package pinned (`name=version`, the versions just locked):
+#     `airgap lock` resolving again from the warm cache, unpinned and pinned, against
+#     `apt-get -s install name=version ...`. Target: pins cost at most 20% over no pins.
 #  2. Metadata of the materialized repository: airgap's Packages/Release generation against
 #     `apt-ftparchive packages` over the same .deb files (the apt test fixture's).
 #     Target: at most half of apt-ftparchive's time.
@@ -91,6 +94,24 @@ grep '^Inst ' "$work/apt-simulation" | awk '{print $2, substr($3,2)}' | sort > "
 awk -F'"' '/^\[\[apt.package/{p=1} p && /^name = /{n=$2} p && /^version = /{print n, $2}' "$work/workspace/airgap.lock" | sort > "$work/ours.txt"
 if diff "$work/theirs.txt" "$work/ours.txt" > "$work/closure.diff"; then same=yes; else same=NO; cp "$work/closure.diff" /tmp/airgap-apt-closure.diff; fi
 
+echo "== airgap lock --update (warm cache), unpinned then pinned"
+start=$(now)
+"$airgap" --quiet -C "$work/workspace" --cache "$work/cache" lock --update
+warm_seconds=$(echo "$(now) - $start" | bc -l)
+pins=""
+for name in $packages; do
+    version=$(awk -v want="$name" '$1 == want {print $2}' "$work/ours.txt")
+    pins="$pins \"$name=$version\","
+done
+sed -i "s|^packages = .*|packages = [${pins%,}]|" "$work/workspace/manifests/apt.toml"
+start=$(now)
+"$airgap" --quiet -C "$work/workspace" --cache "$work/cache" lock
+pinned_seconds=$(echo "$(now) - $start" | bc -l)
+awk -F'"' '/^\[\[apt.package/{p=1} p && /^name = /{n=$2} p && /^version = /{print n, $2}' "$work/workspace/airgap.lock" | sort > "$work/ours-pinned.txt"
+pinned_args=$(echo "$pins" | tr -d '",')
+APT_CONFIG="$root/apt.conf" apt-get -s install $pinned_args | grep '^Inst ' | awk '{print $2, substr($3,2)}' | sort > "$work/theirs-pinned.txt"
+if diff -q "$work/theirs-pinned.txt" "$work/ours-pinned.txt" >/dev/null; then same_pinned=yes; else same_pinned=NO; fi
+
 echo "== metadata: apt-ftparchive packages vs airgap over the fixture's .deb files"
 fixture="$PWD/target/apt-fixture/repo"
 start=$(now)
@@ -104,6 +125,10 @@ printf 'resolution, Debian main (%s packages asked):\n' "$(echo $packages | wc -
 printf '  %-42s %7.2f s  (%s packages)\n' "apt-get update + apt-get -s install" "$apt_seconds" "$apt_count"
 printf '  %-42s %7.2f s  (%s packages, peak RSS %s MiB)\n' "airgap lock" "$ours_seconds" "$ours_count" "$(( $(tail -1 "$work/rss") / 1024 ))"
 printf '  same closure as apt: %s; ratio (airgap / apt): %.2f (target <= 1.00)\n' "$same" "$(echo "$ours_seconds / $apt_seconds" | bc -l)"
+printf 'resolution again from the warm cache:\n'
+printf '  %-42s %7.2f s\n' "airgap lock --update, unpinned" "$warm_seconds"
+printf '  %-42s %7.2f s  (same closure as apt with the pins: %s)\n' "airgap lock, every package pinned" "$pinned_seconds" "$same_pinned"
+printf '  ratio (pinned / unpinned): %.2f (target <= 1.20)\n' "$(echo "$pinned_seconds / $warm_seconds" | bc -l)"
 printf 'metadata for %s .deb files:\n' "$(ls "$fixture/pool/main" | wc -l)"
 printf '  %-42s %9.4f s\n' "apt-ftparchive packages" "$ftparchive_seconds"
 printf '  %-42s %9.4f s\n' "airgap (Packages, .gz, .xz, Release, signatures)" "$ours_metadata_seconds"
