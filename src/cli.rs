@@ -293,6 +293,10 @@ pub struct ImportKubesprayArgs {
     /// Every file and image Kubespray knows, enabled or not (as generate_list.sh lists them).
     #[arg(long)]
     pub all: bool,
+    /// The nodes' operating system (debian-12, ubuntu-24.04, rocky-9, ...): add the OS
+    /// packages Kubespray installs on it as an [[apt]] or [[yum]] entry.
+    #[arg(long, value_name = "OS")]
+    pub os: Option<String>,
     /// Write the manifest here instead of stdout (atomically).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

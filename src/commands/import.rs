@@ -37,6 +37,7 @@ fn kubespray(settings: &Settings, args: &ImportKubesprayArgs) -> Result<()> {
         sets,
         inventory: args.inventory.clone(),
         all: args.all,
+        os: args.os.clone(),
     };
     let imported = import::import(&options)?;
     let mut command = vec![
@@ -53,6 +54,9 @@ fn kubespray(settings: &Settings, args: &ImportKubesprayArgs) -> Result<()> {
     }
     if args.all {
         command.push("--all".to_string());
+    }
+    if let Some(os) = &args.os {
+        command.push(format!("--os {os}"));
     }
     let text = import::manifest(&imported, &command.join(" "));
     match &args.output {

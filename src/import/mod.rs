@@ -8,6 +8,7 @@
 
 pub mod ansible;
 pub mod downloads;
+pub mod packages;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,9 @@ pub struct Options {
     pub inventory: Option<PathBuf>,
     /// Every download Kubespray knows, not only the enabled ones.
     pub all: bool,
+    /// The nodes' operating system (`debian-12`, `rocky-9`): its OS packages become an
+    /// `[[apt]]` or `[[yum]]` entry.
+    pub os: Option<String>,
 }
 
 /// Why the import failed.
@@ -74,6 +78,8 @@ pub struct Imported {
     pub revision: Option<String>,
     pub files: Vec<ImportedFile>,
     pub images: Vec<ImportedImage>,
+    /// The OS packages Kubespray installs on `--os`'s nodes.
+    pub os_packages: Option<(packages::System, Vec<String>)>,
 }
 
 /// Where Kubespray's data is read from.
@@ -89,7 +95,7 @@ enum Tree {
 
 /// Kubespray v2.31.0's defaults (`data/kubespray-v2.31.0`, unchanged), carried in the binary
 /// so that `render` knows Kubespray's downloads without a checkout.
-const EMBEDDED: [(&str, &str); 4] = [
+const EMBEDDED: [(&str, &str); 6] = [
     (
         "roles/kubespray_defaults/defaults/main/download.yml",
         include_str!(
@@ -111,6 +117,14 @@ const EMBEDDED: [(&str, &str); 4] = [
     (
         "roles/kubespray_defaults/vars/main/main.yml",
         include_str!("../../data/kubespray-v2.31.0/roles_kubespray_defaults_vars_main_main.yml"),
+    ),
+    (
+        "roles/system_packages/vars/main.yml",
+        include_str!("../../data/kubespray-v2.31.0/roles_system_packages_vars_main.yml"),
+    ),
+    (
+        "roles/system_packages/defaults/main.yml",
+        include_str!("../../data/kubespray-v2.31.0/roles_system_packages_defaults_main.yml"),
     ),
 ];
 
@@ -403,6 +417,31 @@ fn import_tree(tree: &Tree, options: &Options) -> Result<Imported, ImportError> 
     }
     imported.files = files.into_values().collect();
     imported.images = images;
+    if let Some(name) = &options.os {
+        let system = packages::system(name)?;
+        let role_defaults = parse_layer(&tree.files(packages::DEFAULTS)?)?;
+        let role = parse_layer(&tree.files(packages::VARS)?)?;
+        let pkgs = role
+            .get("pkgs")
+            .and_then(yaml_serde::Value::as_mapping)
+            .cloned()
+            .ok_or_else(|| ImportError::Source {
+                path: options.source.display().to_string(),
+                message: format!("{} defines no `pkgs:` table", packages::VARS),
+            })?;
+        // Ansible's precedence: role defaults, inventory, facts, role vars, extra vars.
+        let vars = Vars::new(vec![
+            defaults.clone(),
+            role_defaults,
+            inventory.clone(),
+            packages::facts(&system),
+            role_vars.clone(),
+            role,
+            extra.clone(),
+        ]);
+        let names = packages::selected(&pkgs, &vars)?;
+        imported.os_packages = Some((system, names));
+    }
     Ok(imported)
 }
 
@@ -538,6 +577,58 @@ pub fn manifest(imported: &Imported, command: &str) -> String {
                     if !sum.is_empty() {
                         out.push_str(&format!("sha256 = {}\n", quote(sum)));
                     }
+                }
+            }
+        }
+    }
+    if let Some((system, names)) = &imported.os_packages {
+        let list = names
+            .iter()
+            .map(|name| quote(name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "\n# Kubespray's OS packages for {} nodes (roles/system_packages `pkgs`, evaluated\n# for {} {}). The repository is yours: set `url` and the key, then lock.\n",
+            system.name, system.distribution, system.version
+        ));
+        match system.manager {
+            packages::Manager::Apt => {
+                let architectures: Vec<String> =
+                    imported.arches.iter().map(|arch| quote(arch)).collect();
+                let (mirror, keyring) = if system.distribution == "Ubuntu" {
+                    (
+                        "http://archive.ubuntu.com/ubuntu",
+                        "keys/ubuntu-archive-keyring.gpg",
+                    )
+                } else {
+                    (
+                        "http://deb.debian.org/debian",
+                        "keys/debian-archive-keyring.gpg",
+                    )
+                };
+                out.push_str(&format!(
+                    "[[apt]]\nname = {}\n# url = \"{mirror}\"\nsuite = {}\ncomponents = [\"main\"]\narchitectures = [{}]\n# keyring = \"{keyring}\"\npackages = [{list}]\n",
+                    quote(&system.name),
+                    quote(system.codename.unwrap_or_default()),
+                    architectures.join(", ")
+                ));
+            }
+            packages::Manager::Yum => {
+                for arch in &imported.arches {
+                    let name = if imported.arches.len() == 1 {
+                        system.name.clone()
+                    } else {
+                        format!("{}-{arch}", system.name)
+                    };
+                    out.push_str(&format!(
+                        "[[yum]]\nname = {}\n# url = \"https://mirror.example/{}/{}/BaseOS/{}/os/\"\narch = {}\n# gpgkey = \"keys/RPM-GPG-KEY-{}\"\npackages = [{list}]\n",
+                        quote(&name),
+                        system.distribution.to_ascii_lowercase(),
+                        system.major,
+                        machine(arch),
+                        quote(machine(arch)),
+                        system.distribution
+                    ));
                 }
             }
         }

@@ -26,6 +26,14 @@ fn kubespray_tree(directory: &Path) -> PathBuf {
             "roles_kubespray_defaults_vars_main_main.yml",
             "roles/kubespray_defaults/vars/main/main.yml",
         ),
+        (
+            "roles_system_packages_vars_main.yml",
+            "roles/system_packages/vars/main.yml",
+        ),
+        (
+            "roles_system_packages_defaults_main.yml",
+            "roles/system_packages/defaults/main.yml",
+        ),
     ] {
         let target = root.join(path);
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -411,4 +419,98 @@ fn the_repository_manifest_is_what_the_import_gives() {
         run.stdout.trim_end(),
         "regenerate it as the README shows"
     );
+}
+
+/// The `packages = [...]` list of the entry of kind `table` in the output.
+fn os_packages(manifest: &str, table: &str) -> Vec<String> {
+    let start = manifest
+        .find(&format!("[[{table}]]"))
+        .unwrap_or_else(|| panic!("no [[{table}]] in:\n{manifest}"));
+    let line = manifest[start..]
+        .lines()
+        .find(|line| line.starts_with("packages = "))
+        .unwrap();
+    let list: toml::Table = toml::from_str(line).unwrap();
+    list["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|name| name.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn os_packages_are_what_kubespray_installs_on_that_system() {
+    // Read by hand from roles/system_packages/vars/main.yml with Kubespray's defaults
+    // (kube_proxy_mode ipvs, ntp off, ping_access_ip on) for a node of k8s_cluster.
+    let env = Env::new();
+    let run = import(&env, &["--os", "debian-12"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let debian = [
+        "apparmor",
+        "apt-transport-https",
+        "bash-completion",
+        "conntrack",
+        "curl",
+        "e2fsprogs",
+        "ebtables",
+        "gnupg",
+        "iproute2",
+        "iptables",
+        "iputils-ping",
+        "ipvsadm",
+        "libseccomp2",
+        "mergerfs",
+        "openssl",
+        "python3-apt",
+        "rsync",
+        "socat",
+        "software-properties-common",
+        "tar",
+        "unzip",
+        "xfsprogs",
+    ];
+    assert_eq!(os_packages(&run.stdout, "apt"), debian);
+    assert!(run.stdout.contains("suite = \"bookworm\""));
+    assert!(run.stdout.contains("# url = "));
+
+    let run = import(
+        &env,
+        &["--os", "rocky-9", "--set", "kube_proxy_mode=nftables"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rocky = [
+        "bash-completion",
+        "conntrack",
+        "container-selinux",
+        "curl",
+        "device-mapper-libs",
+        "e2fsprogs",
+        "ebtables",
+        "iproute",
+        "ipset",
+        "iptables",
+        "iputils",
+        "libseccomp",
+        "nftables",
+        "nss",
+        "openssl",
+        "rsync",
+        "socat",
+        "tar",
+        "unzip",
+        "xfsprogs",
+    ];
+    assert_eq!(os_packages(&run.stdout, "yum"), rocky);
+    assert!(run.stdout.contains("arch = \"x86_64\""));
+
+    // Debian 11 has no mergerfs but gnupg; Ubuntu neither.
+    let run = import(&env, &["--os", "ubuntu-24.04"]);
+    let ubuntu = os_packages(&run.stdout, "apt");
+    assert!(!ubuntu.contains(&"gnupg".to_string()) && !ubuntu.contains(&"mergerfs".to_string()));
+    assert!(run.stdout.contains("suite = \"noble\""));
+
+    let run = import(&env, &["--os", "opensuse-15"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("debian-12"), "{}", run.stderr);
 }
