@@ -32,9 +32,11 @@ pub struct System {
     pub codename: Option<&'static str>,
 }
 
-/// The systems `--os` accepts: (prefix, family, distribution, manager, versions with their
-/// codename).
-const SYSTEMS: &[(&str, &str, &str, Manager, &[(&str, Option<&str>)])] = &[
+/// A release of a system, and its codename where apt needs one.
+type Release = (&'static str, Option<&'static str>);
+
+/// The systems `--os` accepts: (prefix, family, distribution, manager, releases).
+const SYSTEMS: &[(&str, &str, &str, Manager, &[Release])] = &[
     (
         "debian",
         "Debian",
