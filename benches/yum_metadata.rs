@@ -60,6 +60,7 @@ fn main() {
         exclude: Vec::new(),
         weak_deps: true,
         gpgcheck: true,
+        modules: Vec::new(),
         repomd: Digest::of_bytes(b""),
         modular: false,
         rpms,

@@ -373,3 +373,88 @@ fn a_wrong_key_a_tampered_primary_and_unsatisfiable_names_fail_and_keep_the_lock
         .stderr_has("do not match");
     assert_eq!(env.lock_text(), good);
 }
+
+/// What dnf downloads for `packages` from `url` with `modules` enabled first (`dnf module
+/// enable`), in an empty install root.
+fn dnf_with_modules(env: &Env, url: &str, modules: &[&str], packages: &[&str]) -> BTreeSet<String> {
+    let root = env.temp.path().join("dnf-modular-root");
+    let destination = env.temp.path().join("dnf-modular");
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&destination);
+    let repository = format!("--repofrompath=modular,{url}");
+    if !modules.is_empty() {
+        std::fs::create_dir_all(&root).unwrap();
+        let run = output({
+            let mut command = Command::new("dnf");
+            command
+                .args(["module", "enable", "-y", "--releasever=9", "--nogpgcheck"])
+                .args(["--setopt=reposdir=/dev/null", "--repo=modular"])
+                .arg(&repository)
+                .arg(format!("--installroot={}", root.display()))
+                .args(modules);
+            command
+        });
+        assert_eq!(
+            run.code, 0,
+            "dnf module enable: {}{}",
+            run.stdout, run.stderr
+        );
+    }
+    let run = dnf_download(
+        &root,
+        &destination,
+        &[&repository, "--repo=modular", "--nogpgcheck"],
+        packages,
+    );
+    assert_eq!(run.code, 0, "dnf download: {}{}", run.stdout, run.stderr);
+    downloaded(&destination)
+}
+
+#[test]
+fn module_default_streams_apply_and_modules_enables_another_as_dnf_does() {
+    // Failed before: modules.yaml only warned; toolbox resolved to 3.0 (the newest of all
+    // streams) where dnf installs the default stream's 2.0.
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let upstream = Upstream::start();
+    serve_directory(&upstream, &fixture().join("repo-modular"));
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["toolbox"]),
+    );
+    env.run(&["lock"]).success();
+    let ours = locked_rpms(&env.lock_text());
+    assert!(ours.contains("toolbox-2.0-1.x86_64.rpm"), "{ours:?}");
+    assert_eq!(
+        ours,
+        dnf_with_modules(&env, &upstream.url(""), &[], &["toolbox"])
+    );
+
+    env.manifest(
+        "yum.toml",
+        &format!(
+            "{}modules = [\"toolbox:three\"]\n",
+            yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["toolbox"])
+        ),
+    );
+    env.run(&["lock"]).success();
+    let ours = locked_rpms(&env.lock_text());
+    assert!(ours.contains("toolbox-3.0-1.x86_64.rpm"), "{ours:?}");
+    assert_eq!(
+        ours,
+        dnf_with_modules(&env, &upstream.url(""), &["toolbox:three"], &["toolbox"])
+    );
+
+    let lock = env.lock_text();
+    env.manifest(
+        "yum.toml",
+        &format!(
+            "{}modules = [\"toolbox:nine\"]\n",
+            yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["toolbox"])
+        ),
+    );
+    env.run(&["lock"]).failure().stderr_has(
+        "the module stream `toolbox:nine` does not exist; there are: toolbox:three, toolbox:two",
+    );
+    assert_eq!(env.lock_text(), lock);
+}

@@ -23,6 +23,7 @@ pub struct RawYum {
     pub insecure: Option<bool>,
     pub weak_deps: Option<bool>,
     pub gpgcheck: Option<bool>,
+    pub modules: Option<Vec<Spanned<String>>>,
 }
 
 /// One `[[yum]]` entry: an RPM repository and the packages to take from it.
@@ -44,6 +45,9 @@ pub struct YumArtifact {
     /// Check each package's header signature against `gpgkey` (dnf's `gpgcheck`).
     #[serde(skip_serializing_if = "is_true")]
     pub gpgcheck: bool,
+    /// Module streams to enable (`name:stream`), as `dnf module enable` does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
     #[serde(skip)]
     pub origin: Origin,
 }
@@ -123,6 +127,31 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawYum>) -> V
             );
         }
     }
+    let mut modules = Vec::new();
+    for module in entry.modules.into_iter().flatten() {
+        let valid = module
+            .get_ref()
+            .split_once(':')
+            .is_some_and(|(name, stream)| {
+                !name.is_empty()
+                    && !stream.is_empty()
+                    && module.get_ref().chars().all(|character| {
+                        character.is_ascii_alphanumeric()
+                            || matches!(character, '+' | '-' | '.' | '_' | ':')
+                    })
+            });
+        if !valid {
+            loader.diagnostics.push(
+                context
+                    .error(
+                        module.span(),
+                        format!("`{}` is not a module stream", module.get_ref()),
+                    )
+                    .with_hint("write `name:stream`, e.g. \"container-tools:rhel8\""),
+            );
+        }
+        modules.push(module.into_inner());
+    }
     vec![YumArtifact {
         name,
         url,
@@ -138,6 +167,7 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawYum>) -> V
         insecure: entry.insecure.unwrap_or(false),
         weak_deps: entry.weak_deps.unwrap_or(true),
         gpgcheck: entry.gpgcheck.unwrap_or(true),
+        modules,
         origin: context.origin(entry_span),
     }]
 }

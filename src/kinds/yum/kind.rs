@@ -38,7 +38,7 @@ impl Kind for Yum {
         entry.name.clone()
     }
     fn changed(artifact: &YumArtifact, pinned: &LockedYum) -> Option<&'static str> {
-        let fields: [(&'static str, bool); 8] = [
+        let fields: [(&'static str, bool); 9] = [
             ("url", artifact.url != pinned.url),
             ("arch", artifact.arch != pinned.arch),
             ("gpgkey", artifact.gpgkey != pinned.gpgkey),
@@ -47,6 +47,7 @@ impl Kind for Yum {
             ("exclude", artifact.exclude != pinned.exclude),
             ("weak_deps", artifact.weak_deps != pinned.weak_deps),
             ("gpgcheck", artifact.gpgcheck != pinned.gpgcheck),
+            ("modules", artifact.modules != pinned.modules),
         ];
         fields
             .into_iter()

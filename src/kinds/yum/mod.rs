@@ -5,6 +5,7 @@
 pub mod entry;
 mod kind;
 pub mod metadata;
+pub mod modules;
 pub mod pin;
 pub mod repository;
 pub mod resolve;
@@ -39,6 +40,8 @@ pub enum YumError {
         message: String,
         hint: String,
     },
+    #[error("yum {entry}: {message}")]
+    Module { entry: String, message: String },
     #[error("yum {entry}: cannot resolve the packages: {message}\n  needed by: {chain}")]
     Unsatisfiable {
         entry: String,
@@ -52,6 +55,7 @@ pub enum YumError {
 struct Repository {
     repomd: Digest,
     modular: bool,
+    modules: Option<modules::Modules>,
 }
 
 /// Resolves every `[[yum]]` entry; entries of one architecture resolve together.
@@ -67,11 +71,34 @@ pub async fn resolve(
         repositories.push(load(downloader, artifact, &mut packages).await?);
         sources.resize(sources.len() + packages.len() - before, source);
     }
+    // Module streams apply across repositories, as in dnf: every entry's `modules` enabled,
+    // default streams for the rest.
+    let mut all_modules = modules::Modules::default();
+    for repository in &repositories {
+        if let Some(found) = &repository.modules {
+            all_modules.extend(found.clone());
+        }
+    }
+    let enabled: Vec<String> = artifacts
+        .iter()
+        .flat_map(|artifact| artifact.modules.iter().cloned())
+        .collect();
+    let hidden = all_modules
+        .hidden(&packages, &enabled)
+        .map_err(|message| YumError::Module {
+            entry: artifacts
+                .iter()
+                .find(|artifact| !artifact.modules.is_empty())
+                .unwrap_or(&artifacts[0])
+                .name
+                .clone(),
+            message,
+        })?;
     let mut per_source: BTreeMap<usize, BTreeSet<LockedRpm>> = BTreeMap::new();
     let architectures: BTreeSet<&String> =
         artifacts.iter().map(|artifact| &artifact.arch).collect();
     for arch in architectures {
-        let universe = resolve::Universe::new(&packages, arch);
+        let universe = resolve::Universe::new(&packages, arch, &hidden);
         for artifact in artifacts.iter().filter(|artifact| &artifact.arch == arch) {
             let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
             let closure =
@@ -135,6 +162,7 @@ pub async fn resolve(
             exclude: artifact.exclude.clone(),
             weak_deps: artifact.weak_deps,
             gpgcheck: artifact.gpgcheck,
+            modules: artifact.modules.clone(),
             repomd: repository.repomd,
             modular: repository.modular,
             rpms: per_source
@@ -229,11 +257,52 @@ async fn load(
         )
     })?;
     let modular = entries.contains_key("modules");
-    if modular {
-        downloader.printer.warn(format!(
-            "yum {entry}: the repository has modular metadata (modules.yaml); airgap resolves over all packages and does not apply module default streams, so check the lock's versions"
-        ));
-    }
+    let modules = match entries.get("modules") {
+        Some(entry_modules) => {
+            let url = format!("{}{}", artifact.url, entry_modules.location);
+            let Some(checksum) = entry_modules.checksum else {
+                return Err(metadata_error(
+                    &url,
+                    "has no sha256 checksum in repomd.xml".to_string(),
+                    "regenerate the repository with createrepo_c (sha256 is its default)",
+                ));
+            };
+            let fetched = downloader
+                .fetch(
+                    &label,
+                    entry,
+                    &url,
+                    Some(checksum),
+                    entry_modules
+                        .size
+                        .map_or(crate::limits::METADATA, crate::limits::pinned),
+                )
+                .await?;
+            let blob = downloader.store.blob_path(&fetched.digest);
+            let location = entry_modules.location.clone();
+            let parsed = tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                let mut text = String::new();
+                decompressed(&blob, &location)?
+                    .take(modules::LIMIT + 1)
+                    .read_to_string(&mut text)
+                    .map_err(|error| error.to_string())?;
+                if text.len() as u64 > modules::LIMIT {
+                    return Err(format!(
+                        "is larger than {} bytes decompressed",
+                        modules::LIMIT
+                    ));
+                }
+                modules::Modules::parse(&text)
+            })
+            .await
+            .map_err(|error| error.to_string())
+            .and_then(|result| result)
+            .map_err(|message| metadata_error(&url, message, "the module metadata is malformed"))?;
+            Some(parsed)
+        }
+        None => None,
+    };
     let primary = &entries["primary"];
     let primary_url = format!("{}{}", artifact.url, primary.location);
     let Some(checksum) = primary.checksum else {
@@ -260,22 +329,7 @@ async fn load(
     let blob = downloader.store.blob_path(&fetched.digest);
     let location = primary.location.clone();
     let parsed = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&blob).map_err(|error| error.to_string())?;
-        let reader = BufReader::with_capacity(1 << 20, file);
-        let reader: Box<dyn std::io::BufRead> = if location.ends_with(".gz") {
-            Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(reader)))
-        } else if location.ends_with(".xz") {
-            Box::new(BufReader::new(lzma_rust2::XzReader::new(reader, true)))
-        } else if location.ends_with(".zst") {
-            Box::new(BufReader::new(
-                ruzstd::decoding::StreamingDecoder::new(reader)
-                    .map_err(|error| error.to_string())?,
-            ))
-        } else if location.ends_with(".bz2") {
-            Box::new(BufReader::new(bzip2::bufread::MultiBzDecoder::new(reader)))
-        } else {
-            Box::new(reader)
-        };
+        let reader = decompressed(&blob, &location)?;
         let mut found = Vec::new();
         metadata::parse_primary(reader, |package| found.push(package))
             .map_err(|error| error.to_string())?;
@@ -291,6 +345,29 @@ async fn load(
     Ok(Repository {
         repomd: repomd.digest,
         modular,
+        modules,
+    })
+}
+
+/// A repodata file of the store, decompressed as its name says (gz, xz, zst, bz2 or plain).
+fn decompressed(
+    blob: &std::path::Path,
+    location: &str,
+) -> Result<Box<dyn std::io::BufRead>, String> {
+    let file = std::fs::File::open(blob).map_err(|error| error.to_string())?;
+    let reader = BufReader::with_capacity(1 << 20, file);
+    Ok(if location.ends_with(".gz") {
+        Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(reader)))
+    } else if location.ends_with(".xz") {
+        Box::new(BufReader::new(lzma_rust2::XzReader::new(reader, true)))
+    } else if location.ends_with(".zst") {
+        Box::new(BufReader::new(
+            ruzstd::decoding::StreamingDecoder::new(reader).map_err(|error| error.to_string())?,
+        ))
+    } else if location.ends_with(".bz2") {
+        Box::new(BufReader::new(bzip2::bufread::MultiBzDecoder::new(reader)))
+    } else {
+        Box::new(reader)
     })
 }
 
@@ -322,6 +399,7 @@ impl crate::hint::Hint for YumError {
             YumError::Fetch(inner) => crate::hint::Hint::hint(inner),
             YumError::Key { .. } => Some("give the repository's armored key (e.g. RPM-GPG-KEY-Rocky-9)".to_string()),
             YumError::Metadata { hint, .. } => Some(hint.to_string()),
+            YumError::Module { .. } => Some("list module streams as `modules = [\"name:stream\"]`; without one, a module's default stream applies, as in dnf".to_string()),
             YumError::Unsatisfiable { .. } => Some("add the repository that has it, or list it in `exclude` if the nodes already have it".to_string()),
             #[allow(unreachable_patterns)]
             _ => None,

@@ -31,9 +31,12 @@ pub struct LockedYum {
         skip_serializing_if = "super::entry::is_true"
     )]
     pub gpgcheck: bool,
+    /// Module streams enabled, as in the manifest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
     /// Digest of the verified `repomd.xml` the closure was resolved against.
     pub repomd: Digest,
-    /// The repository has modular metadata (`modules.yaml`), which resolution does not apply.
+    /// The repository has modular metadata (`modules.yaml`); resolution applied its streams.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub modular: bool,
     #[serde(default, rename = "package", skip_serializing_if = "Vec::is_empty")]

@@ -45,7 +45,9 @@ pub struct Universe<'a> {
 }
 
 impl<'a> Universe<'a> {
-    pub fn new(packages: &'a [RpmPackage], arch: &str) -> Self {
+    /// The packages of `arch` (and those it installs), less the `hidden` ones (modular
+    /// filtering).
+    pub fn new(packages: &'a [RpmPackage], arch: &str, hidden: &HashSet<usize>) -> Self {
         let compatible = compatible(arch);
         let mut universe = Universe {
             packages,
@@ -55,7 +57,7 @@ impl<'a> Universe<'a> {
             obsoleted: HashSet::new(),
         };
         for (index, package) in packages.iter().enumerate() {
-            if !compatible.contains(&package.arch.as_str()) {
+            if !compatible.contains(&package.arch.as_str()) || hidden.contains(&index) {
                 continue;
             }
             universe
@@ -768,7 +770,7 @@ mod tests {
         exclude: &[&str],
     ) -> Result<Vec<String>, Unsatisfiable> {
         let packages: Vec<RpmPackage> = specs.iter().map(|spec| package(spec)).collect();
-        let universe = Universe::new(&packages, "x86_64");
+        let universe = Universe::new(&packages, "x86_64", &HashSet::new());
         let requested: Vec<String> = requested.iter().map(|name| name.to_string()).collect();
         let exclude: BTreeSet<String> = exclude.iter().map(|name| name.to_string()).collect();
         closure(&universe, &requested, &exclude, true).map(|selected| {
