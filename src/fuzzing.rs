@@ -38,6 +38,10 @@ pub const TARGETS: &[Target] = &[
         run: yum_primary,
     },
     Target {
+        name: "yum_filelists",
+        run: yum_filelists,
+    },
+    Target {
         name: "yum_rich",
         run: yum_rich,
     },
@@ -131,6 +135,12 @@ pub fn yum_repomd(data: &[u8]) {
 /// A yum primary.xml, streamed.
 pub fn yum_primary(data: &[u8]) {
     let _ = crate::kinds::yum::metadata::parse_primary(data, |_| {});
+}
+
+/// A yum filelists.xml, streamed, looking for a few paths.
+pub fn yum_filelists(data: &[u8]) {
+    let wanted = std::collections::HashSet::from(["/usr/bin/a".to_string()]);
+    let _ = crate::kinds::yum::metadata::parse_filelists(data, &wanted, |_, _| {});
 }
 
 /// An RPM rich dependency (`(a or (b >= 1 if c))`).

@@ -458,3 +458,27 @@ fn module_default_streams_apply_and_modules_enables_another_as_dnf_does() {
     );
     assert_eq!(env.lock_text(), lock);
 }
+
+#[test]
+fn a_path_only_filelists_has_is_found_there_as_dnf_finds_it() {
+    // Failed before: widget requires /usr/share/widget/data.conf, which primary.xml does not
+    // list (createrepo_c puts only /etc and bin paths there); the lock said nothing provides it.
+    let (env, upstream) = served_fixture();
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["widget"]),
+    );
+    env.run(&["lock"]).success();
+    let ours = locked_rpms(&env.lock_text());
+    assert!(ours.contains("widget-data-1.0-1.noarch.rpm"), "{ours:?}");
+    let destination = env.temp.path().join("dnf-download");
+    let repository = format!("--repofrompath=fixture,{}", upstream.url(""));
+    let run = dnf_download(
+        &env.temp.path().join("dnf-root"),
+        &destination,
+        &[&repository, "--repo=fixture", "--nogpgcheck"],
+        &["widget"],
+    );
+    assert_eq!(run.code, 0, "dnf download: {}{}", run.stdout, run.stderr);
+    assert_eq!(ours, downloaded(&destination));
+}

@@ -239,6 +239,56 @@ impl<R: BufRead> std::io::Read for EventBounded<R> {
     }
 }
 
+/// Streams filelists.xml, calling `found(pkgid, path)` for each file of `wanted`: primary
+/// lists only some paths (`/etc/*`, `*bin/*`), and a requirement on another path is answered
+/// here, as dnf answers it.
+pub fn parse_filelists(
+    input: impl BufRead,
+    wanted: &std::collections::HashSet<String>,
+    mut found: impl FnMut(&str, String),
+) -> Result<(), MetadataError> {
+    let mut reader = Reader::from_reader(EventBounded {
+        inner: input,
+        run: 0,
+    });
+    let mut buffer = Vec::new();
+    let mut pkgid = String::new();
+    let mut in_file = false;
+    let mut text = String::new();
+    loop {
+        let event = reader
+            .read_event_into(&mut buffer)
+            .map_err(|error| MetadataError::XmlAt {
+                position: reader.buffer_position(),
+                message: error.to_string(),
+            })?;
+        match event {
+            Event::Start(element) => match local_name(&element).as_str() {
+                "package" => pkgid = attribute(&element, "pkgid").unwrap_or_default(),
+                "file" => {
+                    in_file = true;
+                    text.clear();
+                }
+                _ => {}
+            },
+            Event::Text(content) if in_file => text.push_str(&content.xml10_content()),
+            Event::GeneralRef(reference) if in_file => {
+                text.push_str(&resolve_entity(&reference[..]))
+            }
+            Event::End(element) if in_file && element.local_name().into_inner() == "file" => {
+                in_file = false;
+                if wanted.contains(&text) {
+                    found(&pkgid, std::mem::take(&mut text));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buffer.clear();
+    }
+    Ok(())
+}
+
 /// Streams primary.xml, calling `found` for each package.
 pub fn parse_primary(
     input: impl BufRead,

@@ -56,6 +56,8 @@ struct Repository {
     repomd: Digest,
     modular: bool,
     modules: Option<modules::Modules>,
+    /// filelists.xml, fetched only when a file requirement needs it.
+    filelists: Option<metadata::RepomdEntry>,
 }
 
 /// Resolves every `[[yum]]` entry; entries of one architecture resolve together.
@@ -94,9 +96,37 @@ pub async fn resolve(
                 .clone(),
             message,
         })?;
-    let mut per_source: BTreeMap<usize, BTreeSet<LockedRpm>> = BTreeMap::new();
+    // A closure that fails on a path primary does not list: the paths go to filelists, as
+    // dnf reads them, and the packages that have them gain them.
     let architectures: BTreeSet<&String> =
         artifacts.iter().map(|artifact| &artifact.arch).collect();
+    let mut wanted = std::collections::HashSet::new();
+    for arch in &architectures {
+        let universe = resolve::Universe::new(&packages, arch, &hidden);
+        let fails = artifacts
+            .iter()
+            .filter(|artifact| &&artifact.arch == arch)
+            .any(|artifact| {
+                let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
+                resolve::closure(&universe, &artifact.packages, &exclude, artifact.weak_deps)
+                    .is_err()
+            });
+        if fails {
+            wanted.extend(universe.unresolved_files());
+        }
+    }
+    if !wanted.is_empty() {
+        add_files(
+            downloader,
+            artifacts,
+            &repositories,
+            &sources,
+            &mut packages,
+            &wanted,
+        )
+        .await?;
+    }
+    let mut per_source: BTreeMap<usize, BTreeSet<LockedRpm>> = BTreeMap::new();
     for arch in architectures {
         let universe = resolve::Universe::new(&packages, arch, &hidden);
         for artifact in artifacts.iter().filter(|artifact| &artifact.arch == arch) {
@@ -346,7 +376,80 @@ async fn load(
         repomd: repomd.digest,
         modular,
         modules,
+        filelists: entries.get("filelists").cloned(),
     })
+}
+
+/// Reads each repository's filelists.xml for the `wanted` paths and adds each to the
+/// packages that have it.
+async fn add_files(
+    downloader: &Downloader,
+    artifacts: &[YumArtifact],
+    repositories: &[Repository],
+    sources: &[usize],
+    packages: &mut [RpmPackage],
+    wanted: &std::collections::HashSet<String>,
+) -> Result<(), YumError> {
+    for (source, (artifact, repository)) in artifacts.iter().zip(repositories).enumerate() {
+        let Some(filelists) = &repository.filelists else {
+            continue;
+        };
+        let entry = &artifact.name;
+        let url = format!("{}{}", artifact.url, filelists.location);
+        let Some(checksum) = filelists.checksum else {
+            continue;
+        };
+        let fetched = downloader
+            .fetch(
+                &format!("yum {entry}"),
+                entry,
+                &url,
+                Some(checksum),
+                filelists
+                    .size
+                    .map_or(crate::limits::METADATA, crate::limits::pinned),
+            )
+            .await?;
+        let blob = downloader.store.blob_path(&fetched.digest);
+        let location = filelists.location.clone();
+        let wanted_owned = wanted.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut found: Vec<(String, String)> = Vec::new();
+            metadata::parse_filelists(
+                decompressed(&blob, &location)?,
+                &wanted_owned,
+                |id, path| found.push((id.to_string(), path)),
+            )
+            .map_err(|error| error.to_string())?;
+            Ok::<_, String>(found)
+        })
+        .await
+        .map_err(|error| error.to_string())
+        .and_then(|result| result)
+        .map_err(|message| YumError::Metadata {
+            entry: entry.clone(),
+            url: url.clone(),
+            message,
+            hint: "the file list metadata is malformed".to_string(),
+        })?;
+        let mut by_id: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for (id, path) in found {
+            by_id.entry(id).or_default().push(path);
+        }
+        for (index, package) in packages.iter_mut().enumerate() {
+            if sources[index] != source {
+                continue;
+            }
+            if let Some(paths) = package.sha256.and_then(|digest| by_id.get(&digest.hex())) {
+                for path in paths {
+                    if !package.files.contains(path) {
+                        package.files.push(path.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A repodata file of the store, decompressed as its name says (gz, xz, zst, bz2 or plain).

@@ -102,6 +102,26 @@ impl<'a> Universe<'a> {
         universe
     }
 
+    /// The paths that packages of this universe require and that no package here provides
+    /// (primary lists only some of each package's files; filelists has the rest).
+    pub fn unresolved_files(&self) -> BTreeSet<String> {
+        let mut unresolved = BTreeSet::new();
+        for indexes in self.by_name.values() {
+            for index in indexes {
+                for requirement in &self.packages[*index].requires {
+                    let path = requirement.name.as_str();
+                    if path.starts_with('/')
+                        && !self.files.contains_key(path)
+                        && !self.providers.contains_key(path)
+                    {
+                        unresolved.insert(path.to_string());
+                    }
+                }
+            }
+        }
+        unresolved
+    }
+
     fn newest(&self, indexes: &[usize]) -> Option<usize> {
         indexes
             .iter()
