@@ -482,3 +482,53 @@ fn a_path_only_filelists_has_is_found_there_as_dnf_finds_it() {
     assert_eq!(run.code, 0, "dnf download: {}{}", run.stdout, run.stderr);
     assert_eq!(ours, downloaded(&destination));
 }
+
+#[test]
+fn versions_in_requests_are_read_as_dnf_reads_them() {
+    // Failed before: `libfoo-1.0` was refused as a name; a pin is what operators write to keep
+    // kubelet at the cluster's version.
+    let (env, upstream) = served_fixture();
+    let repository = format!("--repofrompath=fixture,{}", upstream.url(""));
+    for request in ["libfoo-1.0", "libfoo-1:1.0-1.x86_64", "libfoo = 1:1.0"] {
+        env.manifest(
+            "yum.toml",
+            &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &[request]),
+        );
+        env.run(&["lock"]).success();
+        let ours = locked_rpms(&env.lock_text());
+        assert!(
+            ours.contains("libfoo-1.0-1.x86_64.rpm"),
+            "{request}: {ours:?}"
+        );
+        if !request.contains(' ') {
+            let destination = env.temp.path().join(format!("dnf-{}", request.len()));
+            let run = dnf_download(
+                &env.temp.path().join(format!("dnf-root-{}", request.len())),
+                &destination,
+                &[&repository, "--repo=fixture", "--nogpgcheck"],
+                &[request],
+            );
+            assert_eq!(run.code, 0, "dnf download: {}{}", run.stdout, run.stderr);
+            assert_eq!(ours, downloaded(&destination), "{request}");
+        }
+    }
+    // A pin the rest of the closure cannot live with, and a pin that matches nothing.
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(
+            &upstream,
+            Some("keys/RPM-GPG-KEY-test"),
+            &["app", "libfoo-1.0"],
+        ),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("requires `libfoo >= 1:2.0`");
+    env.manifest(
+        "yum.toml",
+        &yum_manifest(&upstream, Some("keys/RPM-GPG-KEY-test"), &["libfoo-9.0"]),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("`libfoo-9.0` matches no version of libfoo; there are: 2.1-1, 1.0-1");
+}

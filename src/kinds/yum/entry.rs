@@ -52,6 +52,28 @@ pub struct YumArtifact {
     pub origin: Origin,
 }
 
+/// A package as dnf takes it on its command line: a name or NEVRA (`kubelet-1.35.4`,
+/// `kubelet-0:1.35.4-150500.1.1.x86_64`), or `name OP version`.
+fn is_package_request(text: &str) -> bool {
+    let word = |text: &str, extra: &[char]| {
+        !text.is_empty()
+            && text.chars().all(|character| {
+                character.is_ascii_alphanumeric()
+                    || matches!(character, '+' | '-' | '.' | '_')
+                    || extra.contains(&character)
+            })
+    };
+    match text.split_whitespace().collect::<Vec<_>>()[..] {
+        [single] => single == text && word(single, &[':', '~', '^']),
+        [name, op, version] => {
+            word(name, &[])
+                && matches!(op, "=" | "==" | ">=" | "<=" | ">" | "<")
+                && word(version, &[':', '~', '^'])
+        }
+        _ => false,
+    }
+}
+
 /// Defaults are left out of the manifest inputs' digest, so adding one does not make every
 /// existing lock stale.
 pub(crate) fn is_true(value: &bool) -> bool {
@@ -112,18 +134,14 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawYum>) -> V
         );
     }
     for package in entry.packages.get_ref() {
-        let valid = !package.get_ref().is_empty()
-            && package.get_ref().chars().all(|character| {
-                character.is_ascii_alphanumeric() || matches!(character, '+' | '-' | '.' | '_')
-            });
-        if !valid {
+        if !is_package_request(package.get_ref()) {
             loader.diagnostics.push(
                 context
                     .error(
                         package.span(),
-                        format!("`{}` is not an RPM package name", package.get_ref()),
+                        format!("`{}` is not an RPM package request", package.get_ref()),
                     )
-                    .with_hint("package names are letters, digits, `+`, `-`, `.` and `_`"),
+                    .with_hint("write a name (letters, digits, `+`, `-`, `.`, `_`), `name-version[-release]`, or `name = version` (also `>=`, `<=`, `>`, `<`)"),
             );
         }
     }

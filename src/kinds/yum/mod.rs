@@ -102,14 +102,19 @@ pub async fn resolve(
         artifacts.iter().map(|artifact| &artifact.arch).collect();
     let mut wanted = std::collections::HashSet::new();
     for arch in &architectures {
-        let universe = resolve::Universe::new(&packages, arch, &hidden);
+        let mut universe = resolve::Universe::new(&packages, arch, &hidden);
         let fails = artifacts
             .iter()
             .filter(|artifact| &&artifact.arch == arch)
             .any(|artifact| {
                 let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
-                resolve::closure(&universe, &artifact.packages, &exclude, artifact.weak_deps)
-                    .is_err()
+                resolve::closure(
+                    &mut universe,
+                    &artifact.packages,
+                    &exclude,
+                    artifact.weak_deps,
+                )
+                .is_err()
             });
         if fails {
             wanted.extend(universe.unresolved_files());
@@ -128,16 +133,20 @@ pub async fn resolve(
     }
     let mut per_source: BTreeMap<usize, BTreeSet<LockedRpm>> = BTreeMap::new();
     for arch in architectures {
-        let universe = resolve::Universe::new(&packages, arch, &hidden);
+        let mut universe = resolve::Universe::new(&packages, arch, &hidden);
         for artifact in artifacts.iter().filter(|artifact| &artifact.arch == arch) {
             let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
-            let closure =
-                resolve::closure(&universe, &artifact.packages, &exclude, artifact.weak_deps)
-                    .map_err(|error| YumError::Unsatisfiable {
-                        entry: artifact.name.clone(),
-                        message: error.message,
-                        chain: error.chain.join(" <- "),
-                    })?;
+            let closure = resolve::closure(
+                &mut universe,
+                &artifact.packages,
+                &exclude,
+                artifact.weak_deps,
+            )
+            .map_err(|error| YumError::Unsatisfiable {
+                entry: artifact.name.clone(),
+                message: error.message,
+                chain: error.chain.join(" <- "),
+            })?;
             for index in closure {
                 let package = &packages[index];
                 let Some(digest) = package.sha256 else {

@@ -38,6 +38,9 @@ pub fn compatible(arch: &str) -> Vec<&'static str> {
 /// The packages of a repository, indexed for resolution.
 pub struct Universe<'a> {
     packages: &'a [RpmPackage],
+    /// Names whose version a request fixed (`kubelet-1.35.4`): only that package of the name
+    /// is chosen, for the request and for every dependency on the name.
+    pinned: HashMap<String, usize>,
     by_name: HashMap<&'a str, Vec<usize>>,
     providers: HashMap<&'a str, Vec<usize>>,
     files: HashMap<&'a str, Vec<usize>>,
@@ -51,6 +54,7 @@ impl<'a> Universe<'a> {
         let compatible = compatible(arch);
         let mut universe = Universe {
             packages,
+            pinned: HashMap::new(),
             by_name: HashMap::new(),
             providers: HashMap::new(),
             files: HashMap::new(),
@@ -161,6 +165,11 @@ impl<'a> Universe<'a> {
         candidates
             .into_iter()
             .filter(|index| !self.obsoleted.contains(index))
+            .filter(|index| {
+                self.pinned
+                    .get(self.packages[*index].name.as_str())
+                    .is_none_or(|pinned| pinned == index)
+            })
             .filter(|index| self.satisfies(*index, relation))
             .max_by(|left, right| {
                 let (left_package, right_package) = (&self.packages[*left], &self.packages[*right]);
@@ -172,34 +181,150 @@ impl<'a> Universe<'a> {
     }
 }
 
-/// Resolves `requested` into a closure: indexes into the packages.
+/// Resolves `requested` into a closure: indexes into the packages. A request is read as dnf
+/// reads it: a name (or something a package provides), a `name-version[-release][.arch]` or
+/// `name-epoch:version-release` of a package, or a relation `name = 1.35.4` (also `>=`, ...);
+/// a version fixes the name's package for the whole closure.
 pub fn closure(
-    universe: &Universe,
+    universe: &mut Universe,
     requested: &[String],
     exclude: &BTreeSet<String>,
     weak_deps: bool,
 ) -> Result<BTreeSet<usize>, Unsatisfiable> {
+    universe.pinned.clear();
+    let mut chosen = Vec::new();
+    for text in requested {
+        let index = universe.request(text).map_err(|message| Unsatisfiable {
+            message,
+            chain: vec![text.clone()],
+        })?;
+        chosen.push(index);
+    }
+    let universe = &*universe;
     let mut state = State {
         universe,
         exclude,
         selected: BTreeSet::new(),
     };
-    for name in requested {
-        let relation = plain(name);
-        let Some(index) = universe.choose(&relation) else {
-            return Err(Unsatisfiable {
-                message: format!(
-                    "`{name}` is not a package of the repository (nor provided by one) for this architecture"
-                ),
-                chain: vec![name.clone()],
-            });
-        };
+    for index in chosen {
         state.mark(index, &mut vec![universe.packages[index].name.clone()])?;
     }
     if weak_deps {
         state.add_weak();
     }
     Ok(state.selected)
+}
+
+impl Universe<'_> {
+    /// The package a request names, pinning its name when the request has a version.
+    fn request(&mut self, text: &str) -> Result<usize, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if let [name, op, evr] = words[..] {
+            let flags = match op {
+                "=" | "==" => "EQ",
+                ">=" => "GE",
+                "<=" => "LE",
+                ">" => "GT",
+                "<" => "LT",
+                _ => {
+                    return Err(format!(
+                        "`{text}` is not a package request: `{op}` is no relation"
+                    ));
+                }
+            };
+            let (epoch, rest) = match evr.split_once(':') {
+                Some((epoch, rest)) => (Some(epoch.to_string()), rest),
+                None => (None, evr),
+            };
+            let (version, release) = match rest.split_once('-') {
+                Some((version, release)) => (version, Some(release.to_string())),
+                None => (rest, None),
+            };
+            let relation = Relation {
+                name: name.to_string(),
+                flags: flags.to_string(),
+                epoch,
+                version: Some(version.to_string()),
+                release,
+            };
+            let index = self
+                .choose(&relation)
+                .ok_or_else(|| self.no_version(text, name))?;
+            self.pinned.insert(self.packages[index].name.clone(), index);
+            return Ok(index);
+        }
+        if self.by_name.contains_key(text) || self.providers.contains_key(text) {
+            return self.choose(&plain(text)).ok_or_else(|| {
+                format!("`{text}` cannot be installed: every package of it is obsoleted")
+            });
+        }
+        // name-version, name-version-release, name-epoch:version-release, each with .arch.
+        let matches: Vec<usize> = self
+            .by_name
+            .iter()
+            .filter(|(name, _)| text.starts_with(&format!("{name}-")))
+            .flat_map(|(_, indexes)| indexes.iter().copied())
+            .filter(|index| {
+                let package = &self.packages[*index];
+                let (name, epoch, version, release, arch) = (
+                    &package.name,
+                    package.epoch,
+                    &package.version,
+                    &package.release,
+                    &package.arch,
+                );
+                [
+                    format!("{name}-{version}"),
+                    format!("{name}-{version}-{release}"),
+                    format!("{name}-{epoch}:{version}-{release}"),
+                ]
+                .iter()
+                .any(|form| text == form || text == format!("{form}.{arch}"))
+            })
+            .collect();
+        let Some(index) = self.newest(&matches) else {
+            let name = self
+                .by_name
+                .keys()
+                .filter(|name| text.starts_with(&format!("{name}-")))
+                .max_by_key(|name| name.len())
+                .copied();
+            return Err(match name {
+                Some(name) => self.no_version(text, name),
+                None => format!(
+                    "`{text}` is not a package of the repository (nor provided by one) for this architecture"
+                ),
+            });
+        };
+        self.pinned.insert(self.packages[index].name.clone(), index);
+        Ok(index)
+    }
+
+    /// The message for a request whose version matches nothing: the versions there are.
+    fn no_version(&self, text: &str, name: &str) -> String {
+        let mut versions: Vec<&RpmPackage> = self
+            .by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|index| &self.packages[*index])
+            .collect();
+        if versions.is_empty() {
+            return format!(
+                "`{text}`: `{name}` is not a package of the repository for this architecture"
+            );
+        }
+        versions.sort_by(|left, right| compare_packages(right, left));
+        let listed: Vec<String> = versions
+            .iter()
+            .map(|package| format!("{}-{}", package.version, package.release))
+            .take(12)
+            .collect();
+        format!(
+            "`{text}` matches no version of {name}; there are: {}",
+            listed.join(", ")
+        )
+    }
 }
 
 fn plain(name: &str) -> Relation {
@@ -790,10 +915,10 @@ mod tests {
         exclude: &[&str],
     ) -> Result<Vec<String>, Unsatisfiable> {
         let packages: Vec<RpmPackage> = specs.iter().map(|spec| package(spec)).collect();
-        let universe = Universe::new(&packages, "x86_64", &HashSet::new());
+        let mut universe = Universe::new(&packages, "x86_64", &HashSet::new());
         let requested: Vec<String> = requested.iter().map(|name| name.to_string()).collect();
         let exclude: BTreeSet<String> = exclude.iter().map(|name| name.to_string()).collect();
-        closure(&universe, &requested, &exclude, true).map(|selected| {
+        closure(&mut universe, &requested, &exclude, true).map(|selected| {
             let mut names: Vec<String> = selected
                 .iter()
                 .map(|index| packages[*index].nevra())
