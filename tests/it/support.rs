@@ -181,6 +181,11 @@ impl Watched {
     /// Asserts the run stayed under `bytes` of memory and `limit` of time.
     #[track_caller]
     pub fn within(&self, bytes: u64, limit: std::time::Duration) -> &Run {
+        eprintln!(
+            "watched: peak {} MiB, {:.2} s",
+            self.peak >> 20,
+            self.elapsed.as_secs_f64()
+        );
         assert!(
             self.peak < bytes,
             "peaked at {} MiB\n{}",
