@@ -16,6 +16,11 @@ use crate::upstream::{Fault, Upstream};
 
 /// Builds a binary package with `dpkg-deb` into `directory`.
 fn deb(directory: &Path, name: &str, version: &str, extra: &str) {
+    deb_for(directory, name, version, "amd64", extra);
+}
+
+/// [`deb`] for another architecture (`all` too).
+fn deb_for(directory: &Path, name: &str, version: &str, arch: &str, extra: &str) {
     let build = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(build.path().join("DEBIAN")).unwrap();
     std::fs::create_dir_all(build.path().join("usr/share/doc").join(name)).unwrap();
@@ -27,7 +32,7 @@ fn deb(directory: &Path, name: &str, version: &str, extra: &str) {
     std::fs::write(
         build.path().join("DEBIAN/control"),
         format!(
-            "Package: {name}\nVersion: {version}\nArchitecture: amd64\nMaintainer: airgap tests <tests@example.org>\nDescription: {name} for the tests\n{extra}"
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: airgap tests <tests@example.org>\nDescription: {name} for the tests\n{extra}"
         ),
     )
     .unwrap();
@@ -37,7 +42,26 @@ fn deb(directory: &Path, name: &str, version: &str, extra: &str) {
         command
             .args(["--root-owner-group", "-Zgzip", "--build"])
             .arg(build.path())
-            .arg(directory.join(format!("{name}_{version}_amd64.deb")));
+            .arg(directory.join(format!("{name}_{version}_{arch}.deb")));
+        command
+    });
+    assert_eq!(built.code, 0, "{}", built.stderr);
+}
+
+/// Indexes and signs the flat repository at `repo` (its .debs already there).
+fn index_flat(repo: &Path) {
+    let shell = format!(
+        "set -e; cd '{}'; apt-ftparchive packages . > Packages; gzip -9nk Packages; \
+         apt-ftparchive release . > Release; \
+         gpg --batch --yes --local-user 'airgap test archive' --clearsign -o InRelease Release",
+        repo.display()
+    );
+    let built = output({
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(shell)
+            .env("GNUPGHOME", fixture().join("gnupg"));
         command
     });
     assert_eq!(built.code, 0, "{}", built.stderr);
@@ -287,4 +311,81 @@ fn a_mirror_without_the_xz_index_or_the_by_hash_files_works_as_with_apt_get() {
             .iter()
             .any(|path| path.ends_with("binary-amd64/Packages"))
     );
+}
+
+#[test]
+fn two_architectures_resolve_each_as_apt_get_on_that_architecture() {
+    let env = Env::new();
+    workspace_with_keys(&env);
+    let repo = env.temp.path().join("flat");
+    for arch in ["amd64", "arm64"] {
+        let pool = repo.join(arch);
+        deb_for(
+            &pool,
+            "kubelet",
+            "1.35.4-1.1",
+            arch,
+            "Depends: kube-helper, kube-docs\n",
+        );
+        deb_for(&pool, "kube-helper", "1.0-1", arch, "");
+    }
+    deb_for(&repo.join("all"), "kube-docs", "1.0-1", "all", "");
+    deb_for(&repo.join("amd64"), "amd64-only", "1.0", "amd64", "");
+    index_flat(&repo);
+    let upstream = Upstream::start();
+    serve_directory(&upstream, &repo);
+    env.manifest(
+        "apt.toml",
+        &flat_manifest(&upstream, &["kubelet"]).replace(
+            "architectures = [\"amd64\"]",
+            "architectures = [\"amd64\", \"arm64\"]",
+        ),
+    );
+    env.run(&["lock"]).success();
+    let lock: toml::Table = toml::from_str(&env.lock_text()).unwrap();
+    let locked: BTreeSet<(String, String)> = lock["apt"].as_array().unwrap()[0]["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|deb| {
+            (
+                deb["name"].as_str().unwrap().to_string(),
+                deb["architecture"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for arch in ["amd64", "arm64"] {
+        let root = env.temp.path().join(format!("root-{arch}"));
+        let apt = AptRoot::new(
+            &root,
+            &format!(
+                "Types: deb\nURIs: {}\nSuites: /\nSigned-By: {}\n",
+                upstream.url(""),
+                fixture().join("keys/archive.gpg").display()
+            ),
+        );
+        let conf = std::fs::read_to_string(apt.root.join("apt.conf"))
+            .unwrap()
+            .replace("\"amd64\"", &format!("\"{arch}\""));
+        std::fs::write(apt.root.join("apt.conf"), conf).unwrap();
+        assert_eq!(apt.apt_get(&["update", "-q"]).code, 0);
+        let theirs = simulated(&apt, &["kubelet"]).unwrap();
+        for (name, _) in &theirs {
+            let expected = if name == "kube-docs" { "all" } else { arch };
+            assert!(
+                locked.contains(&(name.clone(), expected.to_string())),
+                "{arch}: apt-get installs {name}, the lock has {locked:?}"
+            );
+        }
+        let ours_for_arch = locked
+            .iter()
+            .filter(|(_, locked_arch)| locked_arch == arch || locked_arch == "all")
+            .count();
+        assert_eq!(
+            ours_for_arch,
+            theirs.len(),
+            "{arch}: {locked:?} vs {theirs:?}"
+        );
+    }
+    assert!(!locked.iter().any(|(name, _)| name == "amd64-only"));
 }

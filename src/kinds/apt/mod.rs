@@ -111,7 +111,9 @@ pub async fn resolve(
                 version: package.version_text.clone(),
                 architecture: package.architecture.clone(),
                 component: package.component.clone(),
-                filename: RelativePath::new(&package.filename).map_err(|error| {
+                // `dpkg-scanpackages .` and `apt-ftparchive packages .` write `./pool/x.deb`;
+                // apt reads it as `pool/x.deb`, and so does the lock.
+                filename: RelativePath::new(package.filename.trim_start_matches("./")).map_err(|error| {
                     AptError::Index {
                         entry: artifacts[package.source].name.clone(),
                         path: package.component.clone(),
