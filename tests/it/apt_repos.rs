@@ -83,21 +83,7 @@ fn flat_repo(repo: &Path) {
     );
     deb(&pool, "tool-a", "1.0", "Conflicts: tool-b\n");
     deb(&pool, "tool-b", "1.0", "");
-    let shell = format!(
-        "set -e; cd '{}'; apt-ftparchive packages amd64 > Packages; gzip -9nk Packages; \
-         apt-ftparchive release . > Release; \
-         gpg --batch --yes --local-user 'airgap test archive' --clearsign -o InRelease Release",
-        repo.display()
-    );
-    let built = output({
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(shell)
-            .env("GNUPGHOME", fixture().join("gnupg"));
-        command
-    });
-    assert_eq!(built.code, 0, "{}", built.stderr);
+    index_flat(repo);
 }
 
 fn flat_manifest(upstream: &Upstream, packages: &[&str]) -> String {

@@ -66,20 +66,7 @@ pub fn serve(media: &Path, extra: &[&str]) -> Served {
 impl Served {
     /// The peak resident memory of the server so far (`VmHWM`), in bytes.
     pub fn peak_memory(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| {
-                value
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .unwrap()
-            * 1024
+        crate::support::peak_memory(self.child.id()).unwrap()
     }
 }
 

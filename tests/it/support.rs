@@ -220,23 +220,10 @@ pub fn watch(mut command: Command) -> Watched {
     };
     let stdout = drain(Box::new(child.stdout.take().unwrap()));
     let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     let status = loop {
-        if let Ok(status) = std::fs::read_to_string(&status_path)
-            && let Some(kib) = status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|value| {
-                    value
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-        {
-            peak = peak.max(kib * 1024);
+        if let Some(bytes) = peak_memory(child.id()) {
+            peak = peak.max(bytes);
         }
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -252,6 +239,21 @@ pub fn watch(mut command: Command) -> Watched {
         peak,
         elapsed: started.elapsed(),
     }
+}
+
+/// The peak resident memory of process `pid` so far (`VmHWM` of `/proc/<pid>/status`), in
+/// bytes; `None` once it has exited.
+pub fn peak_memory(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// Every regular file under `directory`, relative to it, sorted.

@@ -137,17 +137,10 @@ pub fn parse_request(text: &str) -> Result<Atom, IndexError> {
     if !text.contains('(')
         && let Some((name, version)) = text.split_once('=')
     {
-        let version: Version = version
-            .trim()
-            .parse()
-            .map_err(|error| IndexError::BadVersion {
-                text: text.to_string(),
-                message: format!("{error:?}"),
-            })?;
         return Ok(Atom {
             name: name.trim().to_string(),
             qualifier: None,
-            constraint: Some((Op::Equal, version)),
+            constraint: Some((Op::Equal, parse_version(version, text)?)),
         });
     }
     let atom = parse_atom(text.trim())?;
@@ -155,6 +148,17 @@ pub fn parse_request(text: &str) -> Result<Atom, IndexError> {
         return Err(IndexError::NoName(text.to_string()));
     }
     Ok(atom)
+}
+
+/// A Debian version out of `text` (the relation it is read from, for the message).
+fn parse_version(version: &str, text: &str) -> Result<Version, IndexError> {
+    version
+        .trim()
+        .parse()
+        .map_err(|error| IndexError::BadVersion {
+            text: text.to_string(),
+            message: format!("{error:?}"),
+        })
 }
 
 fn parse_atom(text: &str) -> Result<Atom, IndexError> {
@@ -185,15 +189,7 @@ fn parse_atom(text: &str) -> Result<Atom, IndexError> {
                     });
                 }
             };
-            let version: Version =
-                version
-                    .trim()
-                    .parse()
-                    .map_err(|error| IndexError::BadVersion {
-                        text: text.to_string(),
-                        message: format!("{error:?}"),
-                    })?;
-            (head.trim(), Some((op, version)))
+            (head.trim(), Some((op, parse_version(version, text)?)))
         }
         None => (text, None),
     };

@@ -297,89 +297,45 @@ async fn load(
     })?;
     let modular = entries.contains_key("modules");
     let modules = match entries.get("modules") {
-        Some(entry_modules) => {
-            let url = format!("{}{}", artifact.url, entry_modules.location);
-            let Some(checksum) = entry_modules.checksum else {
-                return Err(metadata_error(
-                    &url,
-                    "has no sha256 checksum in repomd.xml".to_string(),
-                    "regenerate the repository with createrepo_c (sha256 is its default)",
-                ));
-            };
-            let fetched = downloader
-                .fetch(
-                    &label,
-                    entry,
-                    &url,
-                    Some(checksum),
-                    entry_modules
-                        .size
-                        .map_or(crate::limits::METADATA, crate::limits::pinned),
-                )
-                .await?;
-            let blob = downloader.store.blob_path(&fetched.digest);
-            let location = entry_modules.location.clone();
-            let parsed = tokio::task::spawn_blocking(move || {
-                use std::io::Read;
-                let mut text = String::new();
-                decompressed(&blob, &location)?
-                    .take(modules::LIMIT + 1)
-                    .read_to_string(&mut text)
-                    .map_err(|error| error.to_string())?;
-                if text.len() as u64 > modules::LIMIT {
-                    return Err(format!(
-                        "is larger than {} bytes decompressed",
-                        modules::LIMIT
-                    ));
-                }
-                modules::Modules::parse(&text)
-            })
-            .await
-            .map_err(|error| error.to_string())
-            .and_then(|result| result)
-            .map_err(|message| metadata_error(&url, message, "the module metadata is malformed"))?;
-            Some(parsed)
-        }
+        Some(data) => Some(
+            repodata(
+                downloader,
+                artifact,
+                data,
+                "the module metadata",
+                |reader| {
+                    use std::io::Read;
+                    let mut text = String::new();
+                    reader
+                        .take(modules::LIMIT + 1)
+                        .read_to_string(&mut text)
+                        .map_err(|error| error.to_string())?;
+                    if text.len() as u64 > modules::LIMIT {
+                        return Err(format!(
+                            "is larger than {} bytes decompressed",
+                            modules::LIMIT
+                        ));
+                    }
+                    modules::Modules::parse(&text)
+                },
+            )
+            .await?,
+        ),
         None => None,
     };
-    let primary = &entries["primary"];
-    let primary_url = format!("{}{}", artifact.url, primary.location);
-    let Some(checksum) = primary.checksum else {
-        return Err(metadata_error(
-            &primary_url,
-            format!(
-                "has a {} checksum in repomd.xml; only sha256 is trusted",
-                primary.other_checksum.as_deref().unwrap_or("missing")
-            ),
-            "regenerate the repository with createrepo_c (sha256 is its default)",
-        ));
-    };
-    let fetched = downloader
-        .fetch(
-            &label,
-            entry,
-            &primary_url,
-            Some(checksum),
-            primary
-                .size
-                .map_or(crate::limits::METADATA, crate::limits::pinned),
-        )
-        .await?;
-    let blob = downloader.store.blob_path(&fetched.digest);
-    let location = primary.location.clone();
-    let parsed = tokio::task::spawn_blocking(move || {
-        let reader = decompressed(&blob, &location)?;
-        let mut found = Vec::new();
-        metadata::parse_primary(reader, |package| found.push(package))
-            .map_err(|error| error.to_string())?;
-        Ok::<_, String>(found)
-    })
-    .await
-    .map_err(|error| error.to_string())
-    .and_then(|result| result)
-    .map_err(|message| {
-        metadata_error(&primary_url, message, "the primary metadata is malformed")
-    })?;
+    let parsed = repodata(
+        downloader,
+        artifact,
+        &entries["primary"],
+        "the primary metadata",
+        |reader| {
+            let mut found = Vec::new();
+            metadata::parse_primary(reader, |package| found.push(package))
+                .map_err(|error| error.to_string())?;
+            Ok(found)
+        },
+    )
+    .await?;
     packages.extend(parsed);
     Ok(Repository {
         repomd: repomd.digest,
@@ -403,44 +359,22 @@ async fn add_files(
         let Some(filelists) = &repository.filelists else {
             continue;
         };
-        let entry = &artifact.name;
-        let url = format!("{}{}", artifact.url, filelists.location);
-        let Some(checksum) = filelists.checksum else {
-            continue;
-        };
-        let fetched = downloader
-            .fetch(
-                &format!("yum {entry}"),
-                entry,
-                &url,
-                Some(checksum),
-                filelists
-                    .size
-                    .map_or(crate::limits::METADATA, crate::limits::pinned),
-            )
-            .await?;
-        let blob = downloader.store.blob_path(&fetched.digest);
-        let location = filelists.location.clone();
-        let wanted_owned = wanted.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            let mut found: Vec<(String, String)> = Vec::new();
-            metadata::parse_filelists(
-                decompressed(&blob, &location)?,
-                &wanted_owned,
-                |id, path| found.push((id.to_string(), path)),
-            )
-            .map_err(|error| error.to_string())?;
-            Ok::<_, String>(found)
-        })
-        .await
-        .map_err(|error| error.to_string())
-        .and_then(|result| result)
-        .map_err(|message| YumError::Metadata {
-            entry: entry.clone(),
-            url: url.clone(),
-            message,
-            hint: "the file list metadata is malformed".to_string(),
-        })?;
+        let wanted = wanted.clone();
+        let found = repodata(
+            downloader,
+            artifact,
+            filelists,
+            "the file list metadata",
+            move |reader| {
+                let mut found: Vec<(String, String)> = Vec::new();
+                metadata::parse_filelists(reader, &wanted, |id, path| {
+                    found.push((id.to_string(), path))
+                })
+                .map_err(|error| error.to_string())?;
+                Ok(found)
+            },
+        )
+        .await?;
         let mut by_id: std::collections::HashMap<String, Vec<String>> = Default::default();
         for (id, path) in found {
             by_id.entry(id).or_default().push(path);
@@ -459,6 +393,52 @@ async fn add_files(
         }
     }
     Ok(())
+}
+
+/// Fetches the repodata file `data` names (checked against repomd's sha256, bounded by its
+/// size) and parses it off the async workers with `parse`, decompressed. Errors name the URL
+/// and `what` it is.
+async fn repodata<T: Send + 'static>(
+    downloader: &Downloader,
+    artifact: &YumArtifact,
+    data: &metadata::RepomdEntry,
+    what: &str,
+    parse: impl FnOnce(Box<dyn std::io::BufRead>) -> Result<T, String> + Send + 'static,
+) -> Result<T, YumError> {
+    let entry = &artifact.name;
+    let url = format!("{}{}", artifact.url, data.location);
+    let failed = |message: String, hint: String| YumError::Metadata {
+        entry: entry.clone(),
+        url: url.clone(),
+        message,
+        hint,
+    };
+    let Some(checksum) = data.checksum else {
+        return Err(failed(
+            format!(
+                "has a {} checksum in repomd.xml; only sha256 is trusted",
+                data.other_checksum.as_deref().unwrap_or("missing")
+            ),
+            "regenerate the repository with createrepo_c (sha256 is its default)".to_string(),
+        ));
+    };
+    let fetched = downloader
+        .fetch(
+            &format!("yum {entry}"),
+            entry,
+            &url,
+            Some(checksum),
+            data.size
+                .map_or(crate::limits::METADATA, crate::limits::pinned),
+        )
+        .await?;
+    let blob = downloader.store.blob_path(&fetched.digest);
+    let location = data.location.clone();
+    tokio::task::spawn_blocking(move || parse(decompressed(&blob, &location)?))
+        .await
+        .map_err(|error| error.to_string())
+        .and_then(|result| result)
+        .map_err(|message| failed(message, format!("{what} is malformed")))
 }
 
 /// A repodata file of the store, decompressed as its name says (gz, xz, zst, bz2 or plain).
