@@ -10,7 +10,9 @@
 #  2. Metadata of the materialized repository: airgap's Packages/Release generation against
 #     `apt-ftparchive packages` over the same .deb files (the apt test fixture's).
 #     Target: at most half of apt-ftparchive's time.
-# Usage: benches/apt.sh
+#  With BASELINE=/path/to/an/older/airgap, that binary's lock runs too (cold and warm cache),
+#  for a before/after of a change on the same index in the same run.
+# Usage: [BASELINE=BINARY] benches/apt.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in nginx apt-ftparchive /usr/bin/time bc curl; do
@@ -112,6 +114,19 @@ pinned_args=$(echo "$pins" | tr -d '",')
 APT_CONFIG="$root/apt.conf" apt-get -s install $pinned_args | grep '^Inst ' | awk '{print $2, substr($3,2)}' | sort > "$work/theirs-pinned.txt"
 if diff -q "$work/theirs-pinned.txt" "$work/ours-pinned.txt" >/dev/null; then same_pinned=yes; else same_pinned=NO; fi
 
+if [ -n "${BASELINE:-}" ]; then
+    echo "== baseline $BASELINE: lock cold, then lock --update warm (unpinned)"
+    mkdir -p "$work/baseline/manifests" "$work/baseline/keys"
+    cp "$work/workspace/keys/"* "$work/baseline/keys/"
+    sed "s|^packages = .*|packages = [${list%, }]|" "$work/workspace/manifests/apt.toml" > "$work/baseline/manifests/apt.toml"
+    start=$(now)
+    "$BASELINE" --quiet -C "$work/baseline" --cache "$work/baseline-cache" lock
+    baseline_cold=$(echo "$(now) - $start" | bc -l)
+    start=$(now)
+    "$BASELINE" --quiet -C "$work/baseline" --cache "$work/baseline-cache" lock --update
+    baseline_warm=$(echo "$(now) - $start" | bc -l)
+fi
+
 echo "== metadata: apt-ftparchive packages vs airgap over the fixture's .deb files"
 fixture="$PWD/target/apt-fixture/repo"
 start=$(now)
@@ -129,6 +144,11 @@ printf 'resolution again from the warm cache:\n'
 printf '  %-42s %7.2f s\n' "airgap lock --update, unpinned" "$warm_seconds"
 printf '  %-42s %7.2f s  (same closure as apt with the pins: %s)\n' "airgap lock, every package pinned" "$pinned_seconds" "$same_pinned"
 printf '  ratio (pinned / unpinned): %.2f (target <= 1.20)\n' "$(echo "$pinned_seconds / $warm_seconds" | bc -l)"
+if [ -n "${BASELINE:-}" ]; then
+    printf 'baseline (%s), same index:\n' "$BASELINE"
+    printf '  %-42s %7.2f s   (this build: %.2f s)\n' "lock, cold cache" "$baseline_cold" "$ours_seconds"
+    printf '  %-42s %7.2f s   (this build: %.2f s)\n' "lock --update, warm cache" "$baseline_warm" "$warm_seconds"
+fi
 printf 'metadata for %s .deb files:\n' "$(ls "$fixture/pool/main" | wc -l)"
 printf '  %-42s %9.4f s\n' "apt-ftparchive packages" "$ftparchive_seconds"
 printf '  %-42s %9.4f s\n' "airgap (Packages, .gz, .xz, Release, signatures)" "$ours_metadata_seconds"
