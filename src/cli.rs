@@ -127,6 +127,10 @@ pub struct MaterializeArgs {
     /// (e.g. DIR/kubespray/offline.yml.j2).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// Write a delta: only what OLD (the media tree the enclave holds, or its airgap.lock)
+    /// does not have; the metadata stays complete for the new lock.
+    #[arg(long, value_name = "OLD")]
+    pub since: Option<PathBuf>,
     #[command(flatten)]
     pub mode: LockMode,
 }

@@ -162,6 +162,7 @@ fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         lock::LockError,
         manifest::LocationError,
         manifest::ManifestError,
+        media::delta::DeltaError,
         media::signing::SigningError,
         media::tree::MediaError,
         media::verify::VerifyError,

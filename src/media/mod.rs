@@ -1,6 +1,7 @@
 //! The media tree: placing verified bytes, `SHA256SUMS` and its signature, and checking a tree
 //! offline. Depends on `digest`, `lock` and `store`; never on the network.
 
+pub mod delta;
 pub mod place;
 pub mod signing;
 pub mod sums;

@@ -286,6 +286,43 @@ impl Tree {
         Ok(strangers)
     }
 
+    /// Removes the file at `relative` if it is there, and the directories it leaves empty;
+    /// returns its size.
+    pub fn remove(&self, relative: &str) -> Result<u64, MediaError> {
+        let path = self.inside(relative)?;
+        let size = match fs::symlink_metadata(&path) {
+            Ok(metadata) => metadata.len(),
+            Err(_) => return Ok(0),
+        };
+        fs::remove_file(&path).map_err(|source| MediaError::Write {
+            path: path.clone(),
+            cause: source,
+        })?;
+        let mut directory = path.parent();
+        while let Some(current) = directory {
+            if current == self.root || fs::remove_dir(current).is_err() {
+                break;
+            }
+            directory = current.parent();
+        }
+        Ok(size)
+    }
+
+    /// The regular files of the tree and their total size.
+    pub fn usage(&self) -> (usize, u64) {
+        walkdir::WalkDir::new(&self.root)
+            .follow_links(false)
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry.file_type().is_file())
+            .fold((0, 0), |(files, bytes), entry| {
+                (
+                    files + 1,
+                    bytes + entry.metadata().map_or(0, |metadata| metadata.len()),
+                )
+            })
+    }
+
     /// Writes a small file atomically, unless it already has these bytes.
     pub fn write_if_changed(&self, relative: &str, bytes: &[u8]) -> Result<bool, MediaError> {
         let path = self.inside(relative)?;

@@ -14,6 +14,7 @@ use indicatif::HumanBytes;
 use crate::cli::MaterializeArgs;
 use crate::digest::Digest;
 use crate::kinds::{self, Placed, Placer};
+use crate::media::delta;
 use crate::media::place::Tally;
 use crate::media::signing::Signer;
 use crate::media::tree::Tree;
@@ -36,6 +37,8 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let lock = ops::lock::ensure(settings, &manifest, &args.mode, None, Some(&downloader))?;
     let signer = signer(settings, args)?;
     let tree = Tree::open(&args.to)?;
+    // A tree written as a delta before is made whole again by this run, or a new delta.
+    tree.remove(crate::media::delta::MARKER)?;
     let registry = Registry::new(
         downloader.client.clone(),
         settings.printer.clone(),
@@ -119,7 +122,51 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             .printer
             .detail(format!("removed {path} (no longer in the lock)"));
     }
+    let delta = match &args.since {
+        Some(old) => {
+            let base = runtime.block_on(delta_base(&context, old))?;
+            let pinned: BTreeSet<String> = kinds::pinned_paths(&lock)
+                .into_iter()
+                .map(|(path, _)| path)
+                .collect();
+            let omitted = delta::omitted(&entries, &base, |path| {
+                pinned.contains(path)
+                    || path.starts_with(&format!("{}/blobs/", oci_layout::ROOT))
+                    || path.starts_with(&format!("{}/", crate::kinds::git::ROOT))
+            });
+            let marker = delta::Marker {
+                base: base.lock,
+                omitted: omitted.len(),
+            }
+            .render();
+            tree.write_if_changed(delta::MARKER, marker.as_bytes())?;
+            entries.insert(
+                delta::MARKER.to_string(),
+                Digest::of_bytes(marker.as_bytes()),
+            );
+            Some((base, omitted))
+        }
+        None => None,
+    };
     let strangers = tree.finish(&lock.render(), entries, &signer)?;
+    if let Some((base, omitted)) = &delta {
+        let mut left_out = 0u64;
+        for path in omitted {
+            left_out += tree.remove(path)?;
+        }
+        let (files, carried) = tree.usage();
+        settings.printer.status(
+            "Delta",
+            format!(
+                "against the base with lock {}: carries {} ({} files), leaves out {} in {} files the base has",
+                base.lock,
+                HumanBytes(carried),
+                files,
+                HumanBytes(left_out),
+                omitted.len()
+            ),
+        );
+    }
     for path in strangers {
         settings.printer.warn(format!(
             "{path} in {} was not written by airgap and is not in SHA256SUMS; `airgap verify` will report it",
@@ -140,6 +187,31 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+/// What `--since OLD` names: a media tree (its SHA256SUMS), or a lockfile, whose files are
+/// the paths its pins place and the blobs of its images' manifests (from the cache, or
+/// fetched by their pinned digests).
+async fn delta_base(context: &Placer<'_>, old: &std::path::Path) -> Result<delta::Base> {
+    if old.is_dir() {
+        return Ok(delta::base_of_tree(old)?);
+    }
+    let text = std::fs::read(old).with_context(|| format!("cannot read {}", old.display()))?;
+    let lock = crate::kinds::Lockfile::read(old)?
+        .ok_or_else(|| anyhow!("{} does not exist", old.display()))?;
+    let mut files: BTreeMap<String, Digest> = kinds::pinned_paths(&lock).into_iter().collect();
+    for image in kinds::layout_images(&lock) {
+        for document in context.images.manifests_of(&image).await? {
+            files.insert(oci_layout::blob_path(&document.digest), document.digest);
+            for blob in document.parsed.blobs {
+                files.insert(oci_layout::blob_path(&blob.digest), blob.digest);
+            }
+        }
+    }
+    Ok(delta::Base {
+        lock: Digest::of_bytes(&text),
+        files,
+    })
 }
 
 /// The signing key: `--signing-key`, or the user's own, made on first use.

@@ -19,7 +19,33 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
     let report = verify::verify_tree(&args.dir, threads, |lock_path| {
         Ok(crate::kinds::Lockfile::read(lock_path)?.map(|lock| crate::kinds::pinned_paths(&lock)))
     })?;
-    let mut problems: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    // A delta leaves out what its base has: those files are missing by design, as many as its
+    // (signed) DELTA file says, and nothing else may be.
+    let marker = crate::media::delta::Marker::read(&args.dir)?;
+    let mut findings = report.findings.clone();
+    let mut delta_note = None;
+    if let Some(marker) = &marker {
+        let missing = findings
+            .iter()
+            .filter(|finding| matches!(finding, verify::Finding::Missing { .. }))
+            .count();
+        if missing == marker.omitted {
+            findings.retain(|finding| !matches!(finding, verify::Finding::Missing { .. }));
+            delta_note = Some(format!(
+                "a delta of the base with lock {}: {} files of SHA256SUMS are left out (the base has them; `airgap apply` adds this delta to it)",
+                marker.base, marker.omitted
+            ));
+        } else {
+            findings.push(verify::Finding::Unexpected {
+                path: format!(
+                    "{} (says {} files are left out; {missing} are missing)",
+                    crate::media::delta::MARKER,
+                    marker.omitted
+                ),
+            });
+        }
+    }
+    let mut problems: Vec<String> = findings.iter().map(ToString::to_string).collect();
 
     let origin = match &args.key {
         None => None,
@@ -77,6 +103,9 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
             HumanBytes(report.bytes)
         ),
     );
+    if let Some(note) = delta_note {
+        settings.printer.status("Delta", note);
+    }
     match origin {
         Some(fingerprint) => settings
             .printer

@@ -7,6 +7,7 @@ mod apt;
 mod apt_repos;
 mod charts;
 mod cli;
+mod delta;
 mod files;
 mod fuzz_inputs;
 mod git;

@@ -1,0 +1,144 @@
+//! Delta media: `materialize --since OLD` carries only what OLD does not have, with the
+//! metadata complete and signed for the new lock; `verify` says which base it is a delta of.
+
+use std::collections::BTreeMap;
+
+use crate::registry::Layout;
+use crate::support::{Env, bytes, files_under};
+
+/// A workspace with a file of `content` (at `artifacts/<name>`) and an image from a
+/// workspace layout.
+fn workspace(env: &Env, name: &str, content: &[u8]) {
+    let mut layout = Layout::new(&env.workspace().join("images"));
+    let base = layout.layer(&[("etc/os-release", &bytes(5, 300_000))]);
+    let image = layout.image("amd64", std::slice::from_ref(&base));
+    layout.tag("v1", "application/vnd.oci.image.manifest.v1+json", &image);
+    env.workspace_file(&format!("artifacts/{name}"), content);
+    env.manifest(
+        "media.toml",
+        &format!(
+            "[[file]]\nname = \"tool\"\nurl = \"artifacts/{name}\"\npath = \"tools/tool\"\n\n\
+             [[image]]\nref = \"registry.k8s.io/app:v1\"\nlayout = \"images\"\n"
+        ),
+    );
+}
+
+fn listed(root: &std::path::Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(root.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (digest, path) = line.split_once("  ").unwrap();
+            (path.to_string(), digest.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_delta_carries_only_what_the_base_lacks_and_verifies_as_a_delta_of_it() {
+    let env = Env::new();
+    workspace(&env, "tool-1", &bytes(1, 2_000_000));
+    let full_v1 = env.temp.path().join("full-v1");
+    env.run(&["materialize", "--to", full_v1.to_str().unwrap()])
+        .success();
+    let v1_lock = env.lock_text();
+
+    // v2: the file changes, the image does not.
+    let new_tool = bytes(2, 1_500_000);
+    workspace(&env, "tool-2", &new_tool);
+    let delta = env.temp.path().join("delta");
+    let run = env.run(&[
+        "materialize",
+        "--to",
+        delta.to_str().unwrap(),
+        "--since",
+        full_v1.to_str().unwrap(),
+    ]);
+    run.success().stderr_has("Delta");
+    let full_v2 = env.temp.path().join("full-v2");
+    env.run(&["materialize", "--to", full_v2.to_str().unwrap()])
+        .success();
+
+    // The delta's SHA256SUMS lists the whole v2 tree (the DELTA marker aside, and nginx.conf,
+    // which names the tree's directory).
+    let mut delta_list = listed(&delta);
+    assert!(delta_list.remove("DELTA").is_some());
+    let mut v2_list = listed(&full_v2);
+    for list in [&mut delta_list, &mut v2_list] {
+        list.remove("config/nginx.conf");
+    }
+    assert_eq!(delta_list, v2_list);
+    // It carries the new file and no byte of the image, which v1 had.
+    let carried = files_under(&delta);
+    assert!(carried.iter().any(|path| path.ends_with("tools/tool")));
+    assert!(
+        !carried
+            .iter()
+            .any(|path| path.to_string_lossy().starts_with("oci/blobs/")),
+        "{carried:?}"
+    );
+    let v1_files = listed(&full_v1);
+    let carried_bytes: u64 = carried
+        .iter()
+        .map(|path| std::fs::metadata(delta.join(path)).unwrap().len())
+        .sum();
+    let content_bytes = new_tool.len() as u64;
+    assert!(
+        carried_bytes < content_bytes + 200_000,
+        "carried {carried_bytes} bytes for {content_bytes} of new content"
+    );
+    for path in &carried {
+        let path = path.to_string_lossy();
+        if path.starts_with("oci/blobs/") || path == "files/tools/tool" {
+            assert_ne!(v1_files.get(path.as_ref()), delta_list.get(path.as_ref()));
+        }
+    }
+
+    // verify: the delta, of which base, signed by the key.
+    let key = full_v1.join("keys/airgap.asc");
+    let run = env.run(&[
+        "verify",
+        delta.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    run.success()
+        .stderr_has("a delta of the base with lock sha256:");
+    let base = crate::support::sha256_hex(v1_lock.as_bytes());
+    run.stderr_has(&base);
+    // A file left out beyond what DELTA says is a failure.
+    std::fs::remove_file(delta.join("files/tools/tool")).unwrap();
+    env.run(&["verify", delta.to_str().unwrap()])
+        .failure()
+        .stdout_has("DELTA (says 3 files are left out; 4 are missing)");
+
+    // The base may also be given as a lockfile: the same files are left out.
+    let lock_file = env.temp.path().join("v1.lock");
+    std::fs::write(&lock_file, &v1_lock).unwrap();
+    let from_lock = env.temp.path().join("delta-from-lock");
+    env.run(&[
+        "materialize",
+        "--to",
+        from_lock.to_str().unwrap(),
+        "--since",
+        lock_file.to_str().unwrap(),
+    ])
+    .success();
+    std::fs::copy(
+        full_v2.join("files/tools/tool"),
+        delta.join("files/tools/tool"),
+    )
+    .unwrap();
+    assert_eq!(files_under(&from_lock), files_under(&delta));
+
+    // A delta cannot be the base of another.
+    env.run(&[
+        "materialize",
+        "--to",
+        env.temp.path().join("x").to_str().unwrap(),
+        "--since",
+        delta.to_str().unwrap(),
+    ])
+    .failure()
+    .stderr_has("is a delta tree itself");
+}
