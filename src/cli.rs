@@ -72,6 +72,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Show what changed between two lockfiles, artifact by artifact.
     Diff(DiffArgs),
+    /// Add a delta (or a full tree) to the enclave's mirror as a new generation, atomically.
+    Apply(ApplyArgs),
     /// Serve a media tree read-only: files, apt and yum repositories, and an OCI registry.
     Serve(ServeArgs),
     /// Re-render the configuration of a media tree (config/, kubespray/), e.g. for another URL.
@@ -183,6 +185,28 @@ pub struct VerifyArgs {
     /// The public key the enclave trusts: also check that SHA256SUMS.asc was made with it.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The delta media (or a full tree) to add.
+    #[arg(required_unless_present_any = ["rollback", "prune", "keep"])]
+    pub delta: Option<PathBuf>,
+    /// The mirror: generations/ and the `current` symlink that serve or nginx serves.
+    #[arg(long, value_name = "MIRROR")]
+    pub to: PathBuf,
+    /// The public key the enclave trusts: the delta's SHA256SUMS.asc must verify with it.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["rollback", "prune", "keep"])]
+    pub key: Option<PathBuf>,
+    /// Switch back to the generation before the current one.
+    #[arg(long, conflicts_with = "delta")]
+    pub rollback: bool,
+    /// Remove every generation but the current one.
+    #[arg(long, conflicts_with = "keep")]
+    pub prune: bool,
+    /// Keep the current generation and the newest N-1 others; remove the rest.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -163,6 +163,7 @@ fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         manifest::LocationError,
         manifest::ManifestError,
         media::delta::DeltaError,
+        media::mirror::MirrorError,
         media::signing::SigningError,
         media::tree::MediaError,
         media::verify::VerifyError,

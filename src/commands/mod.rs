@@ -1,6 +1,7 @@
 //! One file per subcommand: orchestration only. Parsing lives in `manifest` and `lock`,
 //! fetching in `source` and `store`, writing in `media`.
 
+pub mod apply;
 pub mod diff;
 pub mod import;
 pub mod init;
@@ -25,6 +26,7 @@ pub fn dispatch(cli: &Cli, settings: &Settings) -> Result<()> {
         Command::Materialize(args) => materialize::run(settings, args),
         Command::Verify(args) => verify::run(settings, args),
         Command::Diff(args) => diff::run(settings, args),
+        Command::Apply(args) => apply::run(settings, args),
         Command::Serve(args) => serve::run(settings, args),
         Command::Render(args) => render::run(settings, args),
         Command::Push(args) => push::run(settings, args),

@@ -2,6 +2,7 @@
 //! offline. Depends on `digest`, `lock` and `store`; never on the network.
 
 pub mod delta;
+pub mod mirror;
 pub mod place;
 pub mod signing;
 pub mod sums;

@@ -10,6 +10,7 @@
 //! Depends on every stage below (`kinds`, `lock`, `media`, `render`, `oci`, `serve`) and on
 //! `settings`; never on `commands`.
 
+pub mod apply;
 pub mod lock;
 pub mod materialize;
 pub mod push;

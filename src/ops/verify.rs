@@ -11,17 +11,33 @@ use crate::media::{signing, sums, verify};
 use crate::settings::Settings;
 use indicatif::HumanBytes;
 
-pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
-    let started = Instant::now();
+/// What checking a tree found.
+pub struct Checked {
+    pub report: verify::Report,
+    /// One line per problem, as printed.
+    pub problems: Vec<String>,
+    /// The fingerprint of the trusted key that signed it, when a key was given and matched.
+    pub origin: Option<String>,
+    /// For a delta: which base, how many files left out.
+    pub delta: Option<String>,
+}
+
+/// Checks the tree at `dir` (a mirror: its current generation), with `key` the origin too.
+pub fn check(dir: &std::path::Path, key: Option<&std::path::Path>) -> Result<Checked> {
+    let dir = &match crate::media::mirror::Mirror::new(dir).current() {
+        Some(current) if crate::media::mirror::Mirror::is_mirror(dir) => current,
+        _ => dir.to_path_buf(),
+    };
     let threads = std::thread::available_parallelism()
         .map_or(2, usize::from)
         .max(2);
-    let report = verify::verify_tree(&args.dir, threads, |lock_path| {
+    let report = verify::verify_tree(dir, threads, |lock_path| {
         Ok(crate::kinds::Lockfile::read(lock_path)?.map(|lock| crate::kinds::pinned_paths(&lock)))
     })?;
     // A delta leaves out what its base has: those files are missing by design, as many as its
-    // (signed) DELTA file says, and nothing else may be.
-    let marker = crate::media::delta::Marker::read(&args.dir)?;
+    // (signed) DELTA file says, and nothing else may be. A generation made from a delta has
+    // them all.
+    let marker = crate::media::delta::Marker::read(dir)?;
     let mut findings = report.findings.clone();
     let mut delta_note = None;
     if let Some(marker) = &marker {
@@ -35,7 +51,7 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
                 "a delta of the base with lock {}: {} files of SHA256SUMS are left out (the base has them; `airgap apply` adds this delta to it)",
                 marker.base, marker.omitted
             ));
-        } else {
+        } else if missing > 0 {
             findings.push(verify::Finding::Unexpected {
                 path: format!(
                     "{} (says {} files are left out; {missing} are missing)",
@@ -46,13 +62,12 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
         }
     }
     let mut problems: Vec<String> = findings.iter().map(ToString::to_string).collect();
-
-    let origin = match &args.key {
+    let origin = match key {
         None => None,
         Some(key_path) => {
             let key = signing::read_public_key(key_path)?;
-            let list = std::fs::read(args.dir.join(sums::SUMS)).unwrap_or_default();
-            match std::fs::read(args.dir.join(sums::SIGNATURE)) {
+            let list = std::fs::read(dir.join(sums::SUMS)).unwrap_or_default();
+            match std::fs::read(dir.join(sums::SIGNATURE)) {
                 Err(_) => {
                     problems.push(format!(
                         "unsigned    {} (no signature; origin unknown)",
@@ -78,6 +93,22 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
         }
     };
 
+    Ok(Checked {
+        report,
+        problems,
+        origin,
+        delta: delta_note,
+    })
+}
+
+pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
+    let started = Instant::now();
+    let Checked {
+        report,
+        problems,
+        origin,
+        delta: delta_note,
+    } = check(&args.dir, args.key.as_deref())?;
     for problem in &problems {
         settings.printer.result(problem);
     }

@@ -142,3 +142,176 @@ fn a_delta_carries_only_what_the_base_lacks_and_verifies_as_a_delta_of_it() {
     .failure()
     .stderr_has("is a delta tree itself");
 }
+
+/// Three versions of the workspace, each materialized in full, and the deltas between them:
+/// (full trees, deltas v1→v2 and v2→v3, the locks).
+fn chain(
+    env: &Env,
+) -> (
+    Vec<std::path::PathBuf>,
+    Vec<std::path::PathBuf>,
+    Vec<String>,
+) {
+    let mut fulls = Vec::new();
+    let mut deltas = Vec::new();
+    let mut locks = Vec::new();
+    for version in 1..=3u64 {
+        workspace(env, &format!("tool-{version}"), &bytes(version, 700_000));
+        let full = env.temp.path().join(format!("full-v{version}"));
+        env.run(&["materialize", "--to", full.to_str().unwrap()])
+            .success();
+        if let Some(previous) = fulls.last() {
+            let delta = env
+                .temp
+                .path()
+                .join(format!("delta-v{}-v{version}", version - 1));
+            env.run(&[
+                "materialize",
+                "--to",
+                delta.to_str().unwrap(),
+                "--since",
+                std::path::Path::new(previous).to_str().unwrap(),
+            ])
+            .success();
+            deltas.push(delta);
+        }
+        locks.push(env.lock_text());
+        fulls.push(full);
+    }
+    (fulls, deltas, locks)
+}
+
+fn apply(env: &Env, args: &[&str]) -> crate::support::Run {
+    let mut all = vec!["apply"];
+    all.extend_from_slice(args);
+    env.run(&all)
+}
+
+/// The mirror's current tree, as its SHA256SUMS lists it (DELTA and nginx.conf aside).
+fn current_list(mirror: &std::path::Path) -> BTreeMap<String, String> {
+    let mut list = listed(&mirror.join("current"));
+    list.remove("DELTA");
+    list.remove("config/nginx.conf");
+    list
+}
+
+#[test]
+fn deltas_applied_in_order_give_the_full_tree_and_a_wrong_base_is_refused() {
+    let env = Env::new();
+    let (fulls, deltas, locks) = chain(&env);
+    let key = fulls[0].join("keys/airgap.asc");
+    let key = key.to_str().unwrap();
+    let mirror = env.temp.path().join("mirror");
+    let to = mirror.to_str().unwrap();
+    apply(
+        &env,
+        &[fulls[0].to_str().unwrap(), "--to", to, "--key", key],
+    )
+    .success();
+    // The v2→v3 delta does not fit a v1 mirror: refused, nothing changed.
+    let before = files_under(&mirror);
+    apply(
+        &env,
+        &[deltas[1].to_str().unwrap(), "--to", to, "--key", key],
+    )
+    .failure()
+    .stderr_has("is a delta of the base with lock")
+    .stderr_has("the mirror was not changed");
+    assert_eq!(files_under(&mirror), before);
+    // In order, the mirror ends equal to the full v3 tree.
+    for delta in &deltas {
+        apply(&env, &[delta.to_str().unwrap(), "--to", to, "--key", key])
+            .success()
+            .stderr_has("copied");
+        env.run(&["verify", to, "--key", key]).success();
+    }
+    let mut full = listed(&fulls[2]);
+    full.remove("config/nginx.conf");
+    assert_eq!(current_list(&mirror), full);
+    for path in full.keys() {
+        if path.starts_with("files/") || path.starts_with("oci/blobs/") {
+            assert_eq!(
+                std::fs::read(mirror.join("current").join(path)).unwrap(),
+                std::fs::read(fulls[2].join(path)).unwrap(),
+                "{path}"
+            );
+        }
+    }
+    // Rollback goes to v2, and verifies; prune keeps only the current generation.
+    apply(&env, &["--rollback", "--to", to]).success();
+    assert_eq!(
+        std::fs::read_to_string(mirror.join("current/airgap.lock")).unwrap(),
+        locks[1]
+    );
+    env.run(&["verify", to, "--key", key]).success();
+    apply(&env, &["--to", to, "--prune"]).success();
+    let generations: Vec<_> = std::fs::read_dir(mirror.join("generations"))
+        .unwrap()
+        .collect();
+    assert_eq!(generations.len(), 1);
+    env.run(&["verify", to, "--key", key]).success();
+    // Another key's signature is refused.
+    let other = Env::new();
+    other.workspace_file("artifacts/x", b"x");
+    other.manifest("f.toml", "[[file]]\nname = \"x\"\nurl = \"artifacts/x\"\n");
+    other.materialize(&[]).success();
+    let wrong_key = other.media().join("keys/airgap.asc");
+    apply(
+        &env,
+        &[
+            deltas[1].to_str().unwrap(),
+            "--to",
+            to,
+            "--key",
+            wrong_key.to_str().unwrap(),
+        ],
+    )
+    .failure()
+    .stderr_has("does not verify");
+}
+
+#[test]
+fn an_apply_killed_at_any_point_completes_when_run_again() {
+    use rand::Rng;
+    let env = Env::new();
+    let (fulls, deltas, locks) = chain(&env);
+    let key = fulls[0].join("keys/airgap.asc");
+    let key = key.to_str().unwrap();
+    let mirror = env.temp.path().join("mirror");
+    let to = mirror.to_str().unwrap();
+    apply(
+        &env,
+        &[fulls[1].to_str().unwrap(), "--to", to, "--key", key],
+    )
+    .success();
+    let mut rng = rand::thread_rng();
+    for _ in 0..10 {
+        let mut child = env.spawn(&[
+            "apply",
+            deltas[1].to_str().unwrap(),
+            "--to",
+            to,
+            "--key",
+            key,
+        ]);
+        std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(0..60)));
+        let _ = child.kill();
+        let _ = child.wait();
+        // At any moment the mirror serves a whole generation: v2 or v3.
+        let lock = std::fs::read_to_string(mirror.join("current/airgap.lock")).unwrap();
+        assert!(lock == locks[1] || lock == locks[2]);
+        env.run(&["verify", to, "--key", key]).success();
+        apply(
+            &env,
+            &[deltas[1].to_str().unwrap(), "--to", to, "--key", key],
+        )
+        .success();
+        assert_eq!(
+            std::fs::read_to_string(mirror.join("current/airgap.lock")).unwrap(),
+            locks[2]
+        );
+        env.run(&["verify", to, "--key", key]).success();
+        apply(&env, &["--rollback", "--to", to]).success();
+        apply(&env, &["--to", to, "--keep", "1"]).success();
+    }
+}
