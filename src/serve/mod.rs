@@ -37,11 +37,60 @@ pub struct ServeSettings {
 }
 
 struct Shared {
-    root: PathBuf,
+    /// The tree served now: fixed, or a mirror's current generation.
+    generation: std::sync::RwLock<Arc<Generation>>,
+    /// For a mirror (`generations/` and `current`): its directory, followed on every request.
+    mirror: Option<PathBuf>,
     /// Top-level entries served as files: the served folders and `files::TOP_FILES`.
     served: Vec<String>,
-    registry: registry::Registry,
     printer: Printer,
+}
+
+/// One tree and its registry index. A request holds the one it started with to its end, so
+/// no answer mixes two generations of a mirror, and an old generation's files stay until
+/// `apply --prune`.
+struct Generation {
+    root: PathBuf,
+    registry: registry::Registry,
+}
+
+impl Shared {
+    /// The generation to answer from: for a mirror, the one `current` names now (loaded once
+    /// when it changes: its index.json and manifests; a generation that cannot be loaded
+    /// leaves the previous one served).
+    async fn generation(&self) -> Arc<Generation> {
+        let held = self.generation.read().unwrap().clone();
+        let Some(mirror) = &self.mirror else {
+            return held;
+        };
+        let Some(now) = crate::media::mirror::Mirror::new(mirror)
+            .current()
+            .and_then(|path| path.canonicalize().ok())
+        else {
+            return held;
+        };
+        if now == held.root {
+            return held;
+        }
+        let loaded = tokio::task::spawn_blocking({
+            let now = now.clone();
+            move || registry::Registry::load(&now)
+        })
+        .await;
+        match loaded {
+            Ok(Ok(registry)) => {
+                let generation = Arc::new(Generation {
+                    root: now.clone(),
+                    registry,
+                });
+                *self.generation.write().unwrap() = generation.clone();
+                self.printer
+                    .status("Serving", format!("generation {}", now.display()));
+                generation
+            }
+            _ => held,
+        }
+    }
 }
 
 /// Runs until SIGTERM or Ctrl-C, then drains connections for up to 10 seconds.
@@ -70,8 +119,13 @@ pub enum ServeError {
 }
 
 pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeError> {
-    let root = settings
-        .root
+    let mirror =
+        crate::media::mirror::Mirror::is_mirror(&settings.root).then(|| settings.root.clone());
+    let served_root = match &mirror {
+        Some(mirror) => mirror.join(crate::media::mirror::CURRENT),
+        None => settings.root.clone(),
+    };
+    let root = served_root
         .canonicalize()
         .map_err(|error| ServeError::Root {
             path: settings.root.clone(),
@@ -86,9 +140,12 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeE
         .map(|name| name.to_string())
         .collect();
     let shared = Arc::new(Shared {
-        root: root.clone(),
+        generation: std::sync::RwLock::new(Arc::new(Generation {
+            root: root.clone(),
+            registry,
+        })),
+        mirror,
         served,
-        registry,
         printer: printer.clone(),
     });
     let app = axum::Router::new()
@@ -232,7 +289,7 @@ async fn handle(
 async fn route(shared: &Shared, request: Request<Body>) -> Response<Body> {
     let path = request.uri().path().to_string();
     if path == "/v2" || path.starts_with("/v2/") {
-        return shared.registry.handle(request).await;
+        return shared.generation().await.registry.handle(request).await;
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return (StatusCode::METHOD_NOT_ALLOWED, "this server is read-only\n").into_response();
@@ -240,14 +297,17 @@ async fn route(shared: &Shared, request: Request<Body>) -> Response<Body> {
     if path == "/healthz" {
         return files::plain(StatusCode::OK, "ok\n");
     }
-    match files::resolve(&shared.root, &shared.served, &path) {
-        Ok(resolved) => files::serve(&shared.root, &shared.served, resolved, request).await,
+    let generation = shared.generation().await;
+    match files::resolve(&generation.root, &shared.served, &path) {
+        Ok(resolved) => files::serve(&generation.root, &shared.served, resolved, request).await,
         Err(files::Refusal::BadRequest) => files::plain(StatusCode::BAD_REQUEST, "bad request\n"),
         Err(files::Refusal::NotFound) => files::plain(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
-/// Whether `root` looks like a media tree.
+/// Whether `root` looks like a media tree, or a mirror of them (its `current` generation).
 pub fn is_media(root: &Path) -> bool {
-    root.join("SHA256SUMS").is_file() || root.join("airgap.lock").is_file()
+    root.join("SHA256SUMS").is_file()
+        || root.join("airgap.lock").is_file()
+        || crate::media::mirror::Mirror::is_mirror(root)
 }

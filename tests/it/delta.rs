@@ -315,3 +315,86 @@ fn an_apply_killed_at_any_point_completes_when_run_again() {
         apply(&env, &["--to", to, "--keep", "1"]).success();
     }
 }
+
+/// A GET of `path` from the server at `port`: (status, body).
+fn get(port: u16, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+#[test]
+fn serve_follows_the_mirror_through_an_apply_without_a_failed_request() {
+    let env = Env::new();
+    let (fulls, deltas, _) = chain(&env);
+    let key = fulls[0].join("keys/airgap.asc");
+    let key = key.to_str().unwrap();
+    let mirror = env.temp.path().join("mirror");
+    let to = mirror.to_str().unwrap();
+    apply(
+        &env,
+        &[fulls[1].to_str().unwrap(), "--to", to, "--key", key],
+    )
+    .success();
+    let served = crate::serve::serve(&mirror, &[]);
+    let port = served.port;
+    let v2 = std::fs::read(fulls[1].join("files/tools/tool")).unwrap();
+    let v3 = std::fs::read(fulls[2].join("files/tools/tool")).unwrap();
+    assert_eq!(get(port, "/files/tools/tool"), (200, v2.clone()));
+    // Clients keep asking while the delta is applied: every answer is whole, v2 or v3.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            let (v2, v3) = (v2.clone(), v3.clone());
+            std::thread::spawn(move || {
+                let mut answered = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (status, body) = get(port, "/files/tools/tool");
+                    assert_eq!(status, 200);
+                    assert!(body == v2 || body == v3, "a body of {} bytes", body.len());
+                    let (status, _) = get(port, "/v2/app/manifests/v1");
+                    assert_eq!(status, 200);
+                    answered += 2;
+                }
+                answered
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    apply(
+        &env,
+        &[deltas[1].to_str().unwrap(), "--to", to, "--key", key],
+    )
+    .success();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    apply(&env, &["--rollback", "--to", to]).success();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered: usize = clients
+        .into_iter()
+        .map(|client| client.join().unwrap())
+        .sum();
+    assert!(answered > 20, "{answered} requests");
+    // No restart: the server answers from the generation `current` names.
+    assert_eq!(get(port, "/files/tools/tool"), (200, v2));
+    apply(
+        &env,
+        &[deltas[1].to_str().unwrap(), "--to", to, "--key", key],
+    )
+    .success();
+    assert_eq!(get(port, "/files/tools/tool"), (200, v3));
+}
