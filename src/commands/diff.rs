@@ -15,30 +15,17 @@ pub fn run(settings: &Settings, args: &DiffArgs) -> Result<()> {
     let old = read(&args.old)?;
     let new = read(&args.new)?;
     let changes = kinds::diff(&old, &new);
+    let summary = crate::lock::diff::summarize(&changes);
     if args.json {
-        settings
-            .printer
-            .result(serde_json::to_string_pretty(&changes)?);
+        settings.printer.result(serde_json::to_string_pretty(
+            &serde_json::json!({"changes": changes, "summary": summary}),
+        )?);
         return Ok(());
     }
     for change in &changes {
         settings.printer.result(line(change));
     }
-    let count = |kind: &str| {
-        changes
-            .iter()
-            .filter(|change| change.change == kind)
-            .count()
-    };
-    settings.printer.status(
-        "Compared",
-        format!(
-            "{} added, {} removed, {} changed",
-            count("added"),
-            count("removed"),
-            count("changed"),
-        ),
-    );
+    settings.printer.status("Compared", summary.describe());
     Ok(())
 }
 

@@ -102,3 +102,145 @@ pub fn compare<P: Pin>(old: &[P], new: &[P]) -> Vec<Change> {
     }
     changes
 }
+
+/// The change in a few lines: counts, what moved from which version to which, and the bytes
+/// of pinned content added and removed (the digests each side pins with their sizes; an
+/// image counts its manifests, whose blobs the lock does not list).
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+    pub moved: Vec<Moved>,
+    pub bytes_added: u64,
+    pub bytes_removed: u64,
+}
+
+/// One thing that moved from one version to another.
+#[derive(Debug, Serialize)]
+pub struct Moved {
+    pub kind: &'static str,
+    /// The entry, or for a package of an apt entry `entry/package`.
+    pub key: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// The summary of `changes`.
+pub fn summarize(changes: &[Change]) -> Summary {
+    let mut summary = Summary::default();
+    let mut old_content: BTreeMap<String, u64> = BTreeMap::new();
+    let mut new_content: BTreeMap<String, u64> = BTreeMap::new();
+    for change in changes {
+        match change.change {
+            "added" => summary.added += 1,
+            "removed" => summary.removed += 1,
+            _ => summary.changed += 1,
+        }
+        if let Some(old) = &change.old {
+            sized(old, &mut old_content);
+        }
+        if let Some(new) = &change.new {
+            sized(new, &mut new_content);
+        }
+        for field in &change.fields {
+            match field.field {
+                "version" | "commit" | "digest" => summary.moved.push(Moved {
+                    kind: change.kind,
+                    key: change.key.clone(),
+                    old: short(&field.old),
+                    new: short(&field.new),
+                }),
+                "packages" => {
+                    let versions = |text: &str| -> BTreeMap<String, String> {
+                        text.split(", ")
+                            .filter_map(|item| item.split_once('='))
+                            .map(|(name, rest)| {
+                                let (version, arch) = rest.split_once(' ').unwrap_or((rest, ""));
+                                (
+                                    format!("{name} {arch}").trim().to_string(),
+                                    version.to_string(),
+                                )
+                            })
+                            .collect()
+                    };
+                    let (before, after) = (versions(&field.old), versions(&field.new));
+                    for (name, old) in &before {
+                        if let Some(new) = after.get(name).filter(|new| *new != old) {
+                            summary.moved.push(Moved {
+                                kind: change.kind,
+                                key: format!("{}/{name}", change.key),
+                                old: old.clone(),
+                                new: new.clone(),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    summary.bytes_added = new_content
+        .iter()
+        .filter(|(digest, _)| !old_content.contains_key(*digest))
+        .map(|(_, size)| size)
+        .sum();
+    summary.bytes_removed = old_content
+        .iter()
+        .filter(|(digest, _)| !new_content.contains_key(*digest))
+        .map(|(_, size)| size)
+        .sum();
+    summary
+}
+
+/// Every (digest, size) pair in a pin's JSON, at any depth.
+fn sized(value: &serde_json::Value, into: &mut BTreeMap<String, u64>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let (Some(digest), Some(size)) = (
+                map.get("digest").and_then(serde_json::Value::as_str),
+                map.get("size").and_then(serde_json::Value::as_u64),
+            ) {
+                into.insert(digest.to_string(), size);
+            }
+            for inner in map.values() {
+                sized(inner, into);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for inner in items {
+                sized(inner, into);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A digest shortened for a line (`sha256:0123456789ab`), other values as they are.
+fn short(value: &str) -> String {
+    match value.strip_prefix("sha256:") {
+        Some(hex) if hex.len() > 12 => format!("sha256:{}", &hex[..12]),
+        _ => value.to_string(),
+    }
+}
+
+impl Summary {
+    /// The summary in one paragraph, for the end of diff, a delta materialize and apply.
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "{} added, {} removed, {} changed; {} of pinned content added, {} removed",
+            self.added,
+            self.removed,
+            self.changed,
+            indicatif::HumanBytes(self.bytes_added),
+            indicatif::HumanBytes(self.bytes_removed)
+        );
+        for moved in &self.moved {
+            text.push_str(&format!(
+                "\n  {} {}: {} -> {}",
+                moved.kind, moved.key, moved.old, moved.new
+            ));
+        }
+        text
+    }
+}

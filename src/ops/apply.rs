@@ -90,7 +90,18 @@ pub fn run(settings: &Settings, args: &ApplyArgs) -> Result<()> {
                     .into());
             }
             let listed = read_sums(delta)?;
+            let previous = mirror
+                .current()
+                .map(|directory| crate::kinds::Lockfile::read(&directory.join(LOCK)))
+                .transpose()?
+                .flatten();
             let copied = mirror.apply(delta, &listed)?;
+            if let (Some(previous), Some(now)) =
+                (previous, crate::kinds::Lockfile::read(&delta.join(LOCK))?)
+            {
+                let summary = crate::lock::diff::summarize(&crate::kinds::diff(&previous, &now));
+                settings.printer.status("Changed", summary.describe());
+            }
             settings.printer.status(
                 "Applied",
                 format!(

@@ -149,6 +149,17 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         None => None,
     };
     let strangers = tree.finish(&lock.render(), entries, &signer)?;
+    if let Some(old) = &args.since {
+        let old_lock = if old.is_dir() {
+            old.join(crate::media::tree::LOCK)
+        } else {
+            old.clone()
+        };
+        if let Some(old_lock) = crate::kinds::Lockfile::read(&old_lock)? {
+            let summary = crate::lock::diff::summarize(&kinds::diff(&old_lock, &lock));
+            settings.printer.status("Changed", summary.describe());
+        }
+    }
     if let Some((base, omitted)) = &delta {
         let mut left_out = 0u64;
         for path in omitted {

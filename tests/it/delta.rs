@@ -54,7 +54,9 @@ fn a_delta_carries_only_what_the_base_lacks_and_verifies_as_a_delta_of_it() {
         "--since",
         full_v1.to_str().unwrap(),
     ]);
-    run.success().stderr_has("Delta");
+    run.success()
+        .stderr_has("Delta")
+        .stderr_has("1 changed; 1.43 MiB of pinned content added, 1.91 MiB removed");
     let full_v2 = env.temp.path().join("full-v2");
     env.run(&["materialize", "--to", full_v2.to_str().unwrap()])
         .success();
@@ -222,7 +224,9 @@ fn deltas_applied_in_order_give_the_full_tree_and_a_wrong_base_is_refused() {
     for delta in &deltas {
         apply(&env, &[delta.to_str().unwrap(), "--to", to, "--key", key])
             .success()
-            .stderr_has("copied");
+            .stderr_has("copied")
+            .stderr_has("0 added, 0 removed, 1 changed; 683.59 KiB of pinned content added")
+            .stderr_has("file tool: sha256:");
         env.run(&["verify", to, "--key", key]).success();
     }
     let mut full = listed(&fulls[2]);

@@ -181,6 +181,13 @@ fn diff_shows_added_removed_and_changed_artifacts() {
             sha256_hex(&bytes(24, 10))
         ));
     assert_eq!(run.stdout.lines().count(), 3, "{}", run.stdout);
+    // The summary: what moved, and the bytes of pinned content on each side.
+    run.stderr_has("1 added, 1 removed, 1 changed; 20 B of pinned content added")
+        .stderr_has(&format!(
+            "file cni: sha256:{} -> sha256:{}",
+            &sha256_hex(&bytes(22, 5000))[..12],
+            &sha256_hex(&bytes(24, 10))[..12]
+        ));
     let json = env.run(&[
         "diff",
         "--json",
@@ -188,7 +195,9 @@ fn diff_shows_added_removed_and_changed_artifacts() {
         env.workspace().to_str().unwrap(),
     ]);
     let parsed: serde_json::Value = serde_json::from_str(&json.success().stdout).unwrap();
-    let changes: Vec<&str> = parsed
+    assert_eq!(parsed["summary"]["added"], 1);
+    assert_eq!(parsed["summary"]["bytes_added"], 20);
+    let changes: Vec<&str> = parsed["changes"]
         .as_array()
         .unwrap()
         .iter()
