@@ -11,7 +11,6 @@ airgap="$PWD/target/release/airgap"
 work=$(mktemp -d /var/tmp/airgap-apply-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 now() { date +%s.%N; }
-export AIRGAP_SIGNING_KEY="$work/signing-key.asc"
 
 results=()
 for gib in 1 4; do
