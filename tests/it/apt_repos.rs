@@ -20,7 +20,7 @@ fn deb(directory: &Path, name: &str, version: &str, extra: &str) {
 }
 
 /// [`deb`] for another architecture (`all` too).
-fn deb_for(directory: &Path, name: &str, version: &str, arch: &str, extra: &str) {
+pub(crate) fn deb_for(directory: &Path, name: &str, version: &str, arch: &str, extra: &str) {
     let build = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(build.path().join("DEBIAN")).unwrap();
     std::fs::create_dir_all(build.path().join("usr/share/doc").join(name)).unwrap();
@@ -49,7 +49,7 @@ fn deb_for(directory: &Path, name: &str, version: &str, arch: &str, extra: &str)
 }
 
 /// Indexes and signs the flat repository at `repo` (its .debs already there).
-fn index_flat(repo: &Path) {
+pub(crate) fn index_flat(repo: &Path) {
     let shell = format!(
         "set -e; cd '{}'; apt-ftparchive packages . > Packages; gzip -9nk Packages; \
          apt-ftparchive release . > Release; \

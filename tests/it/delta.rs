@@ -402,3 +402,65 @@ fn serve_follows_the_mirror_through_an_apply_without_a_failed_request() {
     .success();
     assert_eq!(get(port, "/files/tools/tool"), (200, v3));
 }
+
+#[test]
+fn a_patch_that_moves_an_apt_package_reaches_apt_get_through_the_applied_mirror() {
+    // v1 pins kubelet 1.35.3 from a flat repository in the workspace, v2 moves it to 1.35.4;
+    // the v1->v2 delta applied to a v1 mirror serves apt-get the new version.
+    let env = Env::new();
+    crate::apt::workspace_with_keys(&env);
+    let repo = env.workspace().join("k8s-repo");
+    for version in ["1.35.3-1.1", "1.35.4-1.1"] {
+        crate::apt_repos::deb_for(&repo.join("amd64"), "kubelet", version, "amd64", "");
+    }
+    crate::apt_repos::index_flat(&repo);
+    let manifest = |version: &str| {
+        format!(
+            "[enclave]\nurl = \"http://mirror.enclave.invalid\"\n\n[[apt]]\nname = \"kubernetes\"\nurl = \"k8s-repo\"\nsuite = \"/\"\narchitectures = [\"amd64\"]\nkeyring = \"keys/archive.gpg\"\npackages = [\"kubelet={version}\"]\n"
+        )
+    };
+    env.manifest("apt.toml", &manifest("1.35.3-1.1"));
+    let full = env.temp.path().join("full-v1");
+    env.run(&["materialize", "--to", full.to_str().unwrap()])
+        .success();
+    env.manifest("apt.toml", &manifest("1.35.4-1.1"));
+    let delta = env.temp.path().join("delta");
+    env.run(&[
+        "materialize",
+        "--to",
+        delta.to_str().unwrap(),
+        "--since",
+        full.to_str().unwrap(),
+    ])
+    .success()
+    .stderr_has("apt kubernetes/kubelet (amd64): 1.35.3-1.1 -> 1.35.4-1.1");
+    assert!(
+        !files_under(&delta)
+            .iter()
+            .any(|path| path.to_string_lossy().contains("1.35.3"))
+    );
+    let key = full.join("keys/airgap.asc");
+    let key = key.to_str().unwrap();
+    let mirror = env.temp.path().join("mirror");
+    let to = mirror.to_str().unwrap();
+    apply(&env, &[full.to_str().unwrap(), "--to", to, "--key", key]).success();
+    apply(&env, &[delta.to_str().unwrap(), "--to", to, "--key", key]).success();
+
+    let served = crate::serve::serve(&mirror, &[]);
+    let sources = std::fs::read_to_string(mirror.join("current/config/apt/kubernetes.sources"))
+        .unwrap()
+        .replace(
+            "http://mirror.enclave.invalid",
+            &format!("http://127.0.0.1:{}", served.port),
+        );
+    let node = crate::apt::AptRoot::new(&env.temp.path().join("node"), &sources);
+    let update = node.apt_get(&["update", "-q"]);
+    assert_eq!(update.code, 0, "{}{}", update.stdout, update.stderr);
+    let install = node.apt_get(&["install", "--download-only", "-y", "-q", "kubelet"]);
+    assert_eq!(install.code, 0, "{}{}", install.stdout, install.stderr);
+    assert!(
+        node.root
+            .join("var/cache/apt/archives/kubelet_1.35.4-1.1_amd64.deb")
+            .is_file()
+    );
+}
