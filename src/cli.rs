@@ -74,6 +74,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Add a delta (or a full tree) to the enclave's mirror as a new generation, atomically.
     Apply(ApplyArgs),
+    /// Print the bill of materials (CycloneDX 1.6 JSON) of a lock, a workspace or a media tree.
+    Sbom(SbomArgs),
     /// Serve a media tree read-only: files, apt and yum repositories, and an OCI registry.
     Serve(ServeArgs),
     /// Re-render the configuration of a media tree (config/, kubespray/), e.g. for another URL.
@@ -207,6 +209,12 @@ pub struct ApplyArgs {
     /// Keep the current generation and the newest N-1 others; remove the rest.
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// A lockfile, or a workspace or media tree holding airgap.lock (default: the workspace).
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -69,6 +69,7 @@ pub(crate) mod ops;
 pub mod printer;
 pub mod relative_path;
 pub(crate) mod render;
+pub mod sbom;
 pub(crate) mod serve;
 pub(crate) mod settings;
 pub mod source;

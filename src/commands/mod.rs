@@ -9,6 +9,7 @@ pub mod lock;
 pub mod materialize;
 pub mod push;
 pub mod render;
+pub mod sbom;
 pub mod serve;
 pub mod verify;
 
@@ -27,6 +28,7 @@ pub fn dispatch(cli: &Cli, settings: &Settings) -> Result<()> {
         Command::Verify(args) => verify::run(settings, args),
         Command::Diff(args) => diff::run(settings, args),
         Command::Apply(args) => apply::run(settings, args),
+        Command::Sbom(args) => sbom::run(settings, args),
         Command::Serve(args) => serve::run(settings, args),
         Command::Render(args) => render::run(settings, args),
         Command::Push(args) => push::run(settings, args),

@@ -126,6 +126,8 @@ pub trait Kind: 'static {
     /// The verified files this kind pins, at their media paths: what materialize places and
     /// what `verify` checks `SHA256SUMS` against. Layout blobs are the layout's.
     fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)>;
+    /// This kind's pins as SBOM components: each with its digest, purl and source.
+    fn components(lock: &Lockfile) -> Vec<crate::sbom::Component>;
     /// Fetches and places this kind's pinned files on the media.
     fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed>;
     /// Writes the metadata made from what was placed (indexes, signed releases, repositories).
@@ -302,6 +304,7 @@ pub trait AnyKind: Sync {
     fn count(&self, lock: &Lockfile) -> String;
     fn layout_images(&self, lock: &Lockfile) -> Vec<LockedImage>;
     fn pinned_paths(&self, lock: &Lockfile) -> Vec<(String, Digest)>;
+    fn components(&self, lock: &Lockfile) -> Vec<crate::sbom::Component>;
     fn place<'a>(&self, context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed>;
     fn write_metadata(
         &self,
@@ -489,6 +492,10 @@ impl<K: Field> AnyKind for Registered<K> {
         K::pinned_paths(lock)
     }
 
+    fn components(&self, lock: &Lockfile) -> Vec<crate::sbom::Component> {
+        K::components(lock)
+    }
+
     fn place<'a>(&self, context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
         K::place(context, lock)
     }
@@ -562,6 +569,13 @@ pub fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
     ALL.iter()
         .flat_map(|kind| kind.pinned_paths(lock))
         .collect()
+}
+
+/// The SBOM of `lock` (CycloneDX 1.6 JSON): every kind's components, in the lock's order.
+pub fn sbom(lock: &Lockfile) -> String {
+    let components: Vec<crate::sbom::Component> =
+        ALL.iter().flat_map(|kind| kind.components(lock)).collect();
+    crate::sbom::document(&Digest::of_bytes(lock.render().as_bytes()), &components)
 }
 
 /// `n thing` or `n things`.

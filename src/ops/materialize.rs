@@ -106,6 +106,13 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     entries.extend(ops::render::write_rendered(
         settings, &tree, &lock, &inputs, &signer, &templates,
     )?);
+    // One bill of materials for everything the lock pins.
+    let sbom = kinds::sbom(&lock);
+    tree.write_if_changed(crate::sbom::PATH, sbom.as_bytes())?;
+    entries.insert(
+        crate::sbom::PATH.to_string(),
+        Digest::of_bytes(sbom.as_bytes()),
+    );
     let keep: BTreeSet<String> = entries.keys().cloned().collect();
     let mut removed = tree.prune(oci_layout::ROOT, &keep)?;
     for kind in kinds::ALL {

@@ -19,6 +19,7 @@ mod manifest_errors;
 mod push;
 mod registry;
 mod render;
+mod sbom;
 mod serve;
 mod tls;
 mod verify;

@@ -77,6 +77,39 @@ impl Kind for Apt {
         debs(lock).into_iter().map(target).collect()
     }
 
+    fn components(lock: &Lockfile) -> Vec<crate::sbom::Component> {
+        let mut components = Vec::new();
+        for apt in &lock.apts {
+            let distribution = if apt.url.contains("ubuntu") {
+                "ubuntu"
+            } else {
+                "debian"
+            };
+            for deb in &apt.debs {
+                components.push(crate::sbom::Component {
+                    kind: "library",
+                    airgap_kind: "apt",
+                    name: deb.name.clone(),
+                    version: Some(deb.version.clone()),
+                    purl: crate::sbom::purl(
+                        "deb",
+                        Some(distribution),
+                        &deb.name,
+                        Some(&deb.version),
+                        &[("arch", &deb.architecture)],
+                    ),
+                    sha256: Some(deb.digest),
+                    source: Some(crate::source::download::join_url(
+                        &format!("{}/", apt.url),
+                        &deb.filename,
+                    )),
+                    media_path: Some(deb_path(apt, &deb.filename)),
+                });
+            }
+        }
+        components
+    }
+
     fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
         Box::pin(context.place_all(debs(lock), target, move |(apt, deb)| {
             fetch_deb(context.downloader, apt, deb)

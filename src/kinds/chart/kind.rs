@@ -132,6 +132,31 @@ impl Kind for Charts {
         lock.charts.iter().map(target).collect()
     }
 
+    fn components(lock: &Lockfile) -> Vec<crate::sbom::Component> {
+        lock.charts
+            .iter()
+            .map(|chart| crate::sbom::Component {
+                kind: "application",
+                airgap_kind: "chart",
+                name: chart.name.clone(),
+                version: Some(chart.version.clone()),
+                purl: crate::sbom::purl(
+                    "generic",
+                    None,
+                    &chart.name,
+                    Some(&chart.version),
+                    &[
+                        ("download_url", &chart.url),
+                        ("checksum", &chart.digest.to_string()),
+                    ],
+                ),
+                sha256: Some(chart.digest),
+                source: Some(chart.url.clone()),
+                media_path: Some(target(chart).0),
+            })
+            .collect()
+    }
+
     fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
         Box::pin(context.place_all(
             lock.charts.iter().collect(),

@@ -79,6 +79,37 @@ impl Kind for Files {
         lock.files.iter().map(target).collect()
     }
 
+    fn components(lock: &Lockfile) -> Vec<crate::sbom::Component> {
+        lock.files
+            .iter()
+            .map(|file| {
+                let name = match &file.arch {
+                    Some(arch) => format!("{}-{arch}", file.name),
+                    None => file.name.clone(),
+                };
+                crate::sbom::Component {
+                    kind: "file",
+                    airgap_kind: "file",
+                    purl: crate::sbom::purl(
+                        "generic",
+                        None,
+                        &name,
+                        None,
+                        &[
+                            ("download_url", &file.url),
+                            ("checksum", &file.digest.to_string()),
+                        ],
+                    ),
+                    name,
+                    version: None,
+                    sha256: Some(file.digest),
+                    source: Some(file.url.clone()),
+                    media_path: Some(target(file).0),
+                }
+            })
+            .collect()
+    }
+
     fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
         Box::pin(
             context.place_all(lock.files.iter().collect(), target, move |file| {

@@ -81,6 +81,29 @@ impl Kind for Git {
         Vec::new()
     }
 
+    /// A repository is pinned by its commit (git's own object ids), not by a sha256.
+    fn components(lock: &Lockfile) -> Vec<crate::sbom::Component> {
+        lock.gits
+            .iter()
+            .map(|git| crate::sbom::Component {
+                kind: "application",
+                airgap_kind: "git",
+                name: git.name.clone(),
+                version: Some(git.commit.clone()),
+                purl: crate::sbom::purl(
+                    "generic",
+                    None,
+                    &git.name,
+                    Some(&git.commit),
+                    &[("vcs_url", &format!("git+{}@{}", git.url, git.commit))],
+                ),
+                sha256: None,
+                source: Some(git.url.clone()),
+                media_path: Some(media_path(git)),
+            })
+            .collect()
+    }
+
     fn place<'a>(_context: &'a Placer<'a>, _lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
         Box::pin(async { Placed::default() })
     }

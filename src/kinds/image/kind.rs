@@ -90,6 +90,48 @@ impl Kind for Images {
     }
 
     /// The layout (manifests, blobs, `index.json`) is placed once for every kind's images.
+    fn components(lock: &Lockfile) -> Vec<crate::sbom::Component> {
+        lock.images
+            .iter()
+            .map(|image| {
+                let reference = crate::oci::reference::Reference::parse(&image.reference).ok();
+                let (repository_url, name, tag) = match &reference {
+                    Some(reference) => (
+                        format!("{}/{}", reference.registry, reference.repository),
+                        reference
+                            .repository
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or(&reference.repository)
+                            .to_ascii_lowercase(),
+                        reference.tag.clone().unwrap_or_default(),
+                    ),
+                    None => (
+                        image.reference.clone(),
+                        image.reference.clone(),
+                        String::new(),
+                    ),
+                };
+                crate::sbom::Component {
+                    kind: "container",
+                    airgap_kind: "image",
+                    purl: crate::sbom::purl(
+                        "oci",
+                        None,
+                        &name,
+                        Some(&image.digest.to_string()),
+                        &[("repository_url", &repository_url), ("tag", &tag)],
+                    ),
+                    name: image.reference.clone(),
+                    version: Some(image.digest.to_string()),
+                    sha256: Some(image.digest),
+                    source: Some(image.reference.clone()),
+                    media_path: Some(blob_path(&image.digest)),
+                }
+            })
+            .collect()
+    }
+
     fn place<'a>(_context: &'a Placer<'a>, _lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
         Box::pin(async { Placed::default() })
     }

@@ -75,6 +75,49 @@ impl Kind for Yum {
         rpms(lock).into_iter().map(target).collect()
     }
 
+    fn components(lock: &Lockfile) -> Vec<crate::sbom::Component> {
+        let mut components = Vec::new();
+        for yum in &lock.yums {
+            let vendor = [
+                "rocky",
+                "almalinux",
+                "fedora",
+                "centos",
+                "redhat",
+                "amazon",
+                "oracle",
+            ]
+            .into_iter()
+            .find(|vendor| yum.url.to_ascii_lowercase().contains(vendor))
+            .unwrap_or("rpm");
+            for rpm in &yum.rpms {
+                let version = format!("{}-{}", rpm.version, rpm.release);
+                let epoch = rpm.epoch.to_string();
+                let mut qualifiers = vec![("arch", rpm.arch.as_str())];
+                if rpm.epoch != 0 {
+                    qualifiers.push(("epoch", epoch.as_str()));
+                }
+                components.push(crate::sbom::Component {
+                    kind: "library",
+                    airgap_kind: "yum",
+                    name: rpm.name.clone(),
+                    purl: crate::sbom::purl(
+                        "rpm",
+                        Some(vendor),
+                        &rpm.name,
+                        Some(&version),
+                        &qualifiers,
+                    ),
+                    version: Some(version),
+                    sha256: Some(rpm.digest),
+                    source: Some(crate::source::download::join_url(&yum.url, &rpm.location)),
+                    media_path: Some(rpm_path(yum, &rpm.location)),
+                });
+            }
+        }
+        components
+    }
+
     fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
         Box::pin(context.place_all(rpms(lock), target, move |(yum, rpm)| {
             fetch_rpm(context.downloader, yum, rpm)

@@ -1,0 +1,189 @@
+//! One bill of materials for everything a lock pins: CycloneDX 1.6 JSON, one component per
+//! pinned artifact with its digest, a package URL (purl) and where it came from. Each kind
+//! describes its own pins as [`Component`]s (`Kind::components`); this module only writes the
+//! document. Deterministic: no timestamp, the serial number derived from the lock's digest,
+//! components in the lock's order, so the same lock gives the same bytes.
+//!
+//! A leaf: it uses only `digest`.
+
+use crate::digest::Digest;
+
+/// Where the SBOM goes on the media.
+pub const PATH: &str = "sbom/airgap.cdx.json";
+
+/// One pinned artifact.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// CycloneDX's component type: `file`, `container`, `library`, `application`, `data`.
+    pub kind: &'static str,
+    /// airgap's kind (`file`, `image`, `apt`, ...), as a property.
+    pub airgap_kind: &'static str,
+    pub name: String,
+    pub version: Option<String>,
+    pub purl: String,
+    pub sha256: Option<Digest>,
+    /// Where it was fetched from.
+    pub source: Option<String>,
+    /// Its path on the media, when it has one.
+    pub media_path: Option<String>,
+}
+
+/// A package URL, as the purl specification writes one: `pkg:TYPE/[NAMESPACE/]NAME[@VERSION]
+/// [?QUALIFIERS]`, each part percent-encoded, qualifiers sorted by key.
+pub fn purl(
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    version: Option<&str>,
+    qualifiers: &[(&str, &str)],
+) -> String {
+    let mut text = format!("pkg:{kind}/");
+    if let Some(namespace) = namespace {
+        for segment in namespace.split('/') {
+            text.push_str(&encode(segment));
+            text.push('/');
+        }
+    }
+    text.push_str(&encode(name));
+    if let Some(version) = version {
+        text.push('@');
+        text.push_str(&encode(version));
+    }
+    let mut qualifiers: Vec<&(&str, &str)> = qualifiers
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
+    qualifiers.sort();
+    for (index, (key, value)) in qualifiers.iter().enumerate() {
+        text.push(if index == 0 { '?' } else { '&' });
+        text.push_str(key);
+        text.push('=');
+        text.push_str(&encode_qualifier(value));
+    }
+    text
+}
+
+/// A purl segment: everything but unreserved characters percent-encoded (`:` as `%3A`).
+fn encode(text: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'+');
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
+}
+
+/// A qualifier value: `/` and `:` may stay (a URL reads as one), the rest as a segment.
+fn encode_qualifier(text: &str) -> String {
+    const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'/')
+        .remove(b':');
+    percent_encoding::utf8_percent_encode(text, VALUE).to_string()
+}
+
+/// The CycloneDX 1.6 JSON document for `components`, made from the lock with digest `lock`.
+pub fn document(lock: &Digest, components: &[Component]) -> String {
+    let hex = lock.hex();
+    // A name-based UUID (version 5 bits, RFC 4122 variant) from the lock's digest.
+    let serial = format!(
+        "urn:uuid:{}-{}-5{}-8{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    );
+    let mut seen = std::collections::BTreeMap::new();
+    let components: Vec<serde_json::Value> = components
+        .iter()
+        .map(|component| {
+            let count = seen.entry(component.purl.clone()).or_insert(0);
+            *count += 1;
+            let reference = if *count == 1 {
+                component.purl.clone()
+            } else {
+                format!("{}#{count}", component.purl)
+            };
+            let mut value = serde_json::json!({
+                "type": component.kind,
+                "bom-ref": reference,
+                "name": component.name,
+                "purl": component.purl,
+            });
+            if let Some(version) = &component.version {
+                value["version"] = serde_json::json!(version);
+            }
+            if let Some(digest) = &component.sha256 {
+                value["hashes"] = serde_json::json!([{"alg": "SHA-256", "content": digest.hex()}]);
+            }
+            if let Some(source) = &component.source {
+                value["externalReferences"] =
+                    serde_json::json!([{"type": "distribution", "url": source}]);
+            }
+            let mut properties =
+                vec![serde_json::json!({"name": "airgap:kind", "value": component.airgap_kind})];
+            if let Some(path) = &component.media_path {
+                properties.push(serde_json::json!({"name": "airgap:media-path", "value": path}));
+            }
+            value["properties"] = serde_json::json!(properties);
+            value
+        })
+        .collect();
+    let document = serde_json::json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "serialNumber": serial,
+        "version": 1,
+        "metadata": {
+            "tools": {
+                "components": [{
+                    "type": "application",
+                    "name": "airgap",
+                    "version": env!("CARGO_PKG_VERSION"),
+                }]
+            },
+            "properties": [{"name": "airgap:lock", "value": lock.to_string()}],
+        },
+        "components": components,
+    });
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purls_encode_as_the_specification_says() {
+        assert_eq!(
+            purl(
+                "deb",
+                Some("debian"),
+                "curl",
+                Some("1:7.88.1-10"),
+                &[("arch", "amd64")]
+            ),
+            "pkg:deb/debian/curl@1%3A7.88.1-10?arch=amd64"
+        );
+        assert_eq!(
+            purl(
+                "generic",
+                None,
+                "kubeadm",
+                None,
+                &[(
+                    "download_url",
+                    "https://dl.k8s.io/v1.35.0/bin/linux/amd64/kubeadm?x=1&y"
+                )]
+            ),
+            "pkg:generic/kubeadm?download_url=https://dl.k8s.io/v1.35.0/bin/linux/amd64/kubeadm%3Fx%3D1%26y"
+        );
+    }
+}
