@@ -36,6 +36,23 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let downloader = ops::downloader(settings)?;
     let lock = ops::lock::ensure(settings, &manifest, &args.mode, None, Some(&downloader))?;
     let signer = signer(settings, args)?;
+    if let Some(old) = &args.since
+        && old.canonicalize().ok().is_some_and(|old| {
+            args.to
+                .canonicalize()
+                .is_ok_and(|to| old == to || old.starts_with(&to))
+        })
+    {
+        // The delta would remove from the tree the very files it compares against.
+        return Err(crate::hint::Hinted::new(
+            format!(
+                "--since {} is the tree --to writes; a delta goes to a directory of its own",
+                old.display()
+            ),
+            "write the delta elsewhere (e.g. --to /media/usb/delta-2026-12) and keep the full tree as the base",
+        )
+        .into());
+    }
     let tree = Tree::open(&args.to)?;
     // A tree written as a delta before is made whole again by this run, or a new delta.
     tree.remove(crate::media::delta::MARKER)?;

@@ -143,6 +143,18 @@ fn a_delta_carries_only_what_the_base_lacks_and_verifies_as_a_delta_of_it() {
     .unwrap();
     assert_eq!(files_under(&from_lock), files_under(&delta));
 
+    // A delta never goes into its own base: that would delete the base's files.
+    env.run(&[
+        "materialize",
+        "--to",
+        full_v2.to_str().unwrap(),
+        "--since",
+        full_v2.to_str().unwrap(),
+    ])
+    .failure()
+    .stderr_has("is the tree --to writes");
+    assert!(full_v2.join("files/tools/tool").is_file());
+
     // A delta cannot be the base of another.
     env.run(&[
         "materialize",
