@@ -63,26 +63,23 @@ pub fn purl(
     text
 }
 
-/// A purl segment: everything but unreserved characters percent-encoded (`:` as `%3A`).
+/// Characters a purl leaves as they are.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A purl segment: everything but unreserved characters (and `+`) percent-encoded (`:` as
+/// `%3A`).
 fn encode(text: &str) -> String {
-    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'+');
+    const SEGMENT: &percent_encoding::AsciiSet = &UNRESERVED.remove(b'+');
     percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 /// A qualifier value: `/` and `:` may stay (a URL reads as one), the rest as a segment.
 fn encode_qualifier(text: &str) -> String {
-    const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'/')
-        .remove(b':');
+    const VALUE: &percent_encoding::AsciiSet = &UNRESERVED.remove(b'/').remove(b':');
     percent_encoding::utf8_percent_encode(text, VALUE).to_string()
 }
 

@@ -239,6 +239,28 @@ impl<R: BufRead> std::io::Read for EventBounded<R> {
     }
 }
 
+/// A reader of repository XML whose events are bounded ([`EventBounded`]).
+fn bounded<R: BufRead>(input: R) -> Reader<EventBounded<R>> {
+    Reader::from_reader(EventBounded {
+        inner: input,
+        run: 0,
+    })
+}
+
+/// The next event, or an error that says where in the document it stopped.
+fn next_event<'b, R: BufRead>(
+    reader: &mut Reader<R>,
+    buffer: &'b mut Vec<u8>,
+) -> Result<Event<'b>, MetadataError> {
+    let position = reader.buffer_position();
+    reader
+        .read_event_into(buffer)
+        .map_err(|error| MetadataError::XmlAt {
+            position: position.max(reader.buffer_position()),
+            message: error.to_string(),
+        })
+}
+
 /// Streams filelists.xml, calling `found(pkgid, path)` for each file of `wanted`: primary
 /// lists only some paths (`/etc/*`, `*bin/*`), and a requirement on another path is answered
 /// here, as dnf answers it.
@@ -247,21 +269,13 @@ pub fn parse_filelists(
     wanted: &std::collections::HashSet<String>,
     mut found: impl FnMut(&str, String),
 ) -> Result<(), MetadataError> {
-    let mut reader = Reader::from_reader(EventBounded {
-        inner: input,
-        run: 0,
-    });
+    let mut reader = bounded(input);
     let mut buffer = Vec::new();
     let mut pkgid = String::new();
     let mut in_file = false;
     let mut text = String::new();
     loop {
-        let event = reader
-            .read_event_into(&mut buffer)
-            .map_err(|error| MetadataError::XmlAt {
-                position: reader.buffer_position(),
-                message: error.to_string(),
-            })?;
+        let event = next_event(&mut reader, &mut buffer)?;
         match event {
             Event::Start(element) => match local_name(&element).as_str() {
                 "package" => pkgid = attribute(&element, "pkgid").unwrap_or_default(),
@@ -294,10 +308,7 @@ pub fn parse_primary(
     input: impl BufRead,
     mut found: impl FnMut(RpmPackage),
 ) -> Result<usize, MetadataError> {
-    let mut reader = Reader::from_reader(EventBounded {
-        inner: input,
-        run: 0,
-    });
+    let mut reader = bounded(input);
     let mut buffer = Vec::new();
     let mut package: Option<RpmPackage> = None;
     let mut text_field = String::new();
@@ -305,12 +316,7 @@ pub fn parse_primary(
     let mut section = String::new();
     let mut count = 0;
     loop {
-        let event = reader
-            .read_event_into(&mut buffer)
-            .map_err(|error| MetadataError::XmlAt {
-                position: reader.buffer_position(),
-                message: error.to_string(),
-            })?;
+        let event = next_event(&mut reader, &mut buffer)?;
         match event {
             Event::Start(element) | Event::Empty(element) => {
                 let name = local_name(&element);
