@@ -96,79 +96,47 @@ pub async fn resolve(
                 .clone(),
             message,
         })?;
-    // A closure that fails on a path primary does not list: the paths go to filelists, as
-    // dnf reads them, and the packages that have them gain them.
-    let architectures: BTreeSet<&String> =
-        artifacts.iter().map(|artifact| &artifact.arch).collect();
-    let mut wanted = std::collections::HashSet::new();
-    for arch in &architectures {
-        let mut universe = resolve::Universe::new(&packages, arch, &hidden);
-        let fails = artifacts
-            .iter()
-            .filter(|artifact| &&artifact.arch == arch)
-            .any(|artifact| {
-                let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
-                resolve::closure(
-                    &mut universe,
-                    &artifact.packages,
-                    &exclude,
-                    artifact.weak_deps,
-                )
-                .is_err()
-            });
-        if fails {
-            wanted.extend(universe.unresolved_files());
-        }
-    }
-    if !wanted.is_empty() {
-        add_files(
-            downloader,
-            artifacts,
-            &repositories,
-            &sources,
-            &mut packages,
-            &wanted,
-        )
-        .await?;
-    }
-    let mut per_source: BTreeMap<usize, BTreeSet<LockedRpm>> = BTreeMap::new();
-    for arch in architectures {
-        let mut universe = resolve::Universe::new(&packages, arch, &hidden);
-        for artifact in artifacts.iter().filter(|artifact| &artifact.arch == arch) {
-            let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
-            let closure = resolve::closure(
-                &mut universe,
-                &artifact.packages,
-                &exclude,
-                artifact.weak_deps,
+    // Resolution runs once; when a closure fails and some required path is one primary does
+    // not list, those paths are looked up in filelists (as dnf reads them) and it runs again.
+    let chosen = match closures(&packages, artifacts, &hidden) {
+        Ok(chosen) => chosen,
+        Err((_, wanted)) if !wanted.is_empty() => {
+            add_files(
+                downloader,
+                artifacts,
+                &repositories,
+                &sources,
+                &mut packages,
+                &wanted,
             )
-            .map_err(|error| YumError::Unsatisfiable {
-                entry: artifact.name.clone(),
-                message: error.message,
-                chain: error.chain.join(" <- "),
-            })?;
-            for index in closure {
-                let package = &packages[index];
-                let Some(digest) = package.sha256 else {
-                    return Err(YumError::Metadata {
-                        entry: artifact.name.clone(),
-                        url: artifact.url.clone(),
-                        message: format!("lists {} without a sha256 checksum", package.nevra()),
-                        hint: "only sha256 package checksums are trusted; regenerate the repository with createrepo_c".to_string(),
-                    });
-                };
-                per_source
-                    .entry(sources[index])
-                    .or_default()
-                    .insert(LockedRpm {
-                        name: package.name.clone(),
-                        epoch: package.epoch,
-                        version: package.version.clone(),
-                        release: package.release.clone(),
-                        arch: package.arch.clone(),
-                        location: crate::relative_path::RelativePath::new(&package.location)
-                            .map_err(|error| {
-                                YumError::Metadata {
+            .await?;
+            closures(&packages, artifacts, &hidden).map_err(|(error, _)| error)?
+        }
+        Err((error, _)) => return Err(error),
+    };
+    let mut per_source: BTreeMap<usize, BTreeSet<LockedRpm>> = BTreeMap::new();
+    for (artifact, closure) in artifacts.iter().zip(chosen) {
+        for index in closure {
+            let package = &packages[index];
+            let Some(digest) = package.sha256 else {
+                return Err(YumError::Metadata {
+                    entry: artifact.name.clone(),
+                    url: artifact.url.clone(),
+                    message: format!("lists {} without a sha256 checksum", package.nevra()),
+                    hint: "only sha256 package checksums are trusted; regenerate the repository with createrepo_c".to_string(),
+                });
+            };
+            per_source
+                .entry(sources[index])
+                .or_default()
+                .insert(LockedRpm {
+                    name: package.name.clone(),
+                    epoch: package.epoch,
+                    version: package.version.clone(),
+                    release: package.release.clone(),
+                    arch: package.arch.clone(),
+                    location: crate::relative_path::RelativePath::new(&package.location).map_err(
+                        |error| YumError::Metadata {
                             entry: artifact.name.clone(),
                             url: artifact.url.clone(),
                             message: format!(
@@ -179,12 +147,11 @@ pub async fn resolve(
                             hint:
                                 "the repository tries to place a file outside itself; do not use it"
                                     .to_string(),
-                        }
-                            })?,
-                        digest,
-                        size: package.size,
-                    });
-            }
+                        },
+                    )?,
+                    digest,
+                    size: package.size,
+                });
         }
     }
     Ok(artifacts
@@ -343,6 +310,37 @@ async fn load(
         modules,
         filelists: entries.get("filelists").cloned(),
     })
+}
+
+/// Every entry's closure, in the entries' order; entries of one architecture share its
+/// universe. On failure: the error, and the required paths no package of that universe lists.
+fn closures(
+    packages: &[RpmPackage],
+    artifacts: &[YumArtifact],
+    hidden: &std::collections::HashSet<usize>,
+) -> Result<Vec<BTreeSet<usize>>, (YumError, std::collections::HashSet<String>)> {
+    let mut universes: BTreeMap<&str, resolve::Universe> = BTreeMap::new();
+    let mut chosen = Vec::new();
+    for artifact in artifacts {
+        let universe = universes
+            .entry(artifact.arch.as_str())
+            .or_insert_with(|| resolve::Universe::new(packages, &artifact.arch, hidden));
+        let exclude: BTreeSet<String> = artifact.exclude.iter().cloned().collect();
+        match resolve::closure(universe, &artifact.packages, &exclude, artifact.weak_deps) {
+            Ok(closure) => chosen.push(closure),
+            Err(error) => {
+                return Err((
+                    YumError::Unsatisfiable {
+                        entry: artifact.name.clone(),
+                        message: error.message,
+                        chain: error.chain.join(" <- "),
+                    },
+                    universe.unresolved_files().into_iter().collect(),
+                ));
+            }
+        }
+    }
+    Ok(chosen)
 }
 
 /// Reads each repository's filelists.xml for the `wanted` paths and adds each to the
