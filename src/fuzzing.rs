@@ -42,6 +42,10 @@ pub const TARGETS: &[Target] = &[
         run: yum_filelists,
     },
     Target {
+        name: "yum_modules",
+        run: yum_modules,
+    },
+    Target {
         name: "yum_rich",
         run: yum_rich,
     },
@@ -141,6 +145,28 @@ pub fn yum_primary(data: &[u8]) {
 pub fn yum_filelists(data: &[u8]) {
     let wanted = std::collections::HashSet::from(["/usr/bin/a".to_string()]);
     let _ = crate::kinds::yum::metadata::parse_filelists(data, &wanted, |_, _| {});
+}
+
+/// A yum modules.yaml, and the packages its streams would hide.
+pub fn yum_modules(data: &[u8]) {
+    if let Some(text) = text(data)
+        && let Ok(modules) = crate::kinds::yum::modules::Modules::parse(text)
+    {
+        let packages = [crate::kinds::yum::metadata::RpmPackage {
+            name: "a".into(),
+            version: "1".into(),
+            release: "1".into(),
+            arch: "x86_64".into(),
+            ..Default::default()
+        }];
+        let enabled: Vec<String> = modules
+            .streams
+            .keys()
+            .take(1)
+            .map(|(name, stream)| format!("{name}:{stream}"))
+            .collect();
+        let _ = modules.hidden(&packages, &enabled);
+    }
 }
 
 /// An RPM rich dependency (`(a or (b >= 1 if c))`).

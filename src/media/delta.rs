@@ -46,6 +46,15 @@ impl Marker {
     /// The marker of the tree at `root`, if it is a delta.
     pub fn read(root: &Path) -> Result<Option<Marker>, DeltaError> {
         let path = root.join(MARKER);
+        // A marker is a few lines; a larger one (or a special file) is not airgap's.
+        if std::fs::symlink_metadata(&path)
+            .is_ok_and(|metadata| !metadata.is_file() || metadata.len() > 4096)
+        {
+            return Err(DeltaError::Marker {
+                path,
+                message: "is not a regular file of at most 4 KiB".to_string(),
+            });
+        }
         match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text)
                 .map(Some)

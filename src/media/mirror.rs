@@ -94,10 +94,17 @@ impl Mirror {
         fs::symlink_metadata(root.join(CURRENT)).is_ok_and(|metadata| metadata.is_symlink())
     }
 
-    /// The served generation's directory, if any.
+    /// The served generation's directory, if any. Only `generations/<n>` is followed: a
+    /// `current` that points anywhere else (outside the mirror) is no generation.
     pub fn current(&self) -> Option<PathBuf> {
         let target = fs::read_link(self.root.join(CURRENT)).ok()?;
-        Some(self.root.join(target))
+        let number: u64 = target
+            .strip_prefix(GENERATIONS)
+            .ok()?
+            .to_str()?
+            .parse()
+            .ok()?;
+        Some(self.generation(number))
     }
 
     /// The number of the served generation.

@@ -100,7 +100,8 @@ pub async fn resolve(
     // not list, those paths are looked up in filelists (as dnf reads them) and it runs again.
     let chosen = match closures(&packages, artifacts, &hidden) {
         Ok(chosen) => chosen,
-        Err((_, wanted)) if !wanted.is_empty() => {
+        Err(failure) if !failure.1.is_empty() => {
+            let wanted = failure.1;
             add_files(
                 downloader,
                 artifacts,
@@ -110,9 +111,9 @@ pub async fn resolve(
                 &wanted,
             )
             .await?;
-            closures(&packages, artifacts, &hidden).map_err(|(error, _)| error)?
+            closures(&packages, artifacts, &hidden).map_err(|failure| failure.0)?
         }
-        Err((error, _)) => return Err(error),
+        Err(failure) => return Err(failure.0),
     };
     let mut per_source: BTreeMap<usize, BTreeSet<LockedRpm>> = BTreeMap::new();
     for (artifact, closure) in artifacts.iter().zip(chosen) {
@@ -312,13 +313,16 @@ async fn load(
     })
 }
 
+/// A failed resolution: the error, and the required paths no package of its universe lists.
+type Failed = (YumError, std::collections::HashSet<String>);
+
 /// Every entry's closure, in the entries' order; entries of one architecture share its
 /// universe. On failure: the error, and the required paths no package of that universe lists.
 fn closures(
     packages: &[RpmPackage],
     artifacts: &[YumArtifact],
     hidden: &std::collections::HashSet<usize>,
-) -> Result<Vec<BTreeSet<usize>>, (YumError, std::collections::HashSet<String>)> {
+) -> Result<Vec<BTreeSet<usize>>, Box<Failed>> {
     let mut universes: BTreeMap<&str, resolve::Universe> = BTreeMap::new();
     let mut chosen = Vec::new();
     for artifact in artifacts {
@@ -329,14 +333,14 @@ fn closures(
         match resolve::closure(universe, &artifact.packages, &exclude, artifact.weak_deps) {
             Ok(closure) => chosen.push(closure),
             Err(error) => {
-                return Err((
+                return Err(Box::new((
                     YumError::Unsatisfiable {
                         entry: artifact.name.clone(),
                         message: error.message,
                         chain: error.chain.join(" <- "),
                     },
                     universe.unresolved_files().into_iter().collect(),
-                ));
+                )));
             }
         }
     }
