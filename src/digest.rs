@@ -55,6 +55,11 @@ impl Digest {
         Self::of_reader(std::fs::File::open(path)?)
     }
 
+    /// The 32 bytes of the digest.
+    pub fn bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
     /// The lowercase hex form without the algorithm prefix.
     pub fn hex(&self) -> String {
         hex::encode(self.0)

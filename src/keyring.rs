@@ -107,6 +107,27 @@ pub fn verify_detached(
     signature: &[u8],
     keys: &[SignedPublicKey],
 ) -> Result<(), SignatureError> {
+    verify_detached_with(&mut || Ok(Cursor::new(data)), signature, keys)
+}
+
+/// [`verify_detached`] of a file, streamed: it is read once per candidate key, never held.
+pub fn verify_detached_file(
+    path: &std::path::Path,
+    signature: &[u8],
+    keys: &[SignedPublicKey],
+) -> Result<(), SignatureError> {
+    verify_detached_with(
+        &mut || std::fs::File::open(path).map(std::io::BufReader::new),
+        signature,
+        keys,
+    )
+}
+
+fn verify_detached_with<R: std::io::Read>(
+    open: &mut dyn FnMut() -> std::io::Result<R>,
+    signature: &[u8],
+    keys: &[SignedPublicKey],
+) -> Result<(), SignatureError> {
     let unreadable = |error: pgp::errors::Error| SignatureError::Unreadable(error.to_string());
     let signatures: Vec<DetachedSignature> = if signature.starts_with(b"-----BEGIN") {
         DetachedSignature::from_armor_many(Cursor::new(signature))
@@ -126,15 +147,25 @@ pub fn verify_detached(
         ));
     }
     let mut claimed = false;
+    let unreadable_data =
+        |error: std::io::Error| SignatureError::Unreadable(format!("the data cannot be read: {error}"));
     for signature in &signatures {
         for key in keys {
-            if signature.verify(key, data).is_ok()
-                || key
-                    .public_subkeys
-                    .iter()
-                    .any(|subkey| signature.verify(subkey, data).is_ok())
+            if signature
+                .signature
+                .verify(key, open().map_err(unreadable_data)?)
+                .is_ok()
             {
                 return Ok(());
+            }
+            for subkey in &key.public_subkeys {
+                if signature
+                    .signature
+                    .verify(subkey, open().map_err(unreadable_data)?)
+                    .is_ok()
+                {
+                    return Ok(());
+                }
             }
             claimed |= names_issuer(signature, key);
         }

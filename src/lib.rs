@@ -66,6 +66,7 @@ pub mod manifest;
 pub mod media;
 pub mod oci;
 pub(crate) mod ops;
+pub mod policy;
 pub mod printer;
 pub mod relative_path;
 pub(crate) mod render;

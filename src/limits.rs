@@ -21,6 +21,15 @@ pub const CHECKSUM_FILE: u64 = 4 << 20;
 /// A file fetched before its size is pinned (lock time, trust on first use or a checksum).
 pub const UNPINNED_FILE: u64 = 32 << 30;
 
+/// A signature policy's trust material (a cosign key, Sigstore's `trusted_root.json`, an
+/// OpenPGP keyring).
+pub const TRUST_MATERIAL: u64 = 4 << 20;
+/// One signature object: a cosign payload or signature layer, a Sigstore bundle, a blob's
+/// `.sig`, `.cert` or `.asc`.
+pub const SIGNATURE_OBJECT: u64 = 1 << 20;
+/// Signatures looked at per image before giving up (a repository full of `.sig` noise).
+pub const SIGNATURE_CANDIDATES: usize = 64;
+
 /// A registry token response (a JWT of a few KiB).
 pub const TOKEN_BODY: u64 = 1 << 20;
 /// The body of an error response, shown in a message.
@@ -38,6 +47,20 @@ pub const XML_EVENT: u64 = 16 << 20;
 /// Packages in one `Packages` index or `primary.xml` (Debian's main archive: about 65,000 per
 /// architecture; RHEL's AppStream: about 20,000).
 pub const INDEX_PACKAGES: usize = 250_000;
+
+/// Reads a local file of at most `limit` bytes; a larger one is refused unread.
+pub fn read_bounded(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "larger than {limit} bytes"
+        )));
+    }
+    Ok(bytes)
+}
 
 /// The limit of a fetch whose size is pinned: the size itself. The transfer is refused one
 /// byte past it.

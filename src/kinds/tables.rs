@@ -27,6 +27,10 @@ macro_rules! kinds {
             pub version: u32,
             /// Digest of the normalized manifest inputs this lock was made from.
             pub manifest: Digest,
+            /// The signature policies the pins were checked against, with their trust
+            /// material's digest: what `verify --policies` checks again on the media.
+            #[serde(default, rename = "policy", skip_serializing_if = "Vec::is_empty")]
+            pub policies: Vec<crate::policy::LockedPolicy>,
             $(
                 #[serde(default, rename = $table, skip_serializing_if = "Vec::is_empty")]
                 pub $field: Vec<<$module::$kind as Kind>::Pin>,
@@ -39,6 +43,7 @@ macro_rules! kinds {
                 Lockfile {
                     version: crate::lock::VERSION,
                     manifest,
+                    policies: Vec::new(),
                     $($field: Vec::new(),)*
                 }
             }
@@ -51,6 +56,8 @@ macro_rules! kinds {
             enclave: Option<toml::Spanned<crate::manifest::model::RawEnclave>>,
             kubespray: Option<toml::Spanned<crate::manifest::model::RawKubespray>>,
             dns: Option<toml::Spanned<crate::manifest::model::RawDns>>,
+            #[serde(default)]
+            policy: Vec<toml::Spanned<crate::manifest::model::RawPolicy>>,
             $(
                 #[serde(default, rename = $table)]
                 $field: Vec<toml::Spanned<<$module::$kind as Kind>::Raw>>,
@@ -81,6 +88,12 @@ macro_rules! kinds {
                 (self.kubespray.take(), self.dns.take())
             }
 
+            fn take_policies(
+                &mut self,
+            ) -> Vec<toml::Spanned<crate::manifest::model::RawPolicy>> {
+                std::mem::take(&mut self.policy)
+            }
+
             fn add_entries(
                 self,
                 loader: &mut crate::manifest::loader::Loader,
@@ -107,6 +120,8 @@ macro_rules! kinds {
             pub kubespray_hosts: Vec<crate::manifest::KubesprayHost>,
             /// `[[dns.forward]]`, in manifest order.
             pub dns_forwards: Vec<crate::manifest::DnsForward>,
+            /// `[[policy]]`, in manifest order.
+            pub policies: Vec<crate::manifest::Policy>,
             /// Digest of the normalized inputs, recorded in the lock to detect staleness
             /// offline.
             pub inputs_digest: Digest,
@@ -149,12 +164,19 @@ macro_rules! kinds {
                 canonical.push_str(concat!(",\"", stringify!($field), "\":"));
                 canonical.push_str(&serde_json::to_string(&entries.$field).unwrap_or_default());
             )*
+            // Policies join the inputs only when there are any, so locks made before
+            // policies existed stay fresh.
+            if !loaded.policies.is_empty() {
+                canonical.push_str(",\"policies\":");
+                canonical.push_str(&serde_json::to_string(&loaded.policies).unwrap_or_default());
+            }
             canonical.push('}');
             Ok(Manifest {
                 enclave: loaded.enclave,
                 $($field: entries.$field,)*
                 kubespray_hosts: loaded.kubespray_hosts,
                 dns_forwards: loaded.dns_forwards,
+                policies: loaded.policies,
                 inputs_digest: Digest::of_bytes(canonical.as_bytes()),
             })
         }

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::model::{RawDns, RawEnclave, RawKubespray};
+use super::model::{RawDns, RawEnclave, RawKubespray, RawPolicy};
 use super::validate::{is_identifier, is_inventory_name, is_platform};
-use super::{Diagnostic, DnsForward, Enclave, KubesprayHost, ManifestError, Origin};
+use super::{Diagnostic, DnsForward, Enclave, KubesprayHost, ManifestError, Origin, Policy};
 
 /// The artifact tables of one manifest file.
 pub trait Tables: serde::de::DeserializeOwned {
@@ -22,6 +22,8 @@ pub trait Tables: serde::de::DeserializeOwned {
     fn take_enclave(&mut self) -> Option<Spanned<RawEnclave>>;
     /// `[kubespray]` and `[dns]`.
     fn take_rendering(&mut self) -> (Option<Spanned<RawKubespray>>, Option<Spanned<RawDns>>);
+    /// `[[policy]]`.
+    fn take_policies(&mut self) -> Vec<Spanned<RawPolicy>>;
     /// Validates every entry of this file into `entries`.
     fn add_entries(self, loader: &mut Loader, context: &Context, entries: &mut Self::Entries);
 }
@@ -31,6 +33,7 @@ pub struct Loaded<Entries> {
     pub enclave: Enclave,
     pub kubespray_hosts: Vec<KubesprayHost>,
     pub dns_forwards: Vec<DnsForward>,
+    pub policies: Vec<Policy>,
     pub entries: Entries,
 }
 
@@ -115,6 +118,9 @@ pub fn load_sources<T: Tables>(
         if let Some(dns) = dns {
             loader.add_dns(&context, dns.into_inner());
         }
+        for policy in raw.take_policies() {
+            loader.add_policy(&context, policy);
+        }
         raw.add_entries(&mut loader, &context, &mut entries);
     }
     if !loader.diagnostics.is_empty() {
@@ -127,6 +133,7 @@ pub fn load_sources<T: Tables>(
             .unwrap_or_default(),
         kubespray_hosts: loader.kubespray_hosts,
         dns_forwards: loader.dns_forwards,
+        policies: loader.policies,
         entries,
     })
 }
@@ -162,6 +169,7 @@ pub struct Loader {
     kubespray: Option<Place>,
     kubespray_hosts: Vec<KubesprayHost>,
     dns_forwards: Vec<DnsForward>,
+    policies: Vec<Policy>,
     /// `(space, key)` to the owner and place of its first claim.
     claims: BTreeMap<(&'static str, String), (String, Place)>,
 }
@@ -381,6 +389,124 @@ impl Loader {
             }
             self.dns_forwards.push(DnsForward { zone, to });
         }
+    }
+
+    fn add_policy(&mut self, context: &Context, policy: Spanned<RawPolicy>) {
+        let span = policy.span();
+        let policy = policy.into_inner();
+        let name = policy.name.get_ref().clone();
+        if !super::validate::is_name(&name) {
+            self.diagnostics.push(
+                context
+                    .error(policy.name.span(), format!("`{name}` is not a valid policy name"))
+                    .with_hint("use letters, digits, `.`, `_`, `+` and `-`"),
+            );
+        } else if let Some((_, first)) =
+            self.claim("policy", &name, name.clone(), context.place(policy.name.span()))
+        {
+            self.diagnostics.push(
+                context
+                    .error(policy.name.span(), format!("duplicate policy `{name}`"))
+                    .with_hint(format!("it is first defined at {first}")),
+            );
+        }
+        if policy.images.is_empty() && policy.files.is_empty() {
+            self.diagnostics.push(
+                context
+                    .error(span.clone(), format!("policy `{name}` covers nothing"))
+                    .with_hint("list what it covers: images = [\"registry.k8s.io/*\"] and/or files = [\"https://dl.k8s.io/*\"]"),
+            );
+        }
+        for glob in policy.images.iter().chain(&policy.files) {
+            if glob.get_ref().is_empty() || glob.get_ref().chars().any(char::is_whitespace) {
+                self.diagnostics.push(
+                    context
+                        .error(glob.span(), format!("`{}` is not a pattern", glob.get_ref()))
+                        .with_hint("write a reference or URL where `*` stands for any text, e.g. \"registry.k8s.io/*\""),
+                );
+            }
+        }
+        for image in &policy.images {
+            if image.get_ref().contains('@') || image.get_ref().rsplit('/').next().is_some_and(|last| last.contains(':') && !last.ends_with('*')) {
+                self.diagnostics.push(
+                    context
+                        .error(image.span(), format!("`{}` names a tag or digest", image.get_ref()))
+                        .with_hint("image patterns match the reference without tag or digest, e.g. \"registry.k8s.io/*\""),
+                );
+            }
+        }
+        let keyless = policy.identity.is_some() || policy.issuer.is_some() || policy.trusted_root.is_some();
+        let chosen: Vec<(&str, &Spanned<String>)> = [
+            ("key", policy.key.as_ref()),
+            ("trusted_root", policy.trusted_root.as_ref()),
+            ("keyring", policy.keyring.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|value| (key, value)))
+        .collect();
+        let (trust, material) = match chosen.as_slice() {
+            [("key", material)] if !keyless => ("key", *material),
+            [("trusted_root", material)] => ("keyless", *material),
+            [("keyring", material)] if !keyless => ("keyring", *material),
+            [] if !keyless => {
+                self.diagnostics.push(
+                    context
+                        .error(span, format!("policy `{name}` names no signer"))
+                        .with_hint("give `key = \"keys/cosign.pub\"`, or `identity`, `issuer` and `trusted_root` for keyless signatures, or `keyring` for OpenPGP"),
+                );
+                return;
+            }
+            _ => {
+                self.diagnostics.push(
+                    context
+                        .error(span, format!("policy `{name}` mixes kinds of signer"))
+                        .with_hint("a policy is one of: `key`; `identity` + `issuer` + `trusted_root` (keyless); `keyring`. Write two policies for two signers"),
+                );
+                return;
+            }
+        };
+        if trust == "keyless" && (policy.identity.is_none() || policy.issuer.is_none()) {
+            self.diagnostics.push(
+                context
+                    .error(span, format!("keyless policy `{name}` needs `identity` and `issuer`"))
+                    .with_hint("e.g. identity = \"krel-trust@k8s-releng-prod.iam.gserviceaccount.com\", issuer = \"https://accounts.google.com\""),
+            );
+            return;
+        }
+        let path = match super::validate::check_media_path(material.get_ref()) {
+            Ok(path) => path,
+            Err(error) => {
+                self.diagnostics.push(
+                    context
+                        .error(material.span(), error.to_string())
+                        .with_hint("give the file relative to the workspace, e.g. \"keys/cosign.pub\""),
+                );
+                return;
+            }
+        };
+        let full = self.workspace.join(path.as_str());
+        let bytes = match crate::limits::read_bounded(&full, crate::limits::TRUST_MATERIAL) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                self.diagnostics.push(
+                    context
+                        .error(material.span(), format!("cannot read {}: {error}", path))
+                        .with_hint("put the file in the workspace (keys are not fetched: they are what the signatures are checked against)"),
+                );
+                return;
+            }
+        };
+        let text = |value: &Option<Spanned<String>>| value.as_ref().map(|value| value.get_ref().clone());
+        self.policies.push(Policy {
+            name,
+            images: policy.images.iter().map(|glob| glob.get_ref().clone()).collect(),
+            files: policy.files.iter().map(|glob| glob.get_ref().clone()).collect(),
+            trust: trust.to_string(),
+            identity: text(&policy.identity),
+            issuer: text(&policy.issuer),
+            material: path,
+            sha256: crate::digest::Digest::of_bytes(&bytes),
+        });
     }
 
     /// Records `owner`'s claim of `key` in `space` (names, media paths); when it was claimed

@@ -59,6 +59,26 @@ pub struct DnsForward {
     pub to: Vec<String>,
 }
 
+/// A signature policy (`[[policy]]`), validated: which images and files it covers and what
+/// they must be signed by. The trust material (a key, a trusted root, a keyring) is a
+/// workspace file, pinned by its digest so a changed key makes the lock stale.
+#[derive(Debug, Clone, Serialize)]
+pub struct Policy {
+    pub name: String,
+    /// Globs over image references without tag or digest (`registry.k8s.io/*`).
+    pub images: Vec<String>,
+    /// Globs over file URLs (`https://dl.k8s.io/*`).
+    pub files: Vec<String>,
+    /// `key`, `keyless` or `keyring`.
+    pub trust: String,
+    /// Keyless: the signer's certificate identity and OIDC issuer.
+    pub identity: Option<String>,
+    pub issuer: Option<String>,
+    /// The trust material's workspace path and digest.
+    pub material: crate::relative_path::RelativePath,
+    pub sha256: crate::digest::Digest,
+}
+
 /// A manifest location.
 #[derive(Debug, Clone, Default)]
 pub struct Origin {

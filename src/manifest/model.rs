@@ -49,3 +49,23 @@ pub struct RawDnsForward {
     pub zone: Spanned<String>,
     pub to: Spanned<Vec<Spanned<String>>>,
 }
+
+/// `[[policy]]`: which signatures the images and files it covers must carry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub images: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub files: Vec<Spanned<String>>,
+    /// A cosign public key (PEM), workspace path.
+    pub key: Option<Spanned<String>>,
+    /// Keyless: the certificate's subject (email or URI) and OIDC issuer, and Sigstore's
+    /// `trusted_root.json` (workspace path).
+    pub identity: Option<Spanned<String>>,
+    pub issuer: Option<Spanned<String>>,
+    pub trusted_root: Option<Spanned<String>>,
+    /// An OpenPGP keyring (binary or armored), workspace path: for `.asc` file signatures.
+    pub keyring: Option<Spanned<String>>,
+}
