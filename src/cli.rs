@@ -187,6 +187,10 @@ pub struct VerifyArgs {
     /// The public key the enclave trusts: also check that SHA256SUMS.asc was made with it.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Also check, offline, every signature the lock's `[[policy]]` tables required, against
+    /// the trust material on the media.
+    #[arg(long)]
+    pub policies: bool,
 }
 
 #[derive(Debug, Args)]

@@ -246,6 +246,9 @@ mod tests {
                 size: 3,
                 pinned_by: PinSource::Manifest,
                 checksum_url: None,
+                signature_url: None,
+                certificate_url: None,
+                signature: None,
             });
         }
         lock

@@ -55,6 +55,9 @@ pub struct LockedImage {
     /// The chart that needs this image, when it came from a chart's `images = true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<String>,
+    /// The signature that satisfied the policy covering the image, when one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::policy::Evidence>,
 }
 
 /// A platform manifest kept from an index.

@@ -221,6 +221,7 @@ impl Images<'_> {
             manifests,
             referrer_manifests,
             chart: None,
+            signature: None,
         })
     }
 
@@ -277,6 +278,24 @@ impl Images<'_> {
                             "check the signature in the registry",
                         )
                     })?;
+                // The referrers tag schema (`sha256-<hex>` naming an index of referrers, for
+                // registries without the referrers API): its entries are referrers too.
+                if *tag == prefix && parsed.is_index() {
+                    for descriptor in parsed.children.iter().take(crate::limits::SIGNATURE_CANDIDATES) {
+                        let child = self
+                            .manifest(label, origin, &descriptor.digest.to_string())
+                            .await?;
+                        self.keep(&child)?;
+                        found.push(LockedReferrer {
+                            subject: *subject,
+                            tag: None,
+                            digest: child.digest,
+                            media_type: descriptor.media_type.clone(),
+                            size: child.bytes.len() as u64,
+                            artifact_type: descriptor.artifact_type.clone(),
+                        });
+                    }
+                }
                 found.push(LockedReferrer {
                     subject: *subject,
                     tag: Some(tag.clone()),
@@ -292,6 +311,16 @@ impl Images<'_> {
         });
         found.dedup_by(|left, right| left.digest == right.digest && left.tag == right.tag);
         Ok(found)
+    }
+
+    /// Signatures, SBOMs and attestations of a pin's top manifest, found as `referrers = true`
+    /// finds them (the referrers API, the referrers tag schema, cosign's tags); their
+    /// manifests are kept in the store.
+    pub async fn referrers_of(&self, pin: &LockedImage) -> Result<Vec<LockedReferrer>, ImageError> {
+        let reference = Reference::parse(&pin.reference)
+            .map_err(|message| image_error(&pin.reference, message.to_string(), "fix the lock"))?;
+        let origin = self.origin(&reference, pin.layout.as_deref(), pin.insecure);
+        self.referrers(&pin.reference, &origin, &[pin.digest]).await
     }
 
     /// A manifest by tag or digest from the image's origin.

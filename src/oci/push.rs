@@ -808,6 +808,7 @@ mod tests {
                 size: manifest.len() as u64,
                 manifests: Vec::new(),
                 referrer_manifests: Vec::new(),
+                signature: None,
                 chart: None,
             });
         }

@@ -41,7 +41,7 @@ pub fn run(settings: &Settings, args: &ApplyArgs) -> Result<()> {
             )
             .into());
         };
-        let checked = crate::ops::verify::check(delta, Some(key))?;
+        let checked = crate::ops::verify::check(delta, Some(key), false)?;
         if !checked.problems.is_empty() || checked.origin.is_none() {
             for problem in &checked.problems {
                 settings.printer.result(problem);

@@ -109,7 +109,7 @@ pub fn ensure(
         .into());
     }
 
-    let new = resolve(
+    let mut new = resolve(
         settings,
         manifest,
         plans,
@@ -117,6 +117,7 @@ pub fn ensure(
         shared,
         pending.len(),
     )?;
+    crate::ops::policy::enforce(settings, manifest, &mut new, mode.offline, shared)?;
     finish(
         settings,
         &path,

@@ -130,8 +130,26 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         crate::sbom::PATH.to_string(),
         Digest::of_bytes(sbom.as_bytes()),
     );
+    // The policies' trust material, so `verify --policies` checks the signatures offline.
+    for policy in &lock.policies {
+        let source = settings.workspace.join(policy.material.as_str());
+        let bytes = crate::limits::read_bounded(&source, crate::limits::TRUST_MATERIAL)
+            .with_context(|| format!("policy `{}`: cannot read {}", policy.name, source.display()))?;
+        if Digest::of_bytes(&bytes) != policy.sha256 {
+            return Err(anyhow!(
+                "policy `{}`: {} changed since the lock was made (the lock pins {})\nhint: run `airgap lock` to check the signatures against it",
+                policy.name,
+                policy.material,
+                policy.sha256
+            ));
+        }
+        let relative = policy.media_path();
+        tree.write_if_changed(&relative, &bytes)?;
+        entries.insert(relative, policy.sha256);
+    }
     let keep: BTreeSet<String> = entries.keys().cloned().collect();
     let mut removed = tree.prune(oci_layout::ROOT, &keep)?;
+    removed.extend(tree.prune(crate::policy::ROOT, &keep)?);
     for kind in kinds::ALL {
         removed.extend(kind.prune(&tree, &lock, &keep)?);
     }

@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod lock;
 pub mod materialize;
+pub mod policy;
 pub mod push;
 pub mod render;
 pub mod verify;

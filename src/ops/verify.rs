@@ -20,10 +20,16 @@ pub struct Checked {
     pub origin: Option<String>,
     /// For a delta: which base, how many files left out.
     pub delta: Option<String>,
+    /// With `--policies`: how many signatures verified again, and against how many policies.
+    pub signatures: Option<(usize, usize)>,
 }
 
 /// Checks the tree at `dir` (a mirror: its current generation), with `key` the origin too.
-pub fn check(dir: &std::path::Path, key: Option<&std::path::Path>) -> Result<Checked> {
+pub fn check(
+    dir: &std::path::Path,
+    key: Option<&std::path::Path>,
+    policies: bool,
+) -> Result<Checked> {
     let dir = &match crate::media::mirror::Mirror::new(dir).current() {
         Some(current) if crate::media::mirror::Mirror::is_mirror(dir) => current,
         _ => dir.to_path_buf(),
@@ -93,11 +99,28 @@ pub fn check(dir: &std::path::Path, key: Option<&std::path::Path>) -> Result<Che
         }
     };
 
+    let signatures = if policies {
+        let lock_path = dir.join(crate::media::tree::LOCK);
+        match crate::kinds::Lockfile::read(&lock_path)? {
+            None => {
+                problems.push(format!("missing     {}", crate::media::tree::LOCK));
+                Some((0, 0))
+            }
+            Some(lock) => {
+                let (found, checked) = crate::ops::policy::check_media(dir, &lock);
+                problems.extend(found);
+                Some((checked, lock.policies.len()))
+            }
+        }
+    } else {
+        None
+    };
     Ok(Checked {
         report,
         problems,
         origin,
         delta: delta_note,
+        signatures,
     })
 }
 
@@ -108,7 +131,8 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
         problems,
         origin,
         delta: delta_note,
-    } = check(&args.dir, args.key.as_deref())?;
+        signatures,
+    } = check(&args.dir, args.key.as_deref(), args.policies)?;
     for problem in &problems {
         settings.printer.result(problem);
     }
@@ -136,6 +160,16 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
     );
     if let Some(note) = delta_note {
         settings.printer.status("Delta", note);
+    }
+    if let Some((checked, policies)) = signatures {
+        settings.printer.status(
+            "Signatures",
+            format!(
+                "{checked} signature{} verified offline against {policies} polic{} of the lock",
+                if checked == 1 { "" } else { "s" },
+                if policies == 1 { "y" } else { "ies" }
+            ),
+        );
     }
     match origin {
         Some(fingerprint) => settings

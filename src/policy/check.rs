@@ -390,3 +390,60 @@ fn chain(
             format!("the certificate does not chain to the trusted root's authorities: {error}")
         })
 }
+
+/// How a signature is carried, as the lock's evidence names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A cosign simple-signing payload with its signature in an annotation.
+    Cosign,
+    /// A Sigstore bundle.
+    Bundle,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Cosign => "cosign",
+            Format::Bundle => "bundle",
+        }
+    }
+
+    /// The format of a signature manifest's layer, by its media type, the manifest's artifact
+    /// type and whether it carries cosign's signature annotation.
+    pub fn of_layer(
+        media_type: &str,
+        artifact_type: Option<&str>,
+        annotations: &BTreeMap<String, String>,
+    ) -> Option<Format> {
+        if media_type == SIMPLE_SIGNING && annotations.contains_key(SIGNATURE_ANNOTATION) {
+            Some(Format::Cosign)
+        } else if media_type.starts_with(BUNDLE_PREFIX)
+            || artifact_type.is_some_and(|kind| kind.starts_with(BUNDLE_PREFIX))
+        {
+            Some(Format::Bundle)
+        } else {
+            None
+        }
+    }
+}
+
+/// Checks one signature layer (its bytes and annotations) over the image manifest `subject`.
+pub fn layer(
+    trusted: &Trusted,
+    format: Format,
+    annotations: &BTreeMap<String, String>,
+    bytes: &[u8],
+    subject: &Digest,
+) -> Result<String, String> {
+    match format {
+        Format::Cosign => simple_signing(
+            trusted,
+            bytes,
+            annotations
+                .get(SIGNATURE_ANNOTATION)
+                .map_or("", String::as_str),
+            subject,
+        ),
+        Format::Bundle => bundle(trusted, bytes, subject),
+    }
+}

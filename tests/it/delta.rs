@@ -102,7 +102,7 @@ fn a_delta_carries_only_what_the_base_lacks_and_verifies_as_a_delta_of_it() {
     for path in &carried {
         let path = path.to_string_lossy();
         if path.starts_with("oci/blobs/") || path == "files/tools/tool" {
-            assert_ne!(v1_files.get(path.as_ref()), delta_list.get(path.as_ref()));
+            assert_ne!(v1_files.get(&*path), delta_list.get(&*path));
         }
     }
 

@@ -282,6 +282,7 @@ pub fn as_image(pin: &LockedChart) -> Option<LockedImage> {
         size: pin.manifest_size?,
         manifests: Vec::new(),
         referrer_manifests: Vec::new(),
+        signature: None,
         chart: None,
     })
 }

@@ -23,6 +23,10 @@ pub struct RawFile {
     pub sha256: Option<Spanned<RawSha256>>,
     pub checksum_url: Option<Spanned<String>>,
     pub path: Option<Spanned<String>>,
+    /// A detached signature of the file: cosign's (base64, `.sig`) or OpenPGP's (`.asc`).
+    pub signature_url: Option<Spanned<String>>,
+    /// The certificate of a keyless cosign signature (`.cert`).
+    pub certificate_url: Option<Spanned<String>>,
 }
 
 /// A `sha256` pin: one digest, or one per architecture.
@@ -61,6 +65,8 @@ pub struct FileArtifact {
     /// The pin written in the manifest, if any.
     pub sha256: Option<Digest>,
     pub checksum_url: Option<String>,
+    pub signature_url: Option<String>,
+    pub certificate_url: Option<String>,
     /// Where the entry was written, for messages (`manifests/files.toml:12`).
     #[serde(skip)]
     pub origin: Origin,
@@ -122,6 +128,8 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawFile>) -> 
     // Placeholders: only {arch} exists.
     let mut templates = vec![&entry.url];
     templates.extend(entry.checksum_url.as_ref());
+    templates.extend(entry.signature_url.as_ref());
+    templates.extend(entry.certificate_url.as_ref());
     templates.extend(entry.path.as_ref());
     for template in &templates {
         if let Some(unknown) = unknown_placeholder(template.get_ref()) {
@@ -259,22 +267,32 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawFile>) -> 
             );
             continue;
         }
-        let checksum_url = entry
-            .checksum_url
-            .as_ref()
-            .map(|template| expand(template.get_ref()));
-        if let Some(checksum_url) = &checksum_url
-            && let Err(message) = Location::parse(checksum_url, Path::new("."))
-        {
+        let mut located = |field: &Option<Spanned<String>>| {
+            let value = field.as_ref().map(|template| expand(template.get_ref()));
+            if let Some(text) = &value
+                && let Err(message) = Location::parse(text, Path::new("."))
+            {
+                loader.diagnostics.push(
+                    context
+                        .error(field.as_ref().map_or(0..0, Spanned::span), message.to_string())
+                        .with_hint(message.hint_or(
+                            "use http(s)://…, file:///…, or a path relative to the workspace",
+                        )),
+                );
+            }
+            value
+        };
+        let checksum_url = located(&entry.checksum_url);
+        let signature_url = located(&entry.signature_url);
+        let certificate_url = located(&entry.certificate_url);
+        if certificate_url.is_some() && signature_url.is_none() {
             loader.diagnostics.push(
                 context
                     .error(
-                        entry.checksum_url.as_ref().map_or(0..0, Spanned::span),
-                        message.to_string(),
+                        entry.certificate_url.as_ref().map_or(0..0, Spanned::span),
+                        "`certificate_url` without `signature_url`",
                     )
-                    .with_hint(message.hint_or(
-                        "use http(s)://…, file:///…, or a path relative to the workspace",
-                    )),
+                    .with_hint("the certificate vouches for a signature: add `signature_url` (e.g. the `.sig` next to the file)"),
             );
         }
         let (path, path_span) = match &entry.path {
@@ -322,6 +340,8 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawFile>) -> 
             url,
             path,
             checksum_url,
+            signature_url,
+            certificate_url,
             origin: origin.clone(),
         });
     }

@@ -46,6 +46,12 @@ impl Kind for Files {
         if artifact.checksum_url != pinned.checksum_url {
             return Some("checksum_url");
         }
+        if artifact.signature_url != pinned.signature_url {
+            return Some("signature_url");
+        }
+        if artifact.certificate_url != pinned.certificate_url {
+            return Some("certificate_url");
+        }
         if artifact
             .sha256
             .is_some_and(|sha256| sha256 != pinned.digest)
@@ -76,7 +82,16 @@ impl Kind for Files {
     }
 
     fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
-        lock.files.iter().map(target).collect()
+        lock.files
+            .iter()
+            .flat_map(|file| {
+                std::iter::once(target(file)).chain(
+                    file.signature_files()
+                        .into_iter()
+                        .map(|(path, _, digest)| (format!("{ROOT}/{path}"), digest)),
+                )
+            })
+            .collect()
     }
 
     fn components(lock: &Lockfile) -> Vec<crate::sbom::Component> {
@@ -111,11 +126,45 @@ impl Kind for Files {
     }
 
     fn place<'a>(context: &'a Placer<'a>, lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
-        Box::pin(
-            context.place_all(lock.files.iter().collect(), target, move |file| {
-                fetch(context.downloader, file)
-            }),
-        )
+        Box::pin(async move {
+            let mut placed = context
+                .place_all(lock.files.iter().collect(), target, move |file| {
+                    fetch(context.downloader, file)
+                })
+                .await;
+            // Signatures and certificates travel beside their files, checked again offline by
+            // `verify --policies`.
+            let signatures: Vec<(String, String, Digest, &LockedFile)> = lock
+                .files
+                .iter()
+                .flat_map(|file| {
+                    file.signature_files()
+                        .into_iter()
+                        .map(move |(path, url, digest)| (path, url, digest, file))
+                })
+                .collect();
+            let beside = context
+                .place_all(
+                    signatures.iter().collect(),
+                    |(path, _, digest, _)| (format!("{ROOT}/{path}"), *digest),
+                    move |(path, url, digest, file)| async move {
+                        context
+                            .downloader
+                            .fetch(
+                                &format!("file {} {path}", file.key()),
+                                &file.name,
+                                url,
+                                Some(*digest),
+                                crate::limits::SIGNATURE_OBJECT,
+                            )
+                            .await
+                    },
+                )
+                .await;
+            placed.entries.extend(beside.entries);
+            placed.failures.extend(beside.failures);
+            placed
+        })
     }
 }
 

@@ -8,7 +8,7 @@ mod kind;
 pub mod pin;
 
 pub use entry::{FileArtifact, FileKey, PinSource, RawFile, RawSha256};
-pub use kind::Files;
+pub use kind::{Files, ROOT};
 pub use pin::LockedFile;
 
 use crate::source::download::{Downloader, FetchError, Fetched};
@@ -66,6 +66,9 @@ pub async fn resolve(
         size: fetched.size,
         pinned_by: artifact.pin_source(),
         checksum_url: artifact.checksum_url.clone(),
+        signature_url: artifact.signature_url.clone(),
+        certificate_url: artifact.certificate_url.clone(),
+        signature: None,
     })
 }
 
