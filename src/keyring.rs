@@ -147,8 +147,9 @@ fn verify_detached_with<R: std::io::Read>(
         ));
     }
     let mut claimed = false;
-    let unreadable_data =
-        |error: std::io::Error| SignatureError::Unreadable(format!("the data cannot be read: {error}"));
+    let unreadable_data = |error: std::io::Error| {
+        SignatureError::Unreadable(format!("the data cannot be read: {error}"))
+    };
     for signature in &signatures {
         for key in keys {
             if signature

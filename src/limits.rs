@@ -55,9 +55,7 @@ pub fn read_bounded(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(std::io::Error::other(format!(
-            "larger than {limit} bytes"
-        )));
+        return Err(std::io::Error::other(format!("larger than {limit} bytes")));
     }
     Ok(bytes)
 }

@@ -398,12 +398,18 @@ impl Loader {
         if !super::validate::is_name(&name) {
             self.diagnostics.push(
                 context
-                    .error(policy.name.span(), format!("`{name}` is not a valid policy name"))
+                    .error(
+                        policy.name.span(),
+                        format!("`{name}` is not a valid policy name"),
+                    )
                     .with_hint("use letters, digits, `.`, `_`, `+` and `-`"),
             );
-        } else if let Some((_, first)) =
-            self.claim("policy", &name, name.clone(), context.place(policy.name.span()))
-        {
+        } else if let Some((_, first)) = self.claim(
+            "policy",
+            &name,
+            name.clone(),
+            context.place(policy.name.span()),
+        ) {
             self.diagnostics.push(
                 context
                     .error(policy.name.span(), format!("duplicate policy `{name}`"))
@@ -427,7 +433,13 @@ impl Loader {
             }
         }
         for image in &policy.images {
-            if image.get_ref().contains('@') || image.get_ref().rsplit('/').next().is_some_and(|last| last.contains(':') && !last.ends_with('*')) {
+            if image.get_ref().contains('@')
+                || image
+                    .get_ref()
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|last| last.contains(':') && !last.ends_with('*'))
+            {
                 self.diagnostics.push(
                     context
                         .error(image.span(), format!("`{}` names a tag or digest", image.get_ref()))
@@ -435,7 +447,8 @@ impl Loader {
                 );
             }
         }
-        let keyless = policy.identity.is_some() || policy.issuer.is_some() || policy.trusted_root.is_some();
+        let keyless =
+            policy.identity.is_some() || policy.issuer.is_some() || policy.trusted_root.is_some();
         let chosen: Vec<(&str, &Spanned<String>)> = [
             ("key", policy.key.as_ref()),
             ("trusted_root", policy.trusted_root.as_ref()),
@@ -476,11 +489,10 @@ impl Loader {
         let path = match super::validate::check_media_path(material.get_ref()) {
             Ok(path) => path,
             Err(error) => {
-                self.diagnostics.push(
-                    context
-                        .error(material.span(), error.to_string())
-                        .with_hint("give the file relative to the workspace, e.g. \"keys/cosign.pub\""),
-                );
+                self.diagnostics
+                    .push(context.error(material.span(), error.to_string()).with_hint(
+                        "give the file relative to the workspace, e.g. \"keys/cosign.pub\"",
+                    ));
                 return;
             }
         };
@@ -496,11 +508,20 @@ impl Loader {
                 return;
             }
         };
-        let text = |value: &Option<Spanned<String>>| value.as_ref().map(|value| value.get_ref().clone());
+        let text =
+            |value: &Option<Spanned<String>>| value.as_ref().map(|value| value.get_ref().clone());
         self.policies.push(Policy {
             name,
-            images: policy.images.iter().map(|glob| glob.get_ref().clone()).collect(),
-            files: policy.files.iter().map(|glob| glob.get_ref().clone()).collect(),
+            images: policy
+                .images
+                .iter()
+                .map(|glob| glob.get_ref().clone())
+                .collect(),
+            files: policy
+                .files
+                .iter()
+                .map(|glob| glob.get_ref().clone())
+                .collect(),
             trust: trust.to_string(),
             identity: text(&policy.identity),
             issuer: text(&policy.issuer),

@@ -134,7 +134,9 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     for policy in &lock.policies {
         let source = settings.workspace.join(policy.material.as_str());
         let bytes = crate::limits::read_bounded(&source, crate::limits::TRUST_MATERIAL)
-            .with_context(|| format!("policy `{}`: cannot read {}", policy.name, source.display()))?;
+            .with_context(|| {
+                format!("policy `{}`: cannot read {}", policy.name, source.display())
+            })?;
         if Digest::of_bytes(&bytes) != policy.sha256 {
             return Err(anyhow!(
                 "policy `{}`: {} changed since the lock was made (the lock pins {})\nhint: run `airgap lock` to check the signatures against it",

@@ -25,13 +25,16 @@ use crate::source::Downloader;
 /// Why the policies refused the lock.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("{count} pins do not satisfy their signature policy; airgap.lock was not changed:\n\n{details}")]
+    #[error(
+        "{count} {} not satisfy {} signature polic{}; airgap.lock was not changed:\n\n{details}",
+        if *count == 1 { "pin does" } else { "pins do" },
+        if *count == 1 { "its" } else { "their" },
+        if *count == 1 { "y" } else { "ies" }
+    )]
     Refused { count: usize, details: String },
     #[error("{0}")]
     Material(String),
-    #[error(
-        "signatures must be checked, and --offline forbids the network:\n{missing}"
-    )]
+    #[error("signatures must be checked, and --offline forbids the network:\n{missing}")]
     Offline { missing: String },
 }
 
@@ -60,17 +63,17 @@ fn load_all(
     let mut loaded = BTreeMap::new();
     for policy in policies {
         let path = path_of(policy);
-        let bytes = crate::limits::read_bounded(&path, crate::limits::TRUST_MATERIAL).map_err(
-            |error| {
+        let bytes =
+            crate::limits::read_bounded(&path, crate::limits::TRUST_MATERIAL).map_err(|error| {
                 PolicyError::Material(format!(
                     "policy `{}`: cannot read {}: {error}",
                     policy.name,
                     path.display()
                 ))
-            },
-        )?;
-        let trusted = Trusted::load(policy, &bytes)
-            .map_err(|message| PolicyError::Material(format!("policy `{}`: {message}", policy.name)))?;
+            })?;
+        let trusted = Trusted::load(policy, &bytes).map_err(|message| {
+            PolicyError::Material(format!("policy `{}`: {message}", policy.name))
+        })?;
         loaded.insert(policy.name.clone(), trusted);
     }
     Ok(loaded)
@@ -204,8 +207,11 @@ pub fn enforce(
                     {
                         image.referrer_manifests.push(referrer);
                         image.referrer_manifests.sort_by(|left, right| {
-                            (left.subject, &left.tag, left.digest)
-                                .cmp(&(right.subject, &right.tag, right.digest))
+                            (left.subject, &left.tag, left.digest).cmp(&(
+                                right.subject,
+                                &right.tag,
+                                right.digest,
+                            ))
                         });
                     }
                     image.signature = Some(evidence);
@@ -311,6 +317,10 @@ async fn image_signature(
             found.push(format!("{name}: not a manifest"));
             continue;
         };
+        if parsed.is_index() {
+            // The referrers tag schema's index: its entries are candidates of their own.
+            continue;
+        }
         let layers = signature_layers(&parsed);
         if layers.is_empty() {
             found.push(format!(
@@ -324,7 +334,10 @@ async fn image_signature(
         }
         for (layer, format) in layers {
             if layer.size > crate::limits::SIGNATURE_OBJECT {
-                found.push(format!("{name}: a {}-byte layer, too large for a signature", layer.size));
+                found.push(format!(
+                    "{name}: a {}-byte layer, too large for a signature",
+                    layer.size
+                ));
                 continue;
             }
             let outcome = match client.fetch_blob(image, &layer).await {
@@ -332,13 +345,9 @@ async fn image_signature(
                 Ok(fetched) => {
                     match std::fs::read(client.downloader.store.blob_path(&fetched.digest)) {
                         Err(error) => Err(format!("cannot be read: {error}")),
-                        Ok(bytes) => check::layer(
-                            trusted,
-                            format,
-                            &layer.annotations,
-                            &bytes,
-                            &image.digest,
-                        ),
+                        Ok(bytes) => {
+                            check::layer(trusted, format, &layer.annotations, &bytes, &image.digest)
+                        }
                     }
                 }
             };
@@ -394,7 +403,9 @@ async fn file_signature(
         }
     };
     let signature_url = file.signature_url.clone().unwrap_or_default();
-    let signature = small(signature_url.clone(), "signature").await.map_err(refused)?;
+    let signature = small(signature_url.clone(), "signature")
+        .await
+        .map_err(refused)?;
     let certificate = match &file.certificate_url {
         Some(url) => Some(small(url.clone(), "certificate").await.map_err(refused)?),
         None => None,
@@ -410,9 +421,18 @@ async fn file_signature(
         .map_err(|error| refused(format!("cannot read a fetched signature: {error}")))
     };
     let signature_bytes = read(&signature.digest)?;
-    let certificate_bytes = certificate.as_ref().map(|fetched| read(&fetched.digest)).transpose()?;
+    let certificate_bytes = certificate
+        .as_ref()
+        .map(|fetched| read(&fetched.digest))
+        .transpose()?;
     let blob = downloader.store.blob_path(&file.digest);
-    let (format, outcome) = check_file(trusted, covering, &blob, &signature_bytes, certificate_bytes.as_deref());
+    let (format, outcome) = check_file(
+        trusted,
+        covering,
+        &blob,
+        &signature_bytes,
+        certificate_bytes.as_deref(),
+    );
     let signer = outcome.map_err(|message| refused(format!("{signature_url}: {message}")))?;
     Ok(Evidence {
         policy: covering.name.clone(),
@@ -453,7 +473,11 @@ pub fn check_media(tree: &Path, lock: &Lockfile) -> (Vec<String>, usize) {
         let Some(covering) = policy::for_image(&lock.policies, &image.reference) else {
             continue;
         };
-        let Some(evidence) = image.signature.as_ref().filter(|evidence| evidence.satisfies(covering)) else {
+        let Some(evidence) = image
+            .signature
+            .as_ref()
+            .filter(|evidence| evidence.satisfies(covering))
+        else {
             problems.push(format!(
                 "unsigned    image {}: policy `{}` covers it, but the lock records no signature",
                 image.reference, covering.name
@@ -461,21 +485,46 @@ pub fn check_media(tree: &Path, lock: &Lockfile) -> (Vec<String>, usize) {
             continue;
         };
         let outcome = (|| -> Result<String, String> {
-            let bytes = crate::limits::read_bounded(&layout(&evidence.signature), crate::limits::SIGNATURE_OBJECT)
-                .map_err(|error| format!("its signature manifest {} cannot be read: {error}", evidence.signature))?;
+            let bytes = crate::limits::read_bounded(
+                &layout(&evidence.signature),
+                crate::limits::SIGNATURE_OBJECT,
+            )
+            .map_err(|error| {
+                format!(
+                    "its signature manifest {} cannot be read: {error}",
+                    evidence.signature
+                )
+            })?;
             if Digest::of_bytes(&bytes) != evidence.signature {
-                return Err(format!("its signature manifest {} is damaged", evidence.signature));
+                return Err(format!(
+                    "its signature manifest {} is damaged",
+                    evidence.signature
+                ));
             }
             let parsed = manifest::parse(&bytes, None)
                 .map_err(|detail| format!("its signature manifest {detail}"))?;
             let mut last = "the signature manifest holds no signature".to_string();
             for (layer, format) in signature_layers(&parsed) {
-                let blob = crate::limits::read_bounded(&layout(&layer.digest), crate::limits::SIGNATURE_OBJECT)
-                    .map_err(|error| format!("the signature layer {} cannot be read: {error}", layer.digest))?;
+                let blob = crate::limits::read_bounded(
+                    &layout(&layer.digest),
+                    crate::limits::SIGNATURE_OBJECT,
+                )
+                .map_err(|error| {
+                    format!(
+                        "the signature layer {} cannot be read: {error}",
+                        layer.digest
+                    )
+                })?;
                 if Digest::of_bytes(&blob) != layer.digest {
                     return Err(format!("the signature layer {} is damaged", layer.digest));
                 }
-                match check::layer(&trusted[&covering.name], format, &layer.annotations, &blob, &image.digest) {
+                match check::layer(
+                    &trusted[&covering.name],
+                    format,
+                    &layer.annotations,
+                    &blob,
+                    &image.digest,
+                ) {
                     Ok(signer) => return Ok(signer),
                     Err(message) => last = message,
                 }
@@ -494,7 +543,11 @@ pub fn check_media(tree: &Path, lock: &Lockfile) -> (Vec<String>, usize) {
         let Some(covering) = policy::for_file(&lock.policies, &file.url) else {
             continue;
         };
-        let Some(evidence) = file.signature.as_ref().filter(|evidence| evidence.satisfies(covering)) else {
+        let Some(evidence) = file
+            .signature
+            .as_ref()
+            .filter(|evidence| evidence.satisfies(covering))
+        else {
             problems.push(format!(
                 "unsigned    file {}: policy `{}` covers it, but the lock records no signature",
                 file.key(),
@@ -504,8 +557,11 @@ pub fn check_media(tree: &Path, lock: &Lockfile) -> (Vec<String>, usize) {
         };
         let root = crate::kinds::file::ROOT;
         let read = |relative: String, digest: Digest| -> Result<Vec<u8>, String> {
-            let bytes = crate::limits::read_bounded(&tree.join(root).join(&relative), crate::limits::SIGNATURE_OBJECT)
-                .map_err(|error| format!("{root}/{relative} cannot be read: {error}"))?;
+            let bytes = crate::limits::read_bounded(
+                &tree.join(root).join(&relative),
+                crate::limits::SIGNATURE_OBJECT,
+            )
+            .map_err(|error| format!("{root}/{relative} cannot be read: {error}"))?;
             if Digest::of_bytes(&bytes) != digest {
                 return Err(format!("{root}/{relative} does not match the lock"));
             }
@@ -518,7 +574,14 @@ pub fn check_media(tree: &Path, lock: &Lockfile) -> (Vec<String>, usize) {
                 None => None,
             };
             let path = tree.join(root).join(file.path.as_str());
-            check_file(&trusted[&covering.name], covering, &path, &signature, certificate.as_deref()).1
+            check_file(
+                &trusted[&covering.name],
+                covering,
+                &path,
+                &signature,
+                certificate.as_deref(),
+            )
+            .1
         })();
         match outcome {
             Ok(_) => checked += 1,

@@ -82,12 +82,18 @@ impl Trusted {
                         bytes,
                     )
                     .map_err(|error| {
-                        format!("{} is not a Sigstore trusted root: {error}", policy.material)
+                        format!(
+                            "{} is not a Sigstore trusted root: {error}",
+                            policy.material
+                        )
                     })
                 };
                 let verifier = sigstore::bundle::verify::Verifier::new(Default::default(), read()?)
                     .map_err(|error| {
-                        format!("{} cannot be used as a trusted root: {error}", policy.material)
+                        format!(
+                            "{} cannot be used as a trusted root: {error}",
+                            policy.material
+                        )
                     })?;
                 Ok(Trusted::Keyless {
                     root: Box::new(read()?),
@@ -110,7 +116,7 @@ impl Trusted {
     }
 
     fn identity_signer(identity: &str, issuer: &str) -> String {
-        format!("{identity} ({issuer})")
+        super::identity_signer(identity, issuer)
     }
 }
 

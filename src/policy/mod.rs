@@ -141,6 +141,11 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
+/// The evidence's `signer` for a certificate's identity and issuer.
+pub fn identity_signer(identity: &str, issuer: &str) -> String {
+    format!("{identity} ({issuer})")
+}
+
 /// How a pin satisfied its policy, recorded in the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,7 +170,13 @@ pub struct Evidence {
 impl Evidence {
     /// Whether this evidence was made under `policy` as it is now.
     pub fn satisfies(&self, policy: &LockedPolicy) -> bool {
-        self.policy == policy.name && self.material == policy.sha256
+        let signer_agrees = match (policy.trust, &policy.identity, &policy.issuer) {
+            (Trust::Keyless, Some(identity), Some(issuer)) => {
+                self.signer == identity_signer(identity, issuer)
+            }
+            _ => true,
+        };
+        self.policy == policy.name && self.material == policy.sha256 && signer_agrees
     }
 }
 
@@ -183,7 +194,10 @@ mod tests {
         assert!(!matches("exact/name", "exact/name2"));
         assert!(matches("a*a", "aa"));
         assert!(!matches("a*a", "a"));
-        assert!(matches("https://dl.k8s.io/*/kubeadm", "https://dl.k8s.io/v1/kubeadm"));
+        assert!(matches(
+            "https://dl.k8s.io/*/kubeadm",
+            "https://dl.k8s.io/v1/kubeadm"
+        ));
     }
 
     #[test]

@@ -371,9 +371,9 @@ mod tests {
             size: 1,
             pinned_by: PinSource::Manifest,
             checksum_url: None,
-                signature_url: None,
-                certificate_url: None,
-                signature: None,
+            signature_url: None,
+            certificate_url: None,
+            signature: None,
         }
     }
 

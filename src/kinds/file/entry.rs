@@ -274,7 +274,10 @@ pub fn load(loader: &mut Loader, context: &Context, entry: Spanned<RawFile>) -> 
             {
                 loader.diagnostics.push(
                     context
-                        .error(field.as_ref().map_or(0..0, Spanned::span), message.to_string())
+                        .error(
+                            field.as_ref().map_or(0..0, Spanned::span),
+                            message.to_string(),
+                        )
                         .with_hint(message.hint_or(
                             "use http(s)://…, file:///…, or a path relative to the workspace",
                         )),

@@ -37,7 +37,15 @@ impl LockedFile {
     /// for cosign.
     pub fn signature_path(&self) -> String {
         let extension = match &self.signature_url {
-            Some(url) if url.split(['?', '#']).next().unwrap_or(url).ends_with(".asc") => "asc",
+            Some(url)
+                if url
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or(url)
+                    .ends_with(".asc") =>
+            {
+                "asc"
+            }
             _ => "sig",
         };
         format!("{}.{extension}", self.path)
