@@ -12,7 +12,7 @@ use crate::digest::Digest;
 pub const PATH: &str = "sbom/airgap.cdx.json";
 
 /// One pinned artifact.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Component {
     /// CycloneDX's component type: `file`, `container`, `library`, `application`, `data`.
     pub kind: &'static str,
@@ -26,6 +26,43 @@ pub struct Component {
     pub source: Option<String>,
     /// Its path on the media, when it has one.
     pub media_path: Option<String>,
+    /// More `airgap:` properties (the signature evidence: `airgap:signature:policy`, ...).
+    pub properties: Vec<(String, String)>,
+    /// Documents on the media about this component: its signatures, and the SBOMs and
+    /// attestations its upstream attached.
+    pub references: Vec<Reference>,
+}
+
+/// An external reference to a document on the media (a path relative to the tree's root).
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// CycloneDX's reference type: `bom`, `attestation`, `digital-signature`, `other`.
+    pub kind: &'static str,
+    pub url: String,
+    pub sha256: Digest,
+    pub comment: String,
+}
+
+/// The properties a pin's signature evidence gives its component.
+pub fn evidence_properties(evidence: &crate::policy::Evidence) -> Vec<(String, String)> {
+    vec![
+        (
+            "airgap:signature:policy".to_string(),
+            evidence.policy.clone(),
+        ),
+        (
+            "airgap:signature:format".to_string(),
+            evidence.format.clone(),
+        ),
+        (
+            "airgap:signature:signer".to_string(),
+            evidence.signer.clone(),
+        ),
+        (
+            "airgap:signature:digest".to_string(),
+            evidence.signature.to_string(),
+        ),
+    ]
 }
 
 /// A package URL, as the purl specification writes one: `pkg:TYPE/[NAMESPACE/]NAME[@VERSION]
@@ -118,14 +155,29 @@ pub fn document(lock: &Digest, components: &[Component]) -> String {
             if let Some(digest) = &component.sha256 {
                 value["hashes"] = serde_json::json!([{"alg": "SHA-256", "content": digest.hex()}]);
             }
-            if let Some(source) = &component.source {
-                value["externalReferences"] =
-                    serde_json::json!([{"type": "distribution", "url": source}]);
+            let mut references: Vec<serde_json::Value> = component
+                .source
+                .iter()
+                .map(|source| serde_json::json!({"type": "distribution", "url": source}))
+                .collect();
+            references.extend(component.references.iter().map(|reference| {
+                serde_json::json!({
+                    "type": reference.kind,
+                    "url": reference.url,
+                    "comment": reference.comment,
+                    "hashes": [{"alg": "SHA-256", "content": reference.sha256.hex()}],
+                })
+            }));
+            if !references.is_empty() {
+                value["externalReferences"] = serde_json::json!(references);
             }
             let mut properties =
                 vec![serde_json::json!({"name": "airgap:kind", "value": component.airgap_kind})];
             if let Some(path) = &component.media_path {
                 properties.push(serde_json::json!({"name": "airgap:media-path", "value": path}));
+            }
+            for (name, value) in &component.properties {
+                properties.push(serde_json::json!({"name": name, "value": value}));
             }
             value["properties"] = serde_json::json!(properties);
             value

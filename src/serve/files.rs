@@ -68,7 +68,7 @@ pub fn resolve(root: &Path, served: &[String], raw: &str) -> Result<PathBuf, Ref
     let relative = decode(raw)?;
     if let Some(first) = relative.components().next() {
         let first = first.as_os_str().to_string_lossy();
-        if !served.iter().any(|name| *name == &*first) {
+        if !served.iter().any(|name| **name == *first) {
             return Err(Refusal::NotFound);
         }
     }

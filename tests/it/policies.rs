@@ -90,6 +90,35 @@ fn a_key_policy_accepts_the_signed_image_and_refuses_another_key_and_a_moved_tag
     // registry.
     env.materialize(&["--locked"]).success();
     assert!(env.media().join("policies/vendor/cosign.pub").is_file());
+    // The SBOM carries the evidence and links the signature on the media; still valid
+    // CycloneDX 1.6 for the schema validator nobody here wrote.
+    let sbom_path = env.media().join("sbom/airgap.cdx.json");
+    let mut check = std::process::Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python"),
+    );
+    check
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/oracles/sbom_check.py"))
+        .arg(&sbom_path);
+    let checked = output(check);
+    assert_eq!(checked.code, 0, "{}{}", checked.stdout, checked.stderr);
+    let sbom: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sbom_path).unwrap()).unwrap();
+    let image = &sbom["components"][0];
+    let properties = image["properties"].to_string();
+    assert!(
+        properties.contains("airgap:signature:policy"),
+        "{properties}"
+    );
+    assert!(
+        properties.contains(&format!(
+            "key sha256:{}",
+            crate::support::sha256_hex(&std::fs::read(vendor.join("cosign.pub")).unwrap())
+        )),
+        "{properties}"
+    );
+    let references = image["externalReferences"].to_string();
+    assert!(references.contains("digital-signature"), "{references}");
+    assert!(references.contains("oci/blobs/sha256/"), "{references}");
     drop(registry);
     env.verify(&["--policies"])
         .success()

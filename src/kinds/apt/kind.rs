@@ -104,6 +104,7 @@ impl Kind for Apt {
                         &deb.filename,
                     )),
                     media_path: Some(deb_path(apt, &deb.filename)),
+                    ..Default::default()
                 });
             }
         }

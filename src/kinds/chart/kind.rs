@@ -153,6 +153,7 @@ impl Kind for Charts {
                 sha256: Some(chart.digest),
                 source: Some(chart.url.clone()),
                 media_path: Some(target(chart).0),
+                ..Default::default()
             })
             .collect()
     }

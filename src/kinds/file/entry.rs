@@ -65,7 +65,10 @@ pub struct FileArtifact {
     /// The pin written in the manifest, if any.
     pub sha256: Option<Digest>,
     pub checksum_url: Option<String>,
+    /// Left out of the inputs when unset, so locks made before signatures stay fresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub signature_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_url: Option<String>,
     /// Where the entry was written, for messages (`manifests/files.toml:12`).
     #[serde(skip)]

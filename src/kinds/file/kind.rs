@@ -120,6 +120,12 @@ impl Kind for Files {
                     sha256: Some(file.digest),
                     source: Some(file.url.clone()),
                     media_path: Some(target(file).0),
+                    properties: file
+                        .signature
+                        .as_ref()
+                        .map(crate::sbom::evidence_properties)
+                        .unwrap_or_default(),
+                    ..Default::default()
                 }
             })
             .collect()

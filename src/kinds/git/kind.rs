@@ -100,6 +100,7 @@ impl Kind for Git {
                 sha256: None,
                 source: Some(git.url.clone()),
                 media_path: Some(media_path(git)),
+                ..Default::default()
             })
             .collect()
     }

@@ -125,8 +125,29 @@ impl Kind for Images {
                     name: image.reference.clone(),
                     version: Some(image.digest.to_string()),
                     sha256: Some(image.digest),
-                    source: Some(image.reference.clone()),
+                    // Where it came from, as a URL (the registry's manifest endpoint), so the
+                    // reference is an IRI as CycloneDX wants.
+                    source: match (&reference, &image.layout) {
+                        (Some(reference), None) => Some(format!(
+                            "{}://{}/v2/{}/manifests/{}",
+                            if image.insecure || reference.is_loopback() {
+                                "http"
+                            } else {
+                                "https"
+                            },
+                            reference.registry,
+                            reference.repository,
+                            image.digest
+                        )),
+                        _ => None,
+                    },
                     media_path: Some(blob_path(&image.digest)),
+                    properties: image
+                        .signature
+                        .as_ref()
+                        .map(crate::sbom::evidence_properties)
+                        .unwrap_or_default(),
+                    references: referrer_documents(image),
                 }
             })
             .collect()
@@ -135,6 +156,59 @@ impl Kind for Images {
     fn place<'a>(_context: &'a Placer<'a>, _lock: &'a Lockfile) -> LocalBoxFuture<'a, Placed> {
         Box::pin(async { Placed::default() })
     }
+}
+
+/// The documents that refer to an image and travel with it in the layout: signatures, and the
+/// SBOMs and attestations its upstream attached, by their manifests' media paths.
+fn referrer_documents(image: &LockedImage) -> Vec<crate::sbom::Reference> {
+    image
+        .referrer_manifests
+        .iter()
+        .filter(|referrer| {
+            // The referrers tag schema's index only lists the others.
+            !(referrer.tag.is_some() && referrer.media_type.contains("index"))
+        })
+        .map(|referrer| {
+            let kind_text = referrer
+                .artifact_type
+                .clone()
+                .or_else(|| referrer.tag.clone())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let kind = if kind_text.contains("sbom")
+                || kind_text.contains("spdx")
+                || kind_text.contains("cyclonedx")
+            {
+                "bom"
+            } else if kind_text.contains("in-toto")
+                || kind_text.contains("attestation")
+                || kind_text.ends_with(".att")
+            {
+                "attestation"
+            } else if kind_text.contains("sigstore")
+                || kind_text.contains("signature")
+                || kind_text.ends_with(".sig")
+            {
+                "digital-signature"
+            } else {
+                "other"
+            };
+            crate::sbom::Reference {
+                kind,
+                url: blob_path(&referrer.digest),
+                sha256: referrer.digest,
+                comment: format!(
+                    "{} of {}",
+                    referrer
+                        .artifact_type
+                        .clone()
+                        .or_else(|| referrer.tag.clone())
+                        .unwrap_or_else(|| referrer.media_type.clone()),
+                    referrer.subject
+                ),
+            }
+        })
+        .collect()
 }
 
 impl Pin for LockedImage {

@@ -112,6 +112,7 @@ impl Kind for Yum {
                     sha256: Some(rpm.digest),
                     source: Some(crate::source::download::join_url(&yum.url, &rpm.location)),
                     media_path: Some(rpm_path(yum, &rpm.location)),
+                    ..Default::default()
                 });
             }
         }
