@@ -69,6 +69,18 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
         "the OCI client does not write the tree",
     ),
     ("ops", "commands", "commands call ops"),
+    (
+        "policy",
+        "source",
+        "policies check bytes they are given; ops finds and fetches them",
+    ),
+    (
+        "policy",
+        "oci",
+        "policies check bytes they are given; ops finds and fetches them",
+    ),
+    ("policy", "kinds", "the pins carry the policy's evidence"),
+    ("policy", "ops", "ops calls the policy checks"),
 ];
 
 /// Every `crate::...` path a source file names, with its line number, outside comments.

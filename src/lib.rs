@@ -30,6 +30,10 @@
 //! - `kinds`: one folder per artifact kind (entry, pin, resolution, fetch, placement, metadata)
 //!   and the one list of them, which writes [`kinds::ALL`], [`kinds::Lockfile`] and
 //!   [`kinds::Manifest`]; every kind-wide step iterates over it. Kinds never import each other.
+//! - `policy`: `[[policy]]` as the lock records it, the evidence a pin carries, and the
+//!   signature checks (cosign, Sigstore bundles, blob signatures, OpenPGP) over given bytes;
+//!   below the kinds (whose pins carry evidence), never the network. `ops::policy` finds the
+//!   signatures at lock time and on the media.
 //! - `media`: the media tree, `SHA256SUMS`, the OpenPGP signature, placing verified blobs,
 //!   offline verification. Never the network.
 //! - `render`: the configuration that points nodes, Kubespray and nginx at the media.
@@ -173,6 +177,7 @@ fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         oci::push::PushError,
         oci::registry::RegistryError,
         ops::lock::LockModeError,
+        ops::policy::PolicyError,
         source::download::FetchError,
         source::download::Mismatch,
     );

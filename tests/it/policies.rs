@@ -163,7 +163,8 @@ fn a_key_policy_accepts_the_signed_image_and_refuses_another_key_and_a_moved_tag
         .failure()
         .stderr_has(&format!("image {host}/vendor/app:1"))
         .stderr_has("policy `vendor` requires a signature by the key keys/stranger/cosign.pub")
-        .stderr_has("it is not signed by the policy's key");
+        .stderr_has("it is not signed by the policy's key")
+        .stderr_has("hint: do not pin what the policy refuses");
     assert_eq!(env.lock_text(), before, "a refused lock is not written");
 
     // The right key again, then the tag moves to an unsigned image: refused.
