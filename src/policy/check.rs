@@ -27,6 +27,10 @@ use crate::digest::Digest;
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The annotation holding a cosign layer's base64 signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// The annotations of cosign's keyless tag signatures: the signing certificate (PEM) and the
+/// transparency log's bundle (signed entry timestamp and entry).
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+pub const REKOR_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// The media type prefix of a Sigstore bundle (`…bundle.v0.3+json`).
 pub const BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 
@@ -140,11 +144,14 @@ struct SignedImage {
 }
 
 /// Checks a cosign signature layer: the payload names `subject`, and `signature` (base64, from
-/// the layer's annotation) is the policy key's signature over the payload.
+/// the layer's annotation) is the policy key's signature over the payload, or (keyless) the
+/// certificate and log entry in the layer's annotations verify as a Sigstore bundle over the
+/// payload.
 pub fn simple_signing(
     trusted: &Trusted,
     payload: &[u8],
     signature: &str,
+    annotations: &BTreeMap<String, String>,
     subject: &Digest,
 ) -> Result<String, String> {
     let parsed: SimpleSigning = serde_json::from_slice(payload)
@@ -163,17 +170,84 @@ pub fn simple_signing(
     }
     match trusted {
         Trusted::Key { key, digest, .. } => key
-            .verify_signature(Signature::Base64Encoded(signature.trim().as_bytes()), payload)
+            .verify_signature(
+                Signature::Base64Encoded(signature.trim().as_bytes()),
+                payload,
+            )
             .map(|()| Trusted::key_signer(digest))
             .map_err(|_| "it is not signed by the policy's key".to_string()),
-        Trusted::Keyless { .. } => Err(
-            "a keyless policy accepts Sigstore bundles (cosign's referrers), not a tag signature without one"
-                .to_string(),
-        ),
+        Trusted::Keyless { .. } => {
+            let bundle = legacy_bundle(payload, signature, annotations)?;
+            self::bundle(trusted, &bundle, &Digest::of_bytes(payload))
+        }
         Trusted::Keyring { .. } => {
             Err("an OpenPGP keyring does not check cosign signatures".to_string())
         }
     }
+}
+
+/// The Sigstore bundle (v0.1) that a cosign keyless tag signature amounts to: its certificate
+/// (and chain), its signature over the payload's digest, and the log entry with its signed
+/// entry timestamp from the `dev.sigstore.cosign/bundle` annotation.
+fn legacy_bundle(
+    payload: &[u8],
+    signature: &str,
+    annotations: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct RekorBundle {
+        signed_entry_timestamp: String,
+        payload: RekorPayload,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RekorPayload {
+        body: String,
+        integrated_time: i64,
+        log_index: i64,
+        #[serde(rename = "logID")]
+        log_id: String,
+    }
+    let certificate = annotations.get(CERTIFICATE_ANNOTATION).ok_or(
+        "a keyless policy needs the signer's certificate; this signature has none (signed with a key?)",
+    )?;
+    let rekor = annotations
+        .get(REKOR_BUNDLE_ANNOTATION)
+        .ok_or("the keyless signature carries no transparency-log bundle")?;
+    let rekor: RekorBundle = serde_json::from_str(rekor)
+        .map_err(|error| format!("its transparency-log bundle cannot be read: {error}"))?;
+    // The leaf alone: the trusted root holds the authorities (a bundle must not carry them).
+    let chain = [certificate_der(certificate.as_bytes())?];
+    let log_id = hex::decode(&rekor.payload.log_id)
+        .map_err(|_| "its transparency-log bundle names no valid log ID".to_string())?;
+    let document = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": {
+            "x509CertificateChain": {
+                "certificates": chain
+                    .iter()
+                    .map(|der| serde_json::json!({"rawBytes": BASE64.encode(der)}))
+                    .collect::<Vec<_>>(),
+            },
+            "tlogEntries": [{
+                "logIndex": rekor.payload.log_index.to_string(),
+                "logId": {"keyId": BASE64.encode(log_id)},
+                "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+                "integratedTime": rekor.payload.integrated_time.to_string(),
+                "inclusionPromise": {"signedEntryTimestamp": rekor.signed_entry_timestamp},
+                "canonicalizedBody": rekor.payload.body,
+            }],
+        },
+        "messageSignature": {
+            "messageDigest": {
+                "algorithm": "SHA2_256",
+                "digest": BASE64.encode(Digest::of_bytes(payload).bytes()),
+            },
+            "signature": signature.trim(),
+        },
+    });
+    serde_json::to_vec(&document).map_err(|error| error.to_string())
 }
 
 /// Checks a Sigstore bundle over `subject` (an image's manifest digest or a file's digest).
@@ -448,6 +522,7 @@ pub fn layer(
             annotations
                 .get(SIGNATURE_ANNOTATION)
                 .map_or("", String::as_str),
+            annotations,
             subject,
         ),
         Format::Bundle => bundle(trusted, bytes, subject),

@@ -186,7 +186,7 @@ fn a_key_policy_accepts_the_signed_image_and_refuses_another_key_and_a_moved_tag
 #[test]
 fn a_keyless_bundle_is_checked_against_the_trusted_root_identity_and_issuer() {
     let env = Env::new();
-    let (registry, digest, _) = signed_registry(env.temp.path());
+    let (registry, digest, other_digest) = signed_registry(env.temp.path());
     let host = registry.host();
     let root = env.workspace().join("keys/sigstore");
     std::fs::create_dir_all(&root).unwrap();
@@ -200,14 +200,27 @@ fn a_keyless_bundle_is_checked_against_the_trusted_root_identity_and_issuer() {
         "vendor/app",
         &digest,
     ]);
+    // The other image with cosign's classic keyless tag signature (certificate and log bundle
+    // in annotations), as registry.k8s.io's images are signed.
+    sign(&[
+        "sign-image-keyless",
+        root.to_str().unwrap(),
+        "release@example.org",
+        "https://issuer.example.org",
+        &host,
+        "vendor/other",
+        &other_digest,
+    ]);
     let policy = |identity: &str, issuer: &str| {
         format!(
-            "[[policy]]\nname = \"release\"\nimages = [\"{host}/vendor/app\"]\nidentity = \"{identity}\"\nissuer = \"{issuer}\"\ntrusted_root = \"keys/sigstore/trusted_root.json\"\n"
+            "[[policy]]\nname = \"release\"\nimages = [\"{host}/vendor/*\"]\nidentity = \"{identity}\"\nissuer = \"{issuer}\"\ntrusted_root = \"keys/sigstore/trusted_root.json\"\n"
         )
     };
     env.manifest(
         "images.toml",
-        &format!("[[image]]\nref = \"{host}/vendor/app:1\"\n"),
+        &format!(
+            "[[image]]\nref = \"{host}/vendor/app:1\"\n\n[[image]]\nref = \"{host}/vendor/other:1\"\n"
+        ),
     );
     env.manifest(
         "policy.toml",
@@ -216,6 +229,7 @@ fn a_keyless_bundle_is_checked_against_the_trusted_root_identity_and_issuer() {
     env.run(&["lock"]).success();
     let lock = env.lock_text();
     assert!(lock.contains("format = \"bundle\""), "{lock}");
+    assert!(lock.contains("format = \"cosign\""), "{lock}");
     assert!(
         lock.contains("signer = \"release@example.org (https://issuer.example.org)\""),
         "{lock}"
@@ -223,7 +237,7 @@ fn a_keyless_bundle_is_checked_against_the_trusted_root_identity_and_issuer() {
     env.materialize(&["--locked"]).success();
     env.verify(&["--policies"])
         .success()
-        .stderr_has("1 signature verified");
+        .stderr_has("2 signatures verified");
 
     // Another identity or another issuer: the same bundle is refused.
     env.manifest(

@@ -5,6 +5,9 @@ cosign's formats, so the policy tests check airgap against bytes it did not prod
   sign-image KEY HOST REPO DIGEST  a cosign simple-signing signature, pushed as sha256-<hex>.sig
   make-root DIR                    a test Sigstore: CA, CT log and transparency log keys, and
                                    their trusted_root.json
+  sign-image-keyless ROOT IDENTITY ISSUER HOST REPO DIGEST
+                                   cosign's classic keyless tag signature (certificate and log
+                                   bundle as annotations), pushed as sha256-<hex>.sig
   bundle-image ROOT IDENTITY ISSUER HOST REPO DIGEST
                                    a keyless Sigstore bundle (v0.3) over the manifest digest,
                                    pushed as an OCI referrer (referrers tag schema)
@@ -129,30 +132,11 @@ def empty_config(host, repo, media_type):
 
 
 def sign_image(key_path, host, repo, digest):
-    key = load_key(key_path)
-    payload = json.dumps(
-        {
-            "critical": {
-                "identity": {"docker-reference": f"{host}/{repo}"},
-                "image": {"docker-manifest-digest": digest},
-                "type": "cosign container image signature",
-            },
-            "optional": None,
-        },
-        separators=(",", ":"),
-    ).encode()
-    signature = key.sign(payload, ec.ECDSA(hashes.SHA256()))
-    layer = push_blob(host, repo, payload)
-    layer["mediaType"] = SIMPLE_SIGNING
-    layer["annotations"] = {"dev.cosignproject.cosign/signature": b64(signature)}
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": empty_config(host, repo, "application/vnd.oci.image.config.v1+json"),
-        "layers": [layer],
-    }
-    tag = "sha256-" + digest.split(":", 1)[1] + ".sig"
-    push_manifest(host, repo, tag, manifest, OCI_MANIFEST)
+    payload = simple_signing_payload(host, repo, digest)
+    signature = load_key(key_path).sign(payload, ec.ECDSA(hashes.SHA256()))
+    push_tag_signature(
+        host, repo, digest, payload, {"dev.cosignproject.cosign/signature": b64(signature)}
+    )
 
 
 # --- a test Sigstore: CA (Fulcio), CT log, transparency log (Rekor) ---------------------
@@ -328,10 +312,10 @@ def leaf(root_dir, identity, issuer):
     return key, certificate, now
 
 
-def bundle_over(root_dir, identity, issuer, digest_bytes):
-    key, certificate, now = leaf(root_dir, identity, issuer)
+def log_entry(root_dir, certificate, now, digest_bytes, signature):
+    """A hashedrekord entry of the test transparency log over `digest_bytes`, with the log's
+    signed entry timestamp and a one-leaf inclusion proof."""
     log_key = load_key(os.path.join(root_dir, "log.key"))
-    signature = key.sign(digest_bytes, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
     pem = certificate.public_bytes(serialization.Encoding.PEM)
     body = json.dumps(
         {
@@ -358,24 +342,38 @@ def bundle_over(root_dir, identity, issuer, digest_bytes):
     note_signature = log_key.sign(note.encode(), ec.ECDSA(hashes.SHA256()))
     checkpoint = note + "\n\u2014 rekor.test " + b64(log_id[:4] + note_signature) + "\n"
     return {
+        "body": body,
+        "log_id": log_id,
+        "integrated": integrated,
+        "set": signed_entry_timestamp,
+        "root_hash": root_hash,
+        "checkpoint": checkpoint,
+    }
+
+
+def bundle_over(root_dir, identity, issuer, digest_bytes):
+    key, certificate, now = leaf(root_dir, identity, issuer)
+    signature = key.sign(digest_bytes, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    entry = log_entry(root_dir, certificate, now, digest_bytes, signature)
+    return {
         "mediaType": BUNDLE,
         "verificationMaterial": {
             "certificate": {"rawBytes": b64(certificate.public_bytes(serialization.Encoding.DER))},
             "tlogEntries": [
                 {
                     "logIndex": "0",
-                    "logId": {"keyId": b64(log_id)},
+                    "logId": {"keyId": b64(entry["log_id"])},
                     "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
-                    "integratedTime": str(integrated),
-                    "inclusionPromise": {"signedEntryTimestamp": b64(signed_entry_timestamp)},
+                    "integratedTime": str(entry["integrated"]),
+                    "inclusionPromise": {"signedEntryTimestamp": b64(entry["set"])},
                     "inclusionProof": {
                         "logIndex": "0",
-                        "rootHash": b64(root_hash),
+                        "rootHash": b64(entry["root_hash"]),
                         "treeSize": "1",
                         "hashes": [],
-                        "checkpoint": {"envelope": checkpoint},
+                        "checkpoint": {"envelope": entry["checkpoint"]},
                     },
-                    "canonicalizedBody": b64(body),
+                    "canonicalizedBody": b64(entry["body"]),
                 }
             ],
         },
@@ -384,6 +382,68 @@ def bundle_over(root_dir, identity, issuer, digest_bytes):
             "signature": b64(signature),
         },
     }
+
+
+def simple_signing_payload(host, repo, digest):
+    return json.dumps(
+        {
+            "critical": {
+                "identity": {"docker-reference": f"{host}/{repo}"},
+                "image": {"docker-manifest-digest": digest},
+                "type": "cosign container image signature",
+            },
+            "optional": None,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def push_tag_signature(host, repo, digest, payload, annotations):
+    layer = push_blob(host, repo, payload)
+    layer["mediaType"] = SIMPLE_SIGNING
+    layer["annotations"] = annotations
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": empty_config(host, repo, "application/vnd.oci.image.config.v1+json"),
+        "layers": [layer],
+    }
+    tag = "sha256-" + digest.split(":", 1)[1] + ".sig"
+    push_manifest(host, repo, tag, manifest, OCI_MANIFEST)
+
+
+def sign_image_keyless(root_dir, identity, issuer, host, repo, digest):
+    """cosign's classic keyless signature: the simple-signing payload under the .sig tag, with
+    the certificate, its chain and the log's bundle as annotations (as registry.k8s.io's)."""
+    payload = simple_signing_payload(host, repo, digest)
+    key, certificate, now = leaf(root_dir, identity, issuer)
+    signature = key.sign(payload, ec.ECDSA(hashes.SHA256()))
+    entry = log_entry(root_dir, certificate, now, hashlib.sha256(payload).digest(), signature)
+    with open(os.path.join(root_dir, "ca.pem"), "rb") as handle:
+        chain = handle.read().decode()
+    rekor_bundle = {
+        "SignedEntryTimestamp": b64(entry["set"]),
+        "Payload": {
+            "body": b64(entry["body"]),
+            "integratedTime": entry["integrated"],
+            "logIndex": 0,
+            "logID": entry["log_id"].hex(),
+        },
+    }
+    push_tag_signature(
+        host,
+        repo,
+        digest,
+        payload,
+        {
+            "dev.cosignproject.cosign/signature": b64(signature),
+            "dev.sigstore.cosign/certificate": certificate.public_bytes(
+                serialization.Encoding.PEM
+            ).decode(),
+            "dev.sigstore.cosign/chain": chain,
+            "dev.sigstore.cosign/bundle": json.dumps(rekor_bundle),
+        },
+    )
 
 
 def bundle_image(root_dir, identity, issuer, host, repo, digest):
@@ -425,6 +485,7 @@ COMMANDS = {
     "sign-image": sign_image,
     "make-root": make_root,
     "bundle-image": bundle_image,
+    "sign-image-keyless": sign_image_keyless,
     "sign-blob": sign_blob,
     "keyless-blob": keyless_blob,
 }
