@@ -93,6 +93,10 @@ pub const TARGETS: &[Target] = &[
         name: "range",
         run: range,
     },
+    Target {
+        name: "signature",
+        run: signature,
+    },
 ];
 
 /// The target called `name`.
@@ -315,5 +319,94 @@ fn assert_inside(path: &Path, input: &str) {
     );
     for component in path.components() {
         assert!(matches!(component, Component::Normal(_)), "{input:?}");
+    }
+}
+
+/// The trust a signature target checks against: a cosign key and a test Sigstore trusted root
+/// (`fuzz/trust/`, made by `tests/it/oracles/sign.py`), so a seed made with them reaches the
+/// deepest checks.
+fn fuzz_trust() -> &'static [crate::policy::check::Trusted] {
+    use crate::policy::{LockedPolicy, Trust};
+    static TRUST: std::sync::OnceLock<Vec<crate::policy::check::Trusted>> =
+        std::sync::OnceLock::new();
+    TRUST.get_or_init(|| {
+        let material = |trust: Trust, bytes: &[u8]| {
+            let policy = LockedPolicy {
+                name: "fuzz".to_string(),
+                images: vec!["*".to_string()],
+                files: Vec::new(),
+                trust,
+                identity: Some("fuzz@example.org".to_string()),
+                issuer: Some("https://issuer.example.org".to_string()),
+                material: crate::relative_path::RelativePath::new("trust").expect("a path"),
+                sha256: crate::digest::Digest::of_bytes(bytes),
+            };
+            crate::policy::check::Trusted::load(&policy, bytes).expect("the fuzz trust loads")
+        };
+        vec![
+            material(Trust::Key, include_bytes!("../fuzz/trust/cosign.pub")),
+            material(
+                Trust::Keyless,
+                include_bytes!("../fuzz/trust/trusted_root.json"),
+            ),
+        ]
+    })
+}
+
+/// A signature from a registry or beside a file: the input is split at NUL bytes into a
+/// payload or Sigstore bundle, the layer's annotations (JSON) and a signature text; each is
+/// checked by a key and by a keyless trust, and read as a certificate and a signature.
+pub fn signature(data: &[u8]) {
+    let mut parts = data.splitn(3, |byte| *byte == 0);
+    let first = parts.next().unwrap_or_default();
+    let second = parts.next().unwrap_or_default();
+    let third = parts.next().unwrap_or_default();
+    let annotations: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(second).unwrap_or_default();
+    let signature = text(third).unwrap_or_default();
+    let subject = crate::digest::Digest::of_bytes(b"subject");
+    for trusted in fuzz_trust() {
+        let _ =
+            crate::policy::check::simple_signing(trusted, first, signature, &annotations, &subject);
+        let _ = crate::policy::check::bundle(trusted, first, &subject);
+    }
+    let _ = crate::policy::check::certificate_der(second);
+    let _ = crate::policy::check::decode_signature(third);
+}
+
+#[cfg(test)]
+mod tests {
+    /// The signature seeds are valid signatures over the target's subject: the fuzzer starts
+    /// from inputs that pass every check, not from ones refused at the first.
+    #[test]
+    fn signature_seeds_verify() {
+        let [key, keyless] = super::fuzz_trust() else {
+            panic!("two trusts");
+        };
+        let subject = crate::digest::Digest::of_bytes(b"subject");
+        let bundle = include_bytes!("../fuzz/seeds/signature/bundle");
+        assert_eq!(
+            crate::policy::check::bundle(keyless, bundle, &subject),
+            Ok("fuzz@example.org (https://issuer.example.org)".to_string())
+        );
+        let seed = include_bytes!("../fuzz/seeds/signature/cosign-key");
+        let mut parts = seed.splitn(3, |byte| *byte == 0);
+        let payload = parts.next().unwrap();
+        let annotations: std::collections::BTreeMap<String, String> =
+            serde_json::from_slice(parts.next().unwrap()).unwrap();
+        let signature = std::str::from_utf8(parts.next().unwrap()).unwrap();
+        let named: serde_json::Value = serde_json::from_slice(payload).unwrap();
+        let digest = crate::digest::Digest::parse(
+            named["critical"]["image"]["docker-manifest-digest"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(digest, subject);
+        assert!(
+            crate::policy::check::simple_signing(key, payload, signature, &annotations, &subject)
+                .unwrap()
+                .starts_with("key sha256:")
+        );
     }
 }

@@ -394,7 +394,7 @@ pub fn openpgp(trusted: &Trusted, path: &Path, signature: &[u8]) -> Result<Strin
 }
 
 /// A cosign signature: base64 of DER (what `cosign sign-blob` writes), or DER itself.
-fn decode_signature(bytes: &[u8]) -> Result<p256::ecdsa::Signature, String> {
+pub fn decode_signature(bytes: &[u8]) -> Result<p256::ecdsa::Signature, String> {
     let text: Vec<u8> = bytes
         .iter()
         .copied()
@@ -406,7 +406,7 @@ fn decode_signature(bytes: &[u8]) -> Result<p256::ecdsa::Signature, String> {
 }
 
 /// A certificate as cosign writes it (base64 of PEM), as PEM, or as DER.
-fn certificate_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub fn certificate_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let text: Vec<u8> = bytes
         .iter()
         .copied()
