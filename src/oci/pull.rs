@@ -251,7 +251,7 @@ impl Images<'_> {
                 let listed = manifest::parse(&bytes, Some(manifest::OCI_INDEX))
                     .map(|parsed| parsed.children)
                     .unwrap_or_default();
-                for descriptor in listed {
+                for descriptor in listed.into_iter().take(crate::limits::REFERRERS) {
                     let fetched = self
                         .manifest(label, origin, &descriptor.digest.to_string())
                         .await?;
