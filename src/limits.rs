@@ -27,6 +27,8 @@ pub const TRUST_MATERIAL: u64 = 4 << 20;
 /// One signature object: a cosign payload or signature layer, a Sigstore bundle, a blob's
 /// `.sig`, `.cert` or `.asc`.
 pub const SIGNATURE_OBJECT: u64 = 1 << 20;
+/// Referrers (signatures, SBOMs, attestations) taken per manifest from a referrers list.
+pub const REFERRERS: usize = 256;
 /// Signatures looked at per image before giving up (a repository full of `.sig` noise).
 pub const SIGNATURE_CANDIDATES: usize = 64;
 

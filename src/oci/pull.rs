@@ -281,11 +281,7 @@ impl Images<'_> {
                 // The referrers tag schema (`sha256-<hex>` naming an index of referrers, for
                 // registries without the referrers API): its entries are referrers too.
                 if *tag == prefix && parsed.is_index() {
-                    for descriptor in parsed
-                        .children
-                        .iter()
-                        .take(crate::limits::SIGNATURE_CANDIDATES)
-                    {
+                    for descriptor in parsed.children.iter().take(crate::limits::REFERRERS) {
                         let child = self
                             .manifest(label, origin, &descriptor.digest.to_string())
                             .await?;
