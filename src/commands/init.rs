@@ -9,7 +9,7 @@ use crate::hint::Hinted;
 use crate::settings::Settings;
 
 /// The examples: `[enclave]` first, one file per kind (from the list of kinds), then what
-/// rendering reads.
+/// rendering reads and the signature policies.
 fn examples() -> Vec<(String, &'static str)> {
     let mut examples = vec![(
         "00-enclave.toml".to_string(),
@@ -22,6 +22,10 @@ fn examples() -> Vec<(String, &'static str)> {
     examples.push((
         "90-rendering.toml".to_string(),
         include_str!("../../templates/init/90-rendering.toml"),
+    ));
+    examples.push((
+        "95-policies.toml".to_string(),
+        include_str!("../../templates/init/95-policies.toml"),
     ));
     examples
 }
