@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
+use futures_util::StreamExt;
 
 use crate::digest::Digest;
 use crate::kinds::Lockfile;
@@ -194,44 +195,76 @@ pub fn enforce(
     let runtime = crate::ops::runtime()?;
     let policies = lock.policies.clone();
     let mut checked = 0;
-    runtime.block_on(async {
-        for &index in &images {
-            let image = &mut lock.images[index];
-            let covering = policy::for_image(&policies, &image.reference).expect("pending");
-            match image_signature(&client, &trusted[&covering.name], covering, image).await {
-                Ok((evidence, referrer)) => {
-                    if !image
-                        .referrer_manifests
-                        .iter()
-                        .any(|known| known.digest == referrer.digest)
-                    {
-                        image.referrer_manifests.push(referrer);
-                        image.referrer_manifests.sort_by(|left, right| {
-                            (left.subject, &left.tag, left.digest).cmp(&(
-                                right.subject,
-                                &right.tag,
-                                right.digest,
-                            ))
-                        });
-                    }
-                    image.signature = Some(evidence);
-                    checked += 1;
+    // Each pin's signatures are found and checked independently, `jobs` at a time.
+    let jobs = settings.jobs;
+    let (image_results, file_results) = runtime.block_on(async {
+        let lock = &*lock;
+        let images_checked: Vec<_> = futures_util::stream::iter(images.iter().copied())
+            .map(|index| {
+                let image = &lock.images[index];
+                let covering = policy::for_image(&policies, &image.reference).expect("pending");
+                let client = &client;
+                let trusted = &trusted[&covering.name];
+                async move {
+                    (
+                        index,
+                        image_signature(client, trusted, covering, image).await,
+                    )
                 }
-                Err(message) => failures.push(message),
-            }
-        }
-        for &index in &files {
-            let file = &mut lock.files[index];
-            let covering = policy::for_file(&policies, &file.url).expect("pending");
-            match file_signature(downloader, &trusted[&covering.name], covering, file).await {
-                Ok(evidence) => {
-                    file.signature = Some(evidence);
-                    checked += 1;
+            })
+            .buffer_unordered(jobs)
+            .collect()
+            .await;
+        let files_checked: Vec<_> = futures_util::stream::iter(files.iter().copied())
+            .map(|index| {
+                let file = &lock.files[index];
+                let covering = policy::for_file(&policies, &file.url).expect("pending");
+                let trusted = &trusted[&covering.name];
+                async move {
+                    (
+                        index,
+                        file_signature(downloader, trusted, covering, file).await,
+                    )
                 }
-                Err(message) => failures.push(message),
-            }
-        }
+            })
+            .buffer_unordered(jobs)
+            .collect()
+            .await;
+        (images_checked, files_checked)
     });
+    for (index, result) in image_results {
+        let image = &mut lock.images[index];
+        match result {
+            Ok((evidence, referrer)) => {
+                if !image
+                    .referrer_manifests
+                    .iter()
+                    .any(|known| known.digest == referrer.digest)
+                {
+                    image.referrer_manifests.push(referrer);
+                    image.referrer_manifests.sort_by(|left, right| {
+                        (left.subject, &left.tag, left.digest).cmp(&(
+                            right.subject,
+                            &right.tag,
+                            right.digest,
+                        ))
+                    });
+                }
+                image.signature = Some(evidence);
+                checked += 1;
+            }
+            Err(message) => failures.push(message),
+        }
+    }
+    for (index, result) in file_results {
+        match result {
+            Ok(evidence) => {
+                lock.files[index].signature = Some(evidence);
+                checked += 1;
+            }
+            Err(message) => failures.push(message),
+        }
+    }
     if !failures.is_empty() {
         failures.sort();
         return Err(PolicyError::Refused {
