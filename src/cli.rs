@@ -87,9 +87,16 @@ pub enum Command {
     Import(ImportCommand),
     /// Print shell completions.
     Completions(CompletionsArgs),
-    /// Print the man page (roff).
+    /// Print the man page (roff), or write one page per command into a directory.
     #[command(name = "manpage")]
-    ManPage,
+    ManPage(ManPageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManPageArgs {
+    /// Write airgap.1 and one page per subcommand (airgap-lock.1, ...) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

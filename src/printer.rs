@@ -69,11 +69,20 @@ impl Printer {
         }
     }
 
-    /// A warning is shown unless `--quiet`.
+    /// A warning is always shown: `--quiet` hides progress and information, never what the
+    /// user must know (a trust-on-first-use pin, a moved tag).
     pub fn warn(&self, message: impl AsRef<str>) {
+        let label = self.paint("warning", "1;33");
+        self.line_to_stderr(&format!("{label}: {}", message.as_ref()));
+    }
+
+    /// What to do next (`next: airgap verify ...`), shown unless `--quiet`.
+    pub fn next(&self, lines: &[String]) {
         if self.verbosity >= Verbosity::Normal {
-            let label = self.paint("warning", "1;33");
-            self.line_to_stderr(&format!("{label}: {}", message.as_ref()));
+            for (index, line) in lines.iter().enumerate() {
+                let label = if index == 0 { "next:" } else { "" };
+                self.line_to_stderr(&format!("{label:>12} {line}"));
+            }
         }
     }
 

@@ -19,6 +19,35 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Command};
 use crate::settings::Settings;
 
+/// Writes `airgap.1` and a page per subcommand, nested ones too (`airgap-import-kubespray.1`),
+/// into `dir`; returns how many.
+fn man_pages(dir: &std::path::Path) -> Result<usize> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut command = Cli::command();
+    command.build();
+    let mut pages = vec![("airgap".to_string(), command.clone())];
+    let mut index = 0;
+    while index < pages.len() {
+        let (name, parent) = pages[index].clone();
+        for sub in parent.get_subcommands() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            let full = format!("{name}-{}", sub.get_name());
+            pages.push((full.clone(), sub.clone().name(full)));
+        }
+        index += 1;
+    }
+    for (name, command) in &pages {
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(command.clone()).render(&mut bytes)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(pages.len())
+}
+
 /// Runs the parsed command line.
 pub fn dispatch(cli: &Cli, settings: &Settings) -> Result<()> {
     match &cli.command {
@@ -38,10 +67,20 @@ pub fn dispatch(cli: &Cli, settings: &Settings) -> Result<()> {
             clap_complete::generate(args.shell, &mut command, "airgap", &mut std::io::stdout());
             Ok(())
         }
-        Command::ManPage => {
-            let page = clap_mangen::Man::new(Cli::command());
-            page.render(&mut std::io::stdout())?;
-            Ok(())
-        }
+        Command::ManPage(args) => match &args.dir {
+            None => {
+                let page = clap_mangen::Man::new(Cli::command());
+                page.render(&mut std::io::stdout())?;
+                Ok(())
+            }
+            Some(dir) => {
+                let written = man_pages(dir)?;
+                settings.printer.status(
+                    "Wrote",
+                    format!("{written} man pages into {}", dir.display()),
+                );
+                Ok(())
+            }
+        },
     }
 }

@@ -130,6 +130,15 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         crate::sbom::PATH.to_string(),
         Digest::of_bytes(sbom.as_bytes()),
     );
+    // The media carries the tool that verifies and serves it, and says how in README.txt.
+    let binary = carry_binary(&tree, &context.downloader.store)?;
+    entries.insert(binary.0.clone(), binary.1);
+    let readme = media_readme(&lock, &binary.0);
+    tree.write_if_changed(MEDIA_README, readme.as_bytes())?;
+    entries.insert(
+        MEDIA_README.to_string(),
+        Digest::of_bytes(readme.as_bytes()),
+    );
     // The policies' trust material, so `verify --policies` checks the signatures offline.
     for policy in &lock.policies {
         let source = settings.workspace.join(policy.material.as_str());
@@ -152,6 +161,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let keep: BTreeSet<String> = entries.keys().cloned().collect();
     let mut removed = tree.prune(oci_layout::ROOT, &keep)?;
     removed.extend(tree.prune(crate::policy::ROOT, &keep)?);
+    removed.extend(tree.prune(BINARIES, &keep)?);
     for kind in kinds::ALL {
         removed.extend(kind.prune(&tree, &lock, &keep)?);
     }
@@ -175,6 +185,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
                 .collect();
             let omitted = delta::omitted(&entries, &base, |path| {
                 pinned.contains(path)
+                    || path.starts_with(&format!("{BINARIES}/"))
                     || path.starts_with(&format!("{}/blobs/", oci_layout::ROOT))
                     || path.starts_with(&format!("{}/", crate::kinds::git::ROOT))
             });
@@ -241,7 +252,162 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
             HumanBytes(tally.downloaded_bytes.load(Ordering::Relaxed)),
         ),
     );
+    let shown = args.to.display().to_string();
+    let shown = if shown.contains(char::is_whitespace) {
+        format!("'{shown}'")
+    } else {
+        shown
+    };
+    settings.printer.next(&[
+        format!(
+            "airgap verify {shown} --key {shown}/{}   (inside the enclave: the key you pinned, not the media's copy)",
+            crate::media::tree::PUBLIC_KEY
+        ),
+        format!("airgap serve {shown} --listen [::]:8080"),
+    ]);
     Ok(())
+}
+
+/// Where the media carries its own `airgap`.
+const BINARIES: &str = "bin";
+/// The media's own short guide.
+const MEDIA_README: &str = "README.txt";
+
+/// Kubernetes' name for this machine's architecture (`amd64`, `arm64`, ...).
+fn kubernetes_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// Copies the running executable to `bin/airgap-<os>-<arch>` through the store (hashed as it
+/// streams, never held): the enclave can verify and serve from the media alone. The digest of
+/// an executable already copied is remembered in the cache by its path, size, inode and
+/// modification time, and a tree file hard-linked to the store's blob is not hashed again, so
+/// a rerun costs nothing.
+fn carry_binary(tree: &Tree, store: &crate::store::Store) -> Result<(String, Digest)> {
+    let executable =
+        std::env::current_exe().context("cannot find the running airgap executable")?;
+    let metadata = std::fs::metadata(&executable)
+        .with_context(|| format!("cannot read {}", executable.display()))?;
+    let identity = file_identity(&metadata);
+    let memo = store
+        .root()
+        .join("executables")
+        .join(Digest::of_bytes(format!("{}\n{identity}", executable.display()).as_bytes()).hex());
+    let remembered = std::fs::read_to_string(&memo)
+        .ok()
+        .and_then(|text| Digest::parse(text.trim()).ok())
+        .filter(|digest| store.size_of(digest) == Some(metadata.len()));
+    let digest = match remembered {
+        Some(digest) => digest,
+        None => {
+            let file = std::fs::File::open(&executable)
+                .with_context(|| format!("cannot read {}", executable.display()))?;
+            let (digest, _) = store
+                .insert_reader(std::io::BufReader::new(file), None)
+                .with_context(|| format!("cannot copy {} into the cache", executable.display()))?
+                .map_err(|actual| anyhow!("internal error: the executable hashed to {actual}"))?;
+            if let Some(parent) = memo.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let _ = crate::store::atomic_write(&memo, digest.to_string().as_bytes());
+            digest
+        }
+    };
+    let relative = format!(
+        "{BINARIES}/airgap-{}-{}",
+        std::env::consts::OS,
+        kubernetes_arch()
+    );
+    let placed = tree.root().join(&relative);
+    let linked = match (
+        std::fs::symlink_metadata(&placed),
+        std::fs::metadata(store.blob_path(&digest)),
+    ) {
+        (Ok(placed), Ok(blob)) => placed.is_file() && same_inode(&placed, &blob),
+        _ => false,
+    };
+    if !linked && !tree.has(&relative, &digest) {
+        tree.place(store, &relative, &digest, true)?;
+    }
+    // Executable where the file system keeps modes (not on FAT media: run it from a copy).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(
+            tree.root().join(&relative),
+            std::fs::Permissions::from_mode(0o755),
+        );
+    }
+    Ok((relative, digest))
+}
+
+/// Size, inode and modification time: what tells a file changed without reading it.
+fn file_identity(metadata: &std::fs::Metadata) -> String {
+    #[cfg(unix)]
+    let inode = {
+        use std::os::unix::fs::MetadataExt;
+        format!("{}:{}", metadata.dev(), metadata.ino())
+    };
+    #[cfg(not(unix))]
+    let inode = String::new();
+    format!("{} {inode} {:?}", metadata.len(), metadata.modified().ok())
+}
+
+/// Whether two files are one (hard links of the same inode).
+fn same_inode(left: &std::fs::Metadata, right: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        left.dev() == right.dev() && left.ino() == right.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (left, right);
+        false
+    }
+}
+
+/// `README.txt` of the media: what it is, which lock, how to check it with this tool or with
+/// stock tools, and how to serve it.
+fn media_readme(lock: &kinds::Lockfile, binary: &str) -> String {
+    let lock_digest = Digest::of_bytes(lock.render().as_bytes());
+    format!(
+        "airgap media
+============
+
+This tree holds everything one airgap.lock pins, checked byte by byte when it was written:
+{summary}.
+lock: airgap.lock ({lock_digest})
+sbom: sbom/airgap.cdx.json (CycloneDX 1.6)
+
+Every file is listed with its SHA-256 in SHA256SUMS, and SHA256SUMS is signed (OpenPGP) in
+SHA256SUMS.asc by the key whose public half is keys/airgap.asc. Check the signature with the
+copy of that key you were given out of band, never only with the one on this media.
+
+Verify (offline) with the airgap this media carries ({binary}):
+
+    {binary} verify . --key /path/to/trusted-key.asc
+
+or with stock tools:
+
+    gpg --import /path/to/trusted-key.asc
+    gpg --verify SHA256SUMS.asc SHA256SUMS
+    sha256sum --check --strict SHA256SUMS
+
+Serve it to the enclave (files, apt and yum repositories, a read-only OCI registry, Helm,
+git); config/ and kubespray/ hold the client configuration that points nodes at it:
+
+    {binary} serve . --listen [::]:8080
+
+If the media's file system keeps no file modes, copy the binary off it and `chmod +x` it first.
+",
+        summary = kinds::summary(lock),
+    )
 }
 
 /// What `--since OLD` names: a media tree (its SHA256SUMS), or a lockfile, whose files are

@@ -251,3 +251,72 @@ fn what_an_interrupted_run_left_is_named_and_removed_by_the_next_run() {
     assert!(!media.join("files/.airgap-tmp-4567.git").exists());
     env.verify(&[]).success();
 }
+
+#[test]
+fn the_media_carries_its_own_airgap_and_says_how_to_verify_with_stock_tools() {
+    let env = Env::new();
+    env.workspace_file("artifacts/one", &bytes(42, 10_000));
+    env.manifest(
+        "files.toml",
+        "[[file]]\nname = \"one\"\nurl = \"artifacts/one\"\n",
+    );
+    let media = env.media();
+    env.materialize(&[])
+        .success()
+        .stderr_has(&format!(
+            "next: airgap verify {} --key {}/keys/airgap.asc",
+            media.display(),
+            media.display()
+        ))
+        .stderr_has(&format!("airgap serve {} --listen", media.display()));
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let binary = format!("bin/airgap-linux-{arch}");
+    let sums = std::fs::read_to_string(media.join("SHA256SUMS")).unwrap();
+    assert!(sums.contains(&format!("  {binary}\n")), "{sums}");
+    assert!(sums.contains("  README.txt\n"), "{sums}");
+    // The copy on the media is the airgap that wrote it, and it verifies the media by itself.
+    let copied = media.join(&binary);
+    let running = Path::new(env!("CARGO_BIN_EXE_airgap"));
+    assert_eq!(
+        sha256_hex(&std::fs::read(&copied).unwrap()),
+        sha256_hex(&std::fs::read(running).unwrap())
+    );
+    let trusted = env.temp.path().join("trusted.asc");
+    std::fs::copy(media.join("keys/airgap.asc"), &trusted).unwrap();
+    tool(
+        copied.to_str().unwrap(),
+        &["verify", ".", "--key", trusted.to_str().unwrap()],
+        &media,
+    )
+    .success()
+    .stderr_has("SHA256SUMS is signed by the trusted key");
+    // README.txt names the lock and the stock commands, which work as written.
+    let readme = std::fs::read_to_string(media.join("README.txt")).unwrap();
+    let lock_digest = sha256_hex(&std::fs::read(media.join("airgap.lock")).unwrap());
+    assert!(
+        readme.contains(&format!("airgap.lock (sha256:{lock_digest})")),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("sha256sum --check --strict SHA256SUMS"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("gpg --verify SHA256SUMS.asc SHA256SUMS"),
+        "{readme}"
+    );
+    assert!(readme.contains(&format!("{binary} serve .")), "{readme}");
+    tool(
+        "sha256sum",
+        &["--check", "--strict", "--quiet", "SHA256SUMS"],
+        &media,
+    )
+    .success();
+    // A second materialize keeps the binary as it is (no copy, no rehash) and stays verified.
+    env.materialize(&[]).success().stderr_has("0 written");
+    env.verify(&[]).success();
+}
