@@ -243,9 +243,14 @@ pub struct DiffArgs {
 pub struct ServeArgs {
     /// The media tree to serve.
     pub dir: PathBuf,
-    /// Address to listen on; repeat for several (IPv6: [::1]:8080).
+    /// Address to listen on; repeat for several (IPv6: [::1]:8080). `[::]:P` alone takes
+    /// IPv4 clients too; with `0.0.0.0:P` beside it, each takes its own family.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: Vec<std::net::SocketAddr>,
+    /// The access log on stderr: `combined` (Apache's and nginx's default), `common`, or
+    /// `json` (one object per request).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "combined")]
+    pub log_format: LogFormat,
     /// PEM certificate (chain) for HTTPS.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -266,6 +271,14 @@ pub struct ServeArgs {
     /// connects and says nothing, or an unused keep-alive connection).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub idle_timeout: u64,
+}
+
+/// How `serve` writes its access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Combined,
+    Common,
+    Json,
 }
 
 #[derive(Debug, Args)]

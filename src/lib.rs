@@ -178,6 +178,7 @@ fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         oci::registry::RegistryError,
         ops::lock::LockModeError,
         ops::policy::PolicyError,
+        serve::ServeError,
         source::download::FetchError,
         source::download::Mismatch,
     );

@@ -30,6 +30,11 @@ pub fn run(settings: &Settings, args: &ServeArgs) -> Result<()> {
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         max_header_bytes: 64 * 1024,
         served: crate::kinds::served_roots(),
+        log_format: match args.log_format {
+            crate::cli::LogFormat::Combined => serve::LogFormat::Combined,
+            crate::cli::LogFormat::Common => serve::LogFormat::Common,
+            crate::cli::LogFormat::Json => serve::LogFormat::Json,
+        },
     };
     let runtime = crate::ops::runtime()?;
     runtime

@@ -34,6 +34,18 @@ pub struct ServeSettings {
     pub max_header_bytes: usize,
     /// The top-level folders served as plain files (the caller knows the kinds).
     pub served: Vec<&'static str>,
+    pub log_format: LogFormat,
+}
+
+/// The access log's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `host - - [time] "request" status bytes "referer" "user-agent"`.
+    Combined,
+    /// `host - - [time] "request" status bytes`.
+    Common,
+    /// One JSON object per request.
+    Json,
 }
 
 struct Shared {
@@ -44,6 +56,7 @@ struct Shared {
     /// Top-level entries served as files: the served folders and `files::TOP_FILES`.
     served: Vec<String>,
     printer: Printer,
+    log_format: LogFormat,
 }
 
 /// One tree and its registry index. A request holds the one it started with to its end, so
@@ -111,11 +124,38 @@ pub enum ServeError {
     Listen {
         address: SocketAddr,
         message: String,
+        in_use: bool,
     },
     #[error("the server stopped: {0}")]
     Stopped(String),
     #[error("the server task failed: {0}")]
     Task(String),
+}
+
+impl crate::hint::Hint for ServeError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ServeError::Listen {
+                address,
+                in_use: true,
+                ..
+            } => Some(format!(
+                "another process listens on port {port} (`ss -ltnp 'sport = :{port}'` shows which); stop it or pass another --listen port. `--listen [::]:{port}` alone already takes IPv4 clients",
+                port = address.port()
+            )),
+            ServeError::Listen { .. } => Some(
+                "pass an address of this host, e.g. --listen 127.0.0.1:8080 or --listen [::]:8080"
+                    .to_string(),
+            ),
+            ServeError::Root { .. } => {
+                Some("pass the directory `airgap materialize --to` wrote".to_string())
+            }
+            ServeError::Tls { .. } => {
+                Some("give a PEM certificate chain and its unencrypted PEM private key".to_string())
+            }
+            _ => None,
+        }
+    }
 }
 
 pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeError> {
@@ -147,6 +187,7 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeE
         mirror,
         served,
         printer: printer.clone(),
+        log_format: settings.log_format,
     });
     let app = axum::Router::new()
         .fallback(handle)
@@ -173,36 +214,38 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeE
         settings.send_timeout,
         settings.idle_timeout,
     );
-    let mut servers = Vec::new();
+    // Every socket is bound before anything is served or announced: a port in use fails the
+    // start with nothing printed as serving.
+    let mut listeners = Vec::new();
     for address in &settings.listen {
-        let listen_error = |error: std::io::Error| ServeError::Listen {
-            address: *address,
-            message: error.to_string(),
-        };
-        // A backlog as deep as the connections allowed: std's default of 128 drops the SYNs
-        // of a burst (a thousand nodes pulling at once), and each waits a second to retry.
-        let socket = if address.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()
-        } else {
-            tokio::net::TcpSocket::new_v6()
-        }
-        .map_err(listen_error)?;
-        socket.set_reuseaddr(true).map_err(listen_error)?;
-        socket.bind(*address).map_err(listen_error)?;
-        let backlog = settings.max_connections.clamp(128, 4096) as u32;
-        let listener = socket
-            .listen(backlog)
-            .and_then(|listener| listener.into_std())
-            .map_err(listen_error)?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
+        let listener = bind(*address, &settings.listen, settings.max_connections)?;
+        listeners.push((*address, listener));
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    for (address, listener) in &listeners {
         printer.status(
             "Serving",
             format!(
-                "{} on {scheme}://{}",
+                "{} on {scheme}://{}{}",
                 root.display(),
-                listener.local_addr().unwrap_or(*address)
+                listener.local_addr().unwrap_or(*address),
+                if address.ip() == std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                    && !v6_only(address, &settings.listen)
+                {
+                    " (IPv4 too)"
+                } else {
+                    ""
+                }
             ),
         );
+    }
+    let mut servers = Vec::new();
+    for (address, listener) in listeners {
+        let listen_error = |error: std::io::Error| ServeError::Listen {
+            address,
+            in_use: error.kind() == std::io::ErrorKind::AddrInUse,
+            message: error.to_string(),
+        };
         let mut server = axum_server::from_tcp(listener)
             .map_err(listen_error)?
             .handle(handle.clone());
@@ -248,6 +291,47 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeE
     Ok(())
 }
 
+/// Whether the IPv6 socket for `address` must take IPv6 only: when an IPv4 address of the same
+/// port is also listened on (`0.0.0.0:P` beside `[::]:P`). Alone, `[::]:P` takes IPv4 clients
+/// too (as IPv4-mapped addresses), whatever the system's default.
+fn v6_only(address: &SocketAddr, all: &[SocketAddr]) -> bool {
+    all.iter()
+        .any(|other| other.is_ipv4() && other.port() == address.port())
+}
+
+/// A listening socket for `address`, with a backlog as deep as the connections allowed: the
+/// default of 128 drops the SYNs of a burst (a thousand nodes pulling at once), and each waits
+/// a second to retry.
+fn bind(
+    address: SocketAddr,
+    all: &[SocketAddr],
+    max_connections: usize,
+) -> Result<std::net::TcpListener, ServeError> {
+    let listen_error = |error: std::io::Error| ServeError::Listen {
+        address,
+        in_use: error.kind() == std::io::ErrorKind::AddrInUse,
+        message: error.to_string(),
+    };
+    let domain = if address.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+        .map_err(listen_error)?;
+    if address.is_ipv6() {
+        socket
+            .set_only_v6(v6_only(&address, all))
+            .map_err(listen_error)?;
+    }
+    socket.set_reuse_address(true).map_err(listen_error)?;
+    socket.bind(&address.into()).map_err(listen_error)?;
+    let backlog = max_connections.clamp(128, 4096) as i32;
+    socket.listen(backlog).map_err(listen_error)?;
+    socket.set_nonblocking(true).map_err(listen_error)?;
+    Ok(socket.into())
+}
+
 async fn wait_for_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -271,6 +355,21 @@ async fn handle(
     let started = Instant::now();
     let method = request.method().clone();
     let uri = request.uri().clone();
+    let version = request.version();
+    let (referer, agent) = {
+        let header = |name: axum::http::header::HeaderName| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("-")
+                .to_string()
+        };
+        (
+            header(axum::http::header::REFERER),
+            header(axum::http::header::USER_AGENT),
+        )
+    };
     let response = route(&shared, request).await;
     let length = response
         .headers()
@@ -278,12 +377,67 @@ async fn handle(
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-")
         .to_string();
-    shared.printer.result_stderr(format!(
-        "{peer} {method} {uri} {} {length} {:.1}ms",
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    ));
+    let entry = AccessEntry {
+        client: peer.ip().to_canonical(),
+        time: chrono::Utc::now(),
+        request: format!("{method} {uri} {version:?}"),
+        status: response.status().as_u16(),
+        length,
+        referer,
+        agent,
+        milliseconds: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    shared
+        .printer
+        .result_stderr(entry.render(shared.log_format));
     response
+}
+
+/// One line of the access log.
+struct AccessEntry {
+    /// The client, IPv4-mapped addresses shown as IPv4.
+    client: std::net::IpAddr,
+    time: chrono::DateTime<chrono::Utc>,
+    request: String,
+    status: u16,
+    length: String,
+    referer: String,
+    agent: String,
+    milliseconds: f64,
+}
+
+impl AccessEntry {
+    fn render(&self, format: LogFormat) -> String {
+        // The request line and headers come from the client: escaped so a line stays one line.
+        let quoted = |text: &str| text.escape_default().to_string();
+        let common = format!(
+            "{} - - [{}] \"{}\" {} {}",
+            self.client,
+            self.time.format("%d/%b/%Y:%H:%M:%S %z"),
+            quoted(&self.request),
+            self.status,
+            self.length
+        );
+        match format {
+            LogFormat::Common => common,
+            LogFormat::Combined => format!(
+                "{common} \"{}\" \"{}\"",
+                quoted(&self.referer),
+                quoted(&self.agent)
+            ),
+            LogFormat::Json => serde_json::json!({
+                "time": self.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "client": self.client.to_string(),
+                "request": self.request,
+                "status": self.status,
+                "bytes": self.length.parse::<u64>().ok(),
+                "referer": (self.referer != "-").then_some(&self.referer),
+                "user_agent": (self.agent != "-").then_some(&self.agent),
+                "duration_ms": (self.milliseconds * 10.0).round() / 10.0,
+            })
+            .to_string(),
+        }
+    }
 }
 
 async fn route(shared: &Shared, request: Request<Body>) -> Response<Body> {

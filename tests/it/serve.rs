@@ -945,3 +945,173 @@ fn a_thousand_idle_or_never_reading_clients_free_their_slots_and_healthz_answers
     let peak = served.peak_memory();
     assert!(peak < 256 << 20, "the server peaked at {} MiB", peak >> 20);
 }
+
+/// A media tree with one file, for the listen tests.
+fn small_media(env: &Env) {
+    env.workspace_file("artifacts/one", b"one\n");
+    env.manifest(
+        "files.toml",
+        "[[file]]\nname = \"one\"\nurl = \"artifacts/one\"\n",
+    );
+    env.materialize(&[]).success();
+}
+
+/// A port free on both IPv4 and IPv6 right now.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("[::]:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `airgap serve` with exactly these `--listen` arguments; returns the child and its stderr
+/// lines as they come.
+fn serve_listening(
+    media: &Path,
+    listen: &[String],
+    extra: &[&str],
+) -> (Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut command = Command::new(BINARY);
+    command.arg("serve").arg(media);
+    for address in listen {
+        command.args(["--listen", address]);
+    }
+    let mut child = command
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("airgap serve");
+    let stderr = child.stderr.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = sender.send(line);
+        }
+    });
+    (child, receiver)
+}
+
+fn wait_for(lines: &std::sync::mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) {
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return;
+            }
+        }
+    }
+    panic!("no line with {needle:?} in {seen:?}");
+}
+
+#[test]
+fn listens_dual_stack_with_both_addresses_or_with_the_ipv6_one_alone() {
+    let env = Env::new();
+    small_media(&env);
+    for listen in [
+        vec![format!("0.0.0.0:{}", free_port())],
+        vec![format!("[::]:{}", free_port())],
+    ] {
+        let port: u16 = listen[0].rsplit(':').next().unwrap().parse().unwrap();
+        let both = vec![format!("0.0.0.0:{port}"), format!("[::]:{port}")];
+        for addresses in [both, vec![format!("[::]:{port}")]] {
+            let (mut child, lines) =
+                serve_listening(&env.media(), &addresses, &["--log-format", "combined"]);
+            let mut seen = Vec::new();
+            for _ in &addresses {
+                wait_for(&lines, "Serving", &mut seen);
+            }
+            for url in [
+                format!("http://127.0.0.1:{port}/files/local/artifacts/one"),
+                format!("http://[::1]:{port}/files/local/artifacts/one"),
+            ] {
+                let run = curl(&["-f", "-A", "test-agent", &url]);
+                assert_eq!(run.stdout, "one\n", "{addresses:?} {url}: {}", run.stderr);
+            }
+            // The access log: combined format with a timestamp; an IPv4 client through the
+            // IPv6 socket shows as IPv4.
+            wait_for(&lines, "\"test-agent\"", &mut seen);
+            let logged = seen.join("\n");
+            assert!(
+                logged.contains("127.0.0.1 - - [")
+                    && logged.contains(
+                        "] \"GET /files/local/artifacts/one HTTP/1.1\" 200 4 \"-\" \"test-agent\""
+                    ),
+                "{logged}"
+            );
+            assert!(!logged.contains("::ffff:"), "{logged}");
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn a_port_in_use_fails_with_a_hint_and_serves_nothing() {
+    let env = Env::new();
+    small_media(&env);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let free = free_port();
+    // The free address is not announced either: every socket is bound before "Serving".
+    let mut command = env.command(&[
+        "serve",
+        env.media().to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{free}"),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    let run = output({
+        command.stdin(Stdio::null());
+        command
+    });
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("Serving"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("hint: another process listens on port {port}")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_access_log_can_be_json() {
+    let env = Env::new();
+    small_media(&env);
+    let port = free_port();
+    let (mut child, lines) = serve_listening(
+        &env.media(),
+        &[format!("127.0.0.1:{port}")],
+        &["--log-format", "json"],
+    );
+    let mut seen = Vec::new();
+    wait_for(&lines, "Serving", &mut seen);
+    curl(&[
+        "-f",
+        &format!("http://127.0.0.1:{port}/files/local/artifacts/one"),
+    ])
+    .success();
+    wait_for(&lines, "\"status\"", &mut seen);
+    let line = seen.last().unwrap();
+    let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(entry["client"], "127.0.0.1");
+    assert_eq!(entry["status"], 200);
+    assert_eq!(entry["bytes"], 4);
+    assert_eq!(entry["request"], "GET /files/local/artifacts/one HTTP/1.1");
+    assert!(entry["time"].as_str().unwrap().ends_with('Z'), "{line}");
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
