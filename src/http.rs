@@ -119,9 +119,19 @@ pub fn is_certificate_error(chain: &str) -> bool {
     chain.contains("certificate")
 }
 
+/// Whether a transport error cannot be fixed by trying again: a certificate the client does
+/// not trust, or a name that does not exist (NXDOMAIN). A temporary resolver failure
+/// ("Temporary failure in name resolution") is retried.
+pub fn is_permanent(chain: &str) -> bool {
+    is_certificate_error(chain)
+        || chain.contains("Name or service not known")
+        || chain.contains("No address associated with hostname")
+        || chain.contains("nodename nor servname provided")
+}
+
 /// The full chain of an error, which reqwest hides behind "error sending request".
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
+    let mut text = without_url(&error.to_string());
     let mut source = error.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
@@ -132,6 +142,18 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// reqwest's text without its ` for url (...)`: the messages that show a transfer's error name
+/// the URL once themselves.
+fn without_url(text: &str) -> String {
+    match text.find(" for url (") {
+        Some(start) => match text[start..].find(')') {
+            Some(end) => format!("{}{}", &text[..start], &text[start + end + 1..]),
+            None => text.to_string(),
+        },
+        None => text.to_string(),
+    }
 }
 
 impl crate::hint::Hint for HttpSetupError {

@@ -164,12 +164,14 @@ pub struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    /// Resolves entries one by one, `jobs` at a time, into `pins`; returns the failures.
+    /// Resolves entries one by one, `jobs` at a time, into `pins`; returns the failures, each
+    /// led by the manifest entry's place (`manifests/images.toml:3`).
     pub async fn each<Entry, Pin, Error, Future>(
         &self,
         kind: &str,
         entries: Vec<(Entry, Reason)>,
         name: impl Fn(&Entry) -> String,
+        origin: impl Fn(&Entry) -> &crate::manifest::Origin,
         resolve: impl Fn(Entry) -> Future,
         pins: &mut Vec<Pin>,
     ) -> Vec<String>
@@ -177,20 +179,22 @@ impl Resolver<'_> {
         Future: std::future::Future<Output = Result<Pin, Error>>,
         Error: std::fmt::Display + crate::hint::Hint,
     {
-        let results: Vec<Result<Pin, Error>> = futures_util::stream::iter(entries)
+        let results: Vec<(String, Result<Pin, Error>)> = futures_util::stream::iter(entries)
             .map(|(entry, reason)| {
                 self.printer
                     .detail(format!("resolving {kind} {} ({reason})", name(&entry)));
-                resolve(entry)
+                let place = origin(&entry).to_string();
+                let resolved = resolve(entry);
+                async move { (place, resolved.await) }
             })
             .buffer_unordered(self.jobs)
             .collect()
             .await;
         let mut failures = Vec::new();
-        for result in results {
+        for (place, result) in results {
             match result {
                 Ok(pin) => pins.push(pin),
-                Err(error) => failures.push(crate::hint::explain(&error)),
+                Err(error) => failures.push(format!("{place}: {}", crate::hint::explain(&error))),
             }
         }
         failures

@@ -83,6 +83,8 @@ pub enum ManifestError {
     Invalid(Vec<Diagnostic>),
     #[error("no manifests found: {dir} has no *.toml files")]
     Empty { dir: PathBuf },
+    #[error("{workspace} is not an airgap workspace: it has no manifests/ directory")]
+    NoWorkspace { workspace: PathBuf },
     #[error("cannot read {path}: {cause}")]
     Read {
         path: PathBuf,
@@ -108,7 +110,7 @@ fn render_all(diagnostics: &[Diagnostic]) -> String {
 impl crate::hint::Hint for ManifestError {
     fn hint(&self) -> Option<String> {
         match self {
-            ManifestError::Empty { .. } => Some(
+            ManifestError::Empty { .. } | ManifestError::NoWorkspace { .. } => Some(
                 "run `airgap init` to create a workspace, or pass -C DIR to select one".to_string(),
             ),
             #[allow(unreachable_patterns)]

@@ -50,9 +50,17 @@ pub fn load<T: Tables>(workspace: &Path) -> Result<Loaded<T::Entries>, ManifestE
 pub fn read_sources(workspace: &Path) -> Result<Vec<(PathBuf, String)>, ManifestError> {
     let directory = workspace.join("manifests");
     let mut paths = Vec::new();
-    let entries = std::fs::read_dir(&directory).map_err(|source| ManifestError::Read {
-        path: directory.clone(),
-        cause: source,
+    let entries = std::fs::read_dir(&directory).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ManifestError::NoWorkspace {
+                workspace: std::path::absolute(workspace).unwrap_or(workspace.to_path_buf()),
+            }
+        } else {
+            ManifestError::Read {
+                path: directory.clone(),
+                cause: source,
+            }
+        }
     })?;
     for entry in entries {
         let entry = entry.map_err(|source| ManifestError::Read {

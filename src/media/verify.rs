@@ -66,6 +66,8 @@ pub struct Report {
 pub enum VerifyError {
     #[error("{path} has no SHA256SUMS: it is not a media tree made by `airgap materialize`")]
     NoSums { path: PathBuf },
+    #[error("{path} does not exist")]
+    NoDirectory { path: PathBuf },
     #[error("{path}: {problem}")]
     BadSums {
         path: PathBuf,
@@ -89,6 +91,11 @@ pub fn verify_tree(
     let sums_path = root.join(sums::SUMS);
     let text = match std::fs::read_to_string(&sums_path) {
         Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !root.exists() => {
+            return Err(VerifyError::NoDirectory {
+                path: root.to_path_buf(),
+            });
+        }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Err(VerifyError::NoSums {
                 path: root.to_path_buf(),
@@ -284,6 +291,10 @@ impl crate::hint::Hint for VerifyError {
             VerifyError::NoSums { .. } => {
                 Some("pass the directory given to `materialize --to`".to_string())
             }
+            VerifyError::NoDirectory { .. } => Some(
+                "check the path (is the media mounted?); pass the directory given to `materialize --to`"
+                    .to_string(),
+            ),
             VerifyError::BadSums { .. } => {
                 Some("the list was damaged or tampered with; do not use this media".to_string())
             }

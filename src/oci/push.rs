@@ -770,6 +770,9 @@ fn verified_stream(
 impl crate::hint::Hint for PushError {
     fn hint(&self) -> Option<String> {
         match self {
+            PushError::Registry(crate::oci::registry::RegistryError::Unreachable { .. }) => Some(
+                "check the address and that the registry runs; a registry that speaks plain HTTP is given as --registry http://HOST[:PORT], and one behind a private CA needs --ca FILE".to_string(),
+            ),
             PushError::Registry(inner) => crate::hint::Hint::hint(inner),
             PushError::Collision(..) => Some("push with the default nested layout (HOST/PREFIX/<registry>/<path>), or drop one of them from the lock".to_string()),
             PushError::Failed { hint, .. } => hint.clone(),

@@ -440,7 +440,7 @@ impl Registry {
                 Ok(response) => response,
                 Err(error)
                     if attempt < policy.attempts
-                        && !http::is_certificate_error(&http::error_chain(&error)) =>
+                        && !http::is_permanent(&http::error_chain(&error)) =>
                 {
                     tokio::time::sleep(policy.delay(attempt, None)).await;
                     continue;

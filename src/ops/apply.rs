@@ -120,8 +120,8 @@ pub fn run(settings: &Settings, args: &ApplyArgs) -> Result<()> {
         settings.printer.status(
             "Pruned",
             format!(
-                "{} generation(s) of {}: {:?}",
-                removed.len(),
+                "{} of {}: {:?}",
+                crate::kinds::counted(removed.len(), "generation", "generations"),
                 args.to.display(),
                 removed
             ),

@@ -141,10 +141,10 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<()> {
     if !problems.is_empty() {
         return Err(Hinted::new(
             format!(
-                "{} failed verification: {} problem(s) among {} files",
+                "{} failed verification: {} among {}",
                 args.dir.display(),
-                problems.len(),
-                report.files
+                crate::kinds::counted(problems.len(), "problem", "problems"),
+                crate::kinds::counted(report.files, "file", "files")
             ),
             "do not use this media; materialize it again from the lock, or find out who changed it",
         )

@@ -16,6 +16,15 @@ use crate::manifest::Location;
 use crate::printer::Printer;
 use crate::store::Store;
 
+/// " after N attempts" when there were several.
+fn after_attempts(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
+
 /// Why bytes could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -45,7 +54,7 @@ pub enum FetchError {
         status: reqwest::StatusCode,
         hint: &'static str,
     },
-    #[error("{artifact}: cannot fetch {url} after {attempts} attempts: {message}")]
+    #[error("{artifact}: cannot fetch {url}{}: {message}", after_attempts(*.attempts))]
     Network {
         artifact: String,
         url: String,
@@ -335,10 +344,16 @@ impl Downloader {
                     Ok(Err(error)) => {
                         failures += 1;
                         last_error = http::error_chain(&error);
-                        if http::is_certificate_error(&last_error) {
-                            // Retrying cannot fix a certificate the client does not trust.
-                            failures = self.retry.attempts;
-                            continue;
+                        if http::is_permanent(&last_error) {
+                            // Retrying cannot fix a certificate the client does not trust,
+                            // nor a host name that does not exist.
+                            bar.finish_and_clear();
+                            return Err(FetchError::Network {
+                                artifact: artifact.to_string(),
+                                url: url.to_string(),
+                                attempts: 1,
+                                message: last_error,
+                            });
                         }
                         self.pause(artifact, url, failures, None, &last_error).await;
                         continue;
@@ -589,6 +604,7 @@ impl crate::hint::Hint for FetchError {
             FetchError::TooSlow { .. } => Some("a rerun resumes where this one stopped; on a slow but honest link, lower --min-rate or raise --fetch-grace".to_string()),
             FetchError::DigestMismatch(inner) => crate::hint::Hint::hint(inner.as_ref()),
             FetchError::Status { hint, .. } => Some(hint.to_string()),
+            FetchError::Network { message, .. } if message.contains("Name or service not known") || message.contains("No address associated with hostname") => Some("the host name does not resolve: check the URL's spelling, and the DNS or HTTPS_PROXY of this machine".to_string()),
             FetchError::Network { .. } => Some("check the network path to the upstream (HTTPS_PROXY, NO_PROXY, --ca-cert for a TLS-inspecting proxy); a rerun resumes where this one stopped".to_string()),
             FetchError::Local { .. } => Some("local sources are paths relative to the workspace, or file:// URLs".to_string()),
             FetchError::Checksum { .. } => Some("check `checksum_url`, or pin the digest with `sha256` in the manifest".to_string()),

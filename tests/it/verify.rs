@@ -37,7 +37,7 @@ fn finds_a_flipped_byte_a_missing_file_and_an_extra_file() {
         .stdout_has("changed     files/local/artifacts/one")
         .stdout_has("missing     files/local/artifacts/two")
         .stdout_has("unexpected  files/extra")
-        .stderr_has("3 problem(s)");
+        .stderr_has("3 problems among");
     // A rerun of materialize repairs the tree (even though the flipped file may have shared
     // its inode with the cache) and removes the stranger.
     env.materialize(&[]).success();

@@ -76,6 +76,7 @@ impl Kind for Files {
             Self::NAME,
             entries,
             |artifact| artifact.key.to_string(),
+            |artifact| &artifact.origin,
             move |artifact| async move { resolve(context.downloader, &artifact).await },
             &mut into.files,
         ))

@@ -63,6 +63,7 @@ impl Kind for Images {
             Self::NAME,
             entries,
             |artifact| artifact.reference.clone(),
+            |artifact| &artifact.origin,
             move |artifact| async move { context.images.resolve(&artifact).await },
             &mut into.images,
         ))
