@@ -85,11 +85,40 @@ pub enum Command {
     /// Write manifest entries derived from another tool's own data.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Show where the download cache is and what it holds; `prune` what no lock needs.
+    Cache(CacheArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff), or write one page per command into a directory.
     #[command(name = "manpage")]
     ManPage(ManPageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub action: Option<CacheAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Remove what no given workspace's lock needs, and what interrupted runs left.
+    Prune(CachePruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// A workspace whose airgap.lock keeps its artifacts in the cache; repeat for several
+    /// (default: the current workspace, when it has a lock).
+    #[arg(long = "keep-for", value_name = "WORKSPACE")]
+    pub keep_for: Vec<PathBuf>,
+    /// Keep whatever was added or used within this many hours (another airgap may be using
+    /// it right now).
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub keep_recent: u64,
+    /// Show what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -62,6 +62,7 @@ pub fn dispatch(cli: &Cli, settings: &Settings) -> Result<()> {
         Command::Render(args) => render::run(settings, args),
         Command::Push(args) => push::run(settings, args),
         Command::Import(command) => import::run(settings, command),
+        Command::Cache(args) => crate::ops::cache::run(settings, args),
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "airgap", &mut std::io::stdout());

@@ -11,6 +11,7 @@
 //! `settings`; never on `commands`.
 
 pub mod apply;
+pub mod cache;
 pub mod lock;
 pub mod materialize;
 pub mod policy;

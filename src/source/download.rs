@@ -128,6 +128,11 @@ impl Downloader {
         if let Some(expected) = expected
             && let Some(size) = self.store.size_of(&expected)
         {
+            self.printer.detail(format!(
+                "cached  {url} ({}, {})",
+                indicatif::HumanBytes(size),
+                expected.short()
+            ));
             return Ok(Fetched {
                 digest: expected,
                 size,
@@ -179,6 +184,11 @@ impl Downloader {
             }
             _ => {
                 self.mark_verified(digest);
+                self.printer.detail(format!(
+                    "fetched {url} ({}, {})",
+                    indicatif::HumanBytes(size),
+                    digest.short()
+                ));
                 Ok(Fetched {
                     digest,
                     size,

@@ -30,6 +30,55 @@ fn completions_and_man_page() {
         .success()
         .stdout_has("#compdef airgap");
     env.run(&["manpage"]).success().stdout_has(".TH airgap");
+    // One page per command, nested ones too, each naming itself.
+    let pages = env.temp.path().join("man");
+    env.run(&["manpage", "--dir", pages.to_str().unwrap()])
+        .success();
+    for page in [
+        "airgap.1",
+        "airgap-materialize.1",
+        "airgap-verify.1",
+        "airgap-import-kubespray.1",
+        "airgap-cache-prune.1",
+    ] {
+        let text = std::fs::read_to_string(pages.join(page)).unwrap();
+        assert!(
+            text.contains(&format!(".TH {}", page.trim_end_matches(".1"))),
+            "{page}"
+        );
+    }
+}
+
+#[test]
+fn cache_shows_itself_and_prunes_what_no_lock_needs() {
+    let env = Env::new();
+    env.workspace_file("artifacts/one", &crate::support::bytes(7, 5_000));
+    env.manifest(
+        "files.toml",
+        "[[file]]\nname = \"one\"\nurl = \"artifacts/one\"\n",
+    );
+    env.materialize(&[]).success();
+    let stray = env.cache().join("sha256").join("00".repeat(32));
+    std::fs::write(&stray, b"nobody needs this").unwrap();
+    std::fs::write(env.cache().join("partial").join("interrupted"), b"").unwrap();
+    env.run(&["cache"])
+        .success()
+        .stdout_has(&env.cache().display().to_string())
+        .stdout_has("1 partial download (0 B)");
+    env.run(&["cache", "prune", "--keep-recent", "0", "--dry-run"])
+        .success()
+        .stderr_has("Would remove");
+    assert!(stray.exists(), "--dry-run removes nothing");
+    env.run(&["cache", "prune", "--keep-recent", "0"])
+        .success()
+        .stderr_has("kept 1 blob");
+    assert!(!stray.exists());
+    assert!(!env.cache().join("partial").join("interrupted").exists());
+    // What the lock needs stayed: the media is made again without the network or the source.
+    std::fs::remove_file(env.workspace().join("artifacts/one")).unwrap();
+    std::fs::remove_dir_all(env.media()).unwrap();
+    env.materialize(&["--offline"]).success();
+    env.verify(&[]).success();
 }
 
 #[test]
