@@ -40,10 +40,14 @@ fn kubespray(settings: &Settings, args: &ImportKubesprayArgs) -> Result<()> {
         os: args.os.clone(),
     };
     let imported = import::import(&options)?;
-    let mut command = vec![
-        "airgap import kubespray".to_string(),
-        args.source.display().to_string(),
-    ];
+    // The command to run it again, with the checkout's place left to the reader: the header
+    // must not change with the directory it was generated from (its revision is named below).
+    let source = if args.source.is_dir() {
+        "KUBESPRAY_CHECKOUT".to_string()
+    } else {
+        args.source.display().to_string()
+    };
+    let mut command = vec!["airgap import kubespray".to_string(), source];
     if let Some(version) = &args.kube_version {
         command.push(format!("--kube-version {version}"));
     }

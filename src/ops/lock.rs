@@ -76,7 +76,10 @@ pub fn ensure(
         && dropped.is_empty()
         && old.manifest == manifest.inputs_digest
     {
-        settings.printer.detail("airgap.lock is up to date");
+        settings.printer.status(
+            "Locked",
+            format!("{}; airgap.lock is up to date", kinds::summary(old)),
+        );
         return Ok(old.clone());
     }
     let indent = |lines: &[String]| {

@@ -83,15 +83,15 @@ pub fn run(settings: &Settings, args: &PushArgs) -> Result<()> {
     settings.printer.status(
         "Pushed",
         format!(
-            "{} images to {} in {:.1}s: {} blobs sent ({}), {} mounted, {} already there; {} manifests put, {} already there",
-            plan.images.len(),
+            "{} to {} in {:.1}s: {} sent ({}), {} mounted, {} already there; {} put, {} already there",
+            crate::kinds::counted(plan.images.len(), "image", "images"),
             target.name(),
             started.elapsed().as_secs_f64(),
-            load(&tally.blobs_sent),
+            crate::kinds::counted(load(&tally.blobs_sent), "blob", "blobs"),
             HumanBytes(tally.bytes_sent.load(Ordering::Relaxed)),
             load(&tally.blobs_mounted),
             load(&tally.blobs_present),
-            load(&tally.manifests_sent),
+            crate::kinds::counted(load(&tally.manifests_sent), "manifest", "manifests"),
             load(&tally.manifests_present),
         ),
     );

@@ -24,4 +24,5 @@ mod sbom;
 mod serve;
 mod tls;
 mod verify;
+mod walkthrough;
 mod yum;

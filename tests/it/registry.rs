@@ -35,6 +35,11 @@ impl Registry {
         Registry::launch(directory, None, None, auth)
     }
 
+    /// A registry on a fixed port (the README's walkthrough names 127.0.0.1:5000).
+    pub fn start_at(directory: &Path, port: u16) -> Registry {
+        Registry::launch_on(directory, None, None, "", port)
+    }
+
     /// As [`Registry::start`], over TLS with this PEM certificate and key when given.
     pub fn start_with(
         directory: &Path,
@@ -50,12 +55,22 @@ impl Registry {
         tls: Option<(&Path, &Path)>,
         auth: &str,
     ) -> Registry {
-        std::fs::create_dir_all(directory.join("storage")).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
+        Registry::launch_on(directory, htpasswd, tls, auth, port)
+    }
+
+    fn launch_on(
+        directory: &Path,
+        htpasswd: Option<(&str, &str)>,
+        tls: Option<(&Path, &Path)>,
+        auth: &str,
+        port: u16,
+    ) -> Registry {
+        std::fs::create_dir_all(directory.join("storage")).unwrap();
         let mut config = format!(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             directory.join("storage").display()
