@@ -183,23 +183,43 @@ pub struct Loader {
 }
 
 impl Loader {
+    /// Parses one file. An unknown key does not hide the file's other problems: it is reported,
+    /// blanked out (spaces, so every position stays where it was) and the file parsed again,
+    /// up to a bound; what the rest says is then validated as usual.
     fn parse<T: Tables>(&mut self, file: &Path, text: &str) -> Option<T> {
-        match toml::from_str(text) {
-            Ok(raw) => Some(raw),
-            Err(error) => {
-                let span = error.span().unwrap_or(0..0);
-                let message = error.message().trim().to_string();
-                let hint = if message.starts_with("unknown field") {
-                    "check the spelling; the manifest reference is in the README, and `airgap init` writes a commented example of every kind"
-                } else if message.starts_with("missing field") {
-                    "add the missing key to this entry"
-                } else {
-                    "fix the TOML at this position"
-                };
-                self.diagnostics
-                    .push(Diagnostic::new(file, text, span, message).with_hint(hint));
-                None
+        let mut working = text.to_string();
+        let mut unknown = 0;
+        loop {
+            let error = match toml::from_str(&working) {
+                Ok(raw) => return Some(raw),
+                Err(error) => error,
+            };
+            let span = error.span().unwrap_or(0..0);
+            let message = error.message().trim().to_string();
+            let is_unknown = message.starts_with("unknown field");
+            if unknown > 0 && !is_unknown {
+                // What blanking a key left may not parse (a value over several lines): the
+                // unknown keys found so far are the report.
+                return None;
             }
+            let hint = if is_unknown {
+                "check the spelling; docs/manifests.md lists every key, and `airgap init` writes a commented example of every kind"
+            } else if message.starts_with("missing field") {
+                "add the missing key to this entry"
+            } else {
+                "fix the TOML at this position"
+            };
+            self.diagnostics
+                .push(Diagnostic::new(file, text, span.clone(), message).with_hint(hint));
+            if !is_unknown || unknown >= 32 || span.is_empty() {
+                return None;
+            }
+            unknown += 1;
+            let end = working[span.start..]
+                .find('\n')
+                .map_or(working.len(), |offset| span.start + offset);
+            let blank = " ".repeat(end - span.start);
+            working.replace_range(span.start..end, &blank);
         }
     }
 

@@ -213,3 +213,18 @@ fn no_manifests_at_all() {
         .stderr_has("no manifests found")
         .stderr_has("airgap init");
 }
+
+#[test]
+fn unknown_keys_do_not_hide_the_files_other_problems() {
+    let env = crate::support::Env::new();
+    env.manifest(
+        "a.toml",
+        "[[file]]\nname = \"a\"\nurl = \"artifacts/a\"\nbogus = 1\n\n[[image]]\nref = \"busybox\"\nplatforms = [\"amd64\"]\ncolour = \"red\"\n",
+    );
+    env.run(&["lock", "--offline"])
+        .failure()
+        .stderr_has("manifests/a.toml:4:1: unknown field `bogus`")
+        .stderr_has("manifests/a.toml:9:1: unknown field `colour`")
+        .stderr_has("manifests/a.toml:8:14: `amd64` is not a platform")
+        .stderr_has("3 problems in the manifests");
+}
