@@ -125,6 +125,22 @@ impl Printer {
         bar
     }
 
+    /// The total over every artifact of a run, above the per-file bars:
+    /// `23/51 artifacts, 1.2 GiB downloaded`.
+    pub fn total_bar(&self, total: u64) -> ProgressBar {
+        let bar = self.progress.insert(0, ProgressBar::new(total));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:>12.green.bold} [{bar:30}] {pos}/{len} artifacts, {prefix} downloaded",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message("Total");
+        bar.set_prefix("0 B");
+        bar
+    }
+
     /// A counter for many small steps (files verified, say).
     pub fn count_bar(&self, label: &str, total: u64) -> ProgressBar {
         let bar = self.progress.add(ProgressBar::new(total));

@@ -19,6 +19,20 @@ pub struct Tally {
     pub present: AtomicUsize,
     pub written: AtomicUsize,
     pub downloaded_bytes: AtomicU64,
+    /// The run's total progress (artifacts placed, bytes downloaded), when shown.
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl Tally {
+    /// One more artifact is on the media.
+    fn advance(&self) {
+        if let Some(bar) = &self.progress {
+            bar.inc(1);
+            bar.set_prefix(
+                indicatif::HumanBytes(self.downloaded_bytes.load(Ordering::Relaxed)).to_string(),
+            );
+        }
+    }
 }
 
 /// Gets one verified blob onto the media at `relative`: kept when already right, otherwise
@@ -47,6 +61,7 @@ where
         .map_err(|error| InternalError(format!("the hashing task failed: {error}")))?
     {
         tally.present.fetch_add(1, Ordering::Relaxed);
+        tally.advance();
         return Ok(());
     }
     for _ in 0..2 {
@@ -72,6 +87,7 @@ where
         match placement {
             Placement::Written | Placement::Present => {
                 tally.written.fetch_add(1, Ordering::Relaxed);
+                tally.advance();
                 return Ok(());
             }
             Placement::StoreDamaged => printer.warn(format!(

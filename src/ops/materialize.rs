@@ -66,7 +66,14 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         registry: &registry,
         downloader: &downloader,
     };
-    let tally = Tally::default();
+    let tally = Tally {
+        progress: Some(
+            settings
+                .printer
+                .total_bar(kinds::pinned_paths(&lock).len() as u64),
+        ),
+        ..Tally::default()
+    };
     let context = Placer {
         tree: &tree,
         downloader: &downloader,
@@ -86,6 +93,9 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         steps.push(Box::pin(place_layout(&context, &layout_images)));
         futures_util::future::join_all(steps).await
     });
+    if let Some(bar) = &tally.progress {
+        bar.finish_and_clear();
+    }
     let mut entries: BTreeMap<String, Digest> = BTreeMap::new();
     let mut failures = Vec::new();
     for step in placed {
@@ -486,6 +496,9 @@ async fn place_layout(context: &Placer<'_>, images: &[LockedImage]) -> Placed {
     }
     manifest_digests.sort();
     manifest_digests.dedup();
+    if let Some(bar) = &context.tally.progress {
+        bar.inc_length(blobs.len() as u64);
+    }
     // Manifests are in the store already: `manifests_of` read and verified them.
     let store = &context.downloader.store;
     let documents = context
