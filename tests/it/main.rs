@@ -16,6 +16,7 @@ mod images;
 mod import;
 mod lock;
 mod manifest_errors;
+mod messages;
 mod policies;
 mod push;
 mod registry;
