@@ -39,16 +39,20 @@ pub struct GlobalArgs {
     /// The download cache (default: the user cache directory, e.g. ~/.cache/airgap).
     #[arg(long, global = true, value_name = "DIR", env = "AIRGAP_CACHE")]
     pub cache: Option<PathBuf>,
+}
+
+/// Options of the commands that fetch (lock, materialize, push): shown on those only.
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
     /// How many transfers run at once.
-    #[arg(short, long, global = true, value_name = "N", env = "AIRGAP_JOBS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(short, long, value_name = "N", env = "AIRGAP_JOBS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
     /// A PEM bundle of extra CA certificates to trust (e.g. a TLS-inspecting proxy's).
-    #[arg(long, global = true, value_name = "FILE", env = "AIRGAP_CA_CERT")]
+    #[arg(long, value_name = "FILE", env = "AIRGAP_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
     /// Seconds any fetch may take before it must keep up with --min-rate.
     #[arg(
         long,
-        global = true,
         value_name = "SECONDS",
         env = "AIRGAP_FETCH_GRACE",
         default_value_t = 120
@@ -56,7 +60,7 @@ pub struct GlobalArgs {
     pub fetch_grace: u64,
     /// The average rate a fetch must keep after its grace (bytes per second; K, M, G
     /// suffixes): a server that stalls or trickles is given up.
-    #[arg(long, global = true, value_name = "RATE", env = "AIRGAP_MIN_RATE", default_value = "16K", value_parser = crate::limits::parse_rate)]
+    #[arg(long, value_name = "RATE", env = "AIRGAP_MIN_RATE", default_value = "16K", value_parser = crate::limits::parse_rate)]
     pub min_rate: u64,
 }
 
@@ -152,6 +156,8 @@ pub struct LockArgs {
     pub update: Option<Vec<String>>,
     #[command(flatten)]
     pub mode: LockMode,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +179,8 @@ pub struct MaterializeArgs {
     pub since: Option<PathBuf>,
     #[command(flatten)]
     pub mode: LockMode,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 #[derive(Debug, Args)]
@@ -345,6 +353,8 @@ pub struct PushArgs {
     /// Print what would be sent and how much the registry already has; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,4 +399,16 @@ pub struct ImportKubesprayArgs {
     /// Write the manifest here instead of stdout (atomically).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+impl Command {
+    /// The fetching options, for the commands that fetch.
+    pub fn network(&self) -> Option<&NetworkArgs> {
+        match self {
+            Command::Lock(args) => Some(&args.network),
+            Command::Materialize(args) => Some(&args.network),
+            Command::Push(args) => Some(&args.network),
+            _ => None,
+        }
+    }
 }

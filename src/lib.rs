@@ -103,7 +103,7 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
             };
         }
     };
-    let settings = settings::Settings::resolve(&cli.global);
+    let settings = settings::Settings::resolve(&cli.global, cli.command.network());
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         commands::dispatch(&cli, &settings)
     }));

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, NetworkArgs};
 use crate::http::{HttpSettings, RetryPolicy};
 use crate::printer::{Printer, Verbosity};
 use crate::store::Store;
@@ -21,7 +21,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn resolve(global: &GlobalArgs) -> Settings {
+    /// `network` is the fetching options of the commands that fetch; the others get the
+    /// defaults (which they never use).
+    pub fn resolve(global: &GlobalArgs, network: Option<&NetworkArgs>) -> Settings {
         let verbosity = if global.quiet {
             Verbosity::Quiet
         } else if global.verbose > 0 {
@@ -35,14 +37,19 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(".")),
             cache: global.cache.clone().unwrap_or_else(Store::default_root),
-            jobs: global.jobs.map_or(4, usize::from),
+            jobs: network
+                .and_then(|network| network.jobs)
+                .map_or(4, usize::from),
             http: HttpSettings {
-                ca_bundle: global.ca_cert.clone(),
+                ca_bundle: network.and_then(|network| network.ca_cert.clone()),
             },
             retry: RetryPolicy::default(),
-            pace: crate::limits::Pace {
-                grace: std::time::Duration::from_secs(global.fetch_grace),
-                min_rate: global.min_rate.max(1),
+            pace: match network {
+                Some(network) => crate::limits::Pace {
+                    grace: std::time::Duration::from_secs(network.fetch_grace),
+                    min_rate: network.min_rate.max(1),
+                },
+                None => crate::limits::Pace::DEFAULT,
             },
             printer: Printer::new(verbosity),
         }

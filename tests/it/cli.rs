@@ -47,6 +47,15 @@ fn completions_and_man_page() {
             "{page}"
         );
     }
+    // Options show where they apply: fetching options on the commands that fetch only.
+    let verify = std::fs::read_to_string(pages.join("airgap-verify.1")).unwrap();
+    let lock = std::fs::read_to_string(pages.join("airgap-lock.1")).unwrap();
+    assert!(!verify.contains("fetch\\-grace"), "{verify}");
+    assert!(lock.contains("fetch\\-grace"), "{lock}");
+    assert!(
+        verify.contains("quiet") && verify.contains("cache"),
+        "{verify}"
+    );
 }
 
 #[test]

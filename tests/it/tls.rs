@@ -80,12 +80,12 @@ fn a_private_ca_is_trusted_only_when_given() {
         .stderr_has("file calicoctl")
         .stderr_has("--ca-cert");
     let ca_path = root.join("ca.pem");
-    env.run(&["--ca-cert", ca_path.to_str().unwrap(), "lock"])
+    env.run(&["lock", "--ca-cert", ca_path.to_str().unwrap()])
         .success();
     env.run(&[
+        "lock",
         "--ca-cert",
         root.join("key.pem").to_str().unwrap(),
-        "lock",
         "--update",
     ])
     .failure()
