@@ -115,10 +115,23 @@ pub fn load_sources<T: Tables>(
         }
     }
     for (path, text, raw) in &mut parsed {
-        loader.add_enclave(&Context { file: path, text }, raw.take_enclave());
+        let lines = line_starts(text);
+        loader.add_enclave(
+            &Context {
+                file: path,
+                text,
+                lines: &lines,
+            },
+            raw.take_enclave(),
+        );
     }
     for (path, text, mut raw) in parsed {
-        let context = Context { file: path, text };
+        let lines = line_starts(text);
+        let context = Context {
+            file: path,
+            text,
+            lines: &lines,
+        };
         let (kubespray, dns) = raw.take_rendering();
         if let Some(kubespray) = kubespray {
             loader.add_kubespray(&context, kubespray);
@@ -624,6 +637,16 @@ impl Loader {
 pub struct Context<'a> {
     pub file: &'a Path,
     pub text: &'a str,
+    /// Where each line of `text` starts, so that placing an entry is a binary search, not a
+    /// scan of the file (a manifest of thousands of entries would place them in square time).
+    pub lines: &'a [usize],
+}
+
+/// The offsets at which the lines of `text` start.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(index, _)| index + 1))
+        .collect()
 }
 
 impl Context<'_> {
@@ -632,11 +655,16 @@ impl Context<'_> {
     }
 
     pub fn place(&self, span: Range<usize>) -> Place {
-        let diagnostic = Diagnostic::new(self.file, self.text, span, "");
+        let start = span.start.min(self.text.len());
+        let line = self
+            .lines
+            .partition_point(|&line_start| line_start <= start)
+            .max(1);
+        let line_start = self.lines.get(line - 1).copied().unwrap_or(0).min(start);
         Place {
             file: self.file.to_path_buf(),
-            line: diagnostic.line,
-            column: diagnostic.column,
+            line,
+            column: self.text[line_start..start].chars().count() + 1,
         }
     }
 

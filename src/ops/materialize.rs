@@ -143,7 +143,9 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     // The media carries the tool that verifies and serves it, and says how in README.txt.
     let binary = carry_binary(&tree, &context.downloader.store)?;
     entries.insert(binary.0.clone(), binary.1);
-    let readme = media_readme(&lock, &binary.0);
+    // The lock's text, rendered once: the media's copy and the README's digest of it.
+    let lock_text = lock.render();
+    let readme = media_readme(&lock, &lock_text, &binary.0);
     tree.write_if_changed(MEDIA_README, readme.as_bytes())?;
     entries.insert(
         MEDIA_README.to_string(),
@@ -213,7 +215,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
         }
         None => None,
     };
-    let strangers = tree.finish(&lock.render(), entries, &signer)?;
+    let strangers = tree.finish(&lock_text, entries, &signer)?;
     if let Some(old) = &args.since {
         let old_lock = if old.is_dir() {
             old.join(crate::media::tree::LOCK)
@@ -384,8 +386,8 @@ fn same_inode(left: &std::fs::Metadata, right: &std::fs::Metadata) -> bool {
 
 /// `README.txt` of the media: what it is, which lock, how to check it with this tool or with
 /// stock tools, and how to serve it.
-fn media_readme(lock: &kinds::Lockfile, binary: &str) -> String {
-    let lock_digest = Digest::of_bytes(lock.render().as_bytes());
+fn media_readme(lock: &kinds::Lockfile, lock_text: &str, binary: &str) -> String {
+    let lock_digest = Digest::of_bytes(lock_text.as_bytes());
     format!(
         "airgap media
 ============
