@@ -121,6 +121,8 @@ fn encode_qualifier(text: &str) -> String {
 }
 
 /// The CycloneDX 1.6 JSON document for `components`, made from the lock with digest `lock`.
+/// Written from borrowed, typed records (no tree of JSON values: thousands of images would
+/// take tens of MiB), fields in the order they are declared.
 pub fn document(lock: &Digest, components: &[Component]) -> String {
     let hex = lock.hex();
     // A name-based UUID (version 5 bits, RFC 4122 variant) from the lock's digest.
@@ -133,76 +135,166 @@ pub fn document(lock: &Digest, components: &[Component]) -> String {
         &hex[20..32]
     );
     let mut seen = std::collections::BTreeMap::new();
-    let components: Vec<serde_json::Value> = components
+    let components: Vec<Out<'_>> = components
         .iter()
         .map(|component| {
-            let count = seen.entry(component.purl.clone()).or_insert(0);
+            let count = seen.entry(component.purl.as_str()).or_insert(0);
             *count += 1;
             let reference = if *count == 1 {
                 component.purl.clone()
             } else {
                 format!("{}#{count}", component.purl)
             };
-            let mut value = serde_json::json!({
-                "type": component.kind,
-                "bom-ref": reference,
-                "name": component.name,
-                "purl": component.purl,
-            });
-            if let Some(version) = &component.version {
-                value["version"] = serde_json::json!(version);
-            }
-            if let Some(digest) = &component.sha256 {
-                value["hashes"] = serde_json::json!([{"alg": "SHA-256", "content": digest.hex()}]);
-            }
-            let mut references: Vec<serde_json::Value> = component
+            let mut references: Vec<ReferenceOut<'_>> = component
                 .source
                 .iter()
-                .map(|source| serde_json::json!({"type": "distribution", "url": source}))
-                .collect();
-            references.extend(component.references.iter().map(|reference| {
-                serde_json::json!({
-                    "type": reference.kind,
-                    "url": reference.url,
-                    "comment": reference.comment,
-                    "hashes": [{"alg": "SHA-256", "content": reference.sha256.hex()}],
+                .map(|source| ReferenceOut {
+                    kind: "distribution",
+                    url: source,
+                    comment: None,
+                    hashes: Vec::new(),
                 })
+                .collect();
+            references.extend(component.references.iter().map(|reference| ReferenceOut {
+                kind: reference.kind,
+                url: &reference.url,
+                comment: Some(&reference.comment),
+                hashes: vec![Hash {
+                    alg: "SHA-256",
+                    content: reference.sha256.hex(),
+                }],
             }));
-            if !references.is_empty() {
-                value["externalReferences"] = serde_json::json!(references);
-            }
-            let mut properties =
-                vec![serde_json::json!({"name": "airgap:kind", "value": component.airgap_kind})];
+            let mut properties = vec![Property {
+                name: "airgap:kind",
+                value: component.airgap_kind,
+            }];
             if let Some(path) = &component.media_path {
-                properties.push(serde_json::json!({"name": "airgap:media-path", "value": path}));
+                properties.push(Property {
+                    name: "airgap:media-path",
+                    value: path,
+                });
             }
-            for (name, value) in &component.properties {
-                properties.push(serde_json::json!({"name": name, "value": value}));
+            properties.extend(
+                component
+                    .properties
+                    .iter()
+                    .map(|(name, value)| Property { name, value }),
+            );
+            Out {
+                kind: component.kind,
+                reference,
+                name: &component.name,
+                purl: &component.purl,
+                version: component.version.as_deref(),
+                hashes: component
+                    .sha256
+                    .iter()
+                    .map(|digest| Hash {
+                        alg: "SHA-256",
+                        content: digest.hex(),
+                    })
+                    .collect(),
+                references,
+                properties,
             }
-            value["properties"] = serde_json::json!(properties);
-            value
         })
         .collect();
-    let document = serde_json::json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.6",
-        "serialNumber": serial,
-        "version": 1,
-        "metadata": {
-            "tools": {
-                "components": [{
-                    "type": "application",
-                    "name": "airgap",
-                    "version": env!("CARGO_PKG_VERSION"),
-                }]
+    let lock_text = lock.to_string();
+    let document = DocumentOut {
+        format: "CycloneDX",
+        spec: "1.6",
+        serial,
+        version: 1,
+        metadata: MetadataOut {
+            tools: ToolsOut {
+                components: vec![ToolOut {
+                    kind: "application",
+                    name: "airgap",
+                    version: env!("CARGO_PKG_VERSION"),
+                }],
             },
-            "properties": [{"name": "airgap:lock", "value": lock.to_string()}],
+            properties: vec![Property {
+                name: "airgap:lock",
+                value: &lock_text,
+            }],
         },
-        "components": components,
-    });
+        components,
+    };
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[derive(serde::Serialize)]
+struct DocumentOut<'a> {
+    #[serde(rename = "bomFormat")]
+    format: &'static str,
+    #[serde(rename = "specVersion")]
+    spec: &'static str,
+    #[serde(rename = "serialNumber")]
+    serial: String,
+    version: u32,
+    metadata: MetadataOut<'a>,
+    components: Vec<Out<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct MetadataOut<'a> {
+    tools: ToolsOut,
+    properties: Vec<Property<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ToolsOut {
+    components: Vec<ToolOut>,
+}
+
+#[derive(serde::Serialize)]
+struct ToolOut {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct Out<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "bom-ref")]
+    reference: String,
+    name: &'a str,
+    purl: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hashes: Vec<Hash>,
+    #[serde(rename = "externalReferences", skip_serializing_if = "Vec::is_empty")]
+    references: Vec<ReferenceOut<'a>>,
+    properties: Vec<Property<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ReferenceOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hashes: Vec<Hash>,
+}
+
+#[derive(serde::Serialize)]
+struct Hash {
+    alg: &'static str,
+    content: String,
+}
+
+#[derive(serde::Serialize)]
+struct Property<'a> {
+    name: &'a str,
+    value: &'a str,
 }
 
 #[cfg(test)]
