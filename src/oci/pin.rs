@@ -60,6 +60,20 @@ pub struct LockedImage {
     pub signature: Option<crate::policy::Evidence>,
 }
 
+impl LockedImage {
+    /// Every manifest document the pin names: the top one, the platform manifests kept, and
+    /// the referrers.
+    pub fn manifest_digests(&self) -> impl Iterator<Item = Digest> + '_ {
+        std::iter::once(self.digest)
+            .chain(self.manifests.iter().map(|manifest| manifest.digest))
+            .chain(
+                self.referrer_manifests
+                    .iter()
+                    .map(|referrer| referrer.digest),
+            )
+    }
+}
+
 /// A platform manifest kept from an index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

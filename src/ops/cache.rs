@@ -87,16 +87,7 @@ fn needed(lock: &kinds::Lockfile, store: &crate::store::Store) -> BTreeSet<Diges
         .collect();
     let mut manifests: Vec<Digest> = kinds::layout_images(lock)
         .iter()
-        .flat_map(|image| {
-            std::iter::once(image.digest)
-                .chain(image.manifests.iter().map(|manifest| manifest.digest))
-                .chain(
-                    image
-                        .referrer_manifests
-                        .iter()
-                        .map(|referrer| referrer.digest),
-                )
-        })
+        .flat_map(crate::oci::pin::LockedImage::manifest_digests)
         .collect();
     let mut seen = BTreeSet::new();
     while let Some(digest) = manifests.pop() {

@@ -13,7 +13,6 @@ use crate::kinds::Manifest;
 use crate::kinds::{self, AnyPlan, Resolver};
 use crate::lock::Reason;
 use crate::oci::pull::Images;
-use crate::oci::registry::Registry;
 use crate::settings::Settings;
 use crate::source::Downloader;
 
@@ -152,14 +151,8 @@ fn resolve(
         }
         None => None,
     };
-    let registry = downloader.map(|downloader| {
-        Registry::new(
-            downloader.client.clone(),
-            settings.printer.clone(),
-            settings.retry,
-            settings.pace,
-        )
-    });
+    let registry =
+        downloader.map(|downloader| crate::ops::registry(settings, downloader.client.clone()));
     let images = downloader
         .zip(registry.as_ref())
         .map(|(downloader, registry)| Images {

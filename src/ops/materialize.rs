@@ -22,7 +22,6 @@ use crate::oci::layout as oci_layout;
 use crate::oci::manifest::Descriptor;
 use crate::oci::pin::LockedImage;
 use crate::oci::pull::{ImageError, Images, StoredManifest};
-use crate::oci::registry::Registry;
 use crate::ops;
 use crate::settings::Settings;
 use crate::store::Fetched;
@@ -56,12 +55,7 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     let tree = Tree::open(&args.to)?;
     // A tree written as a delta before is made whole again by this run, or a new delta.
     tree.remove(crate::media::delta::MARKER)?;
-    let registry = Registry::new(
-        downloader.client.clone(),
-        settings.printer.clone(),
-        settings.retry,
-        settings.pace,
-    );
+    let registry = crate::ops::registry(settings, downloader.client.clone());
     let images = Images {
         registry: &registry,
         downloader: &downloader,

@@ -46,6 +46,16 @@ pub fn downloader(settings: &Settings) -> Result<Downloader> {
     })
 }
 
+/// The registry client for this invocation's settings, over `client`.
+pub fn registry(settings: &Settings, client: reqwest::Client) -> crate::oci::registry::Registry {
+    crate::oci::registry::Registry::new(
+        client,
+        settings.printer.clone(),
+        settings.retry,
+        settings.pace,
+    )
+}
+
 /// The async runtime for network work.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

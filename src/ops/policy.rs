@@ -182,12 +182,7 @@ pub fn enforce(
             &owned
         }
     };
-    let registry = crate::oci::registry::Registry::new(
-        downloader.client.clone(),
-        settings.printer.clone(),
-        settings.retry,
-        settings.pace,
-    );
+    let registry = crate::ops::registry(settings, downloader.client.clone());
     let client = Images {
         registry: &registry,
         downloader,

@@ -10,7 +10,6 @@ use crate::cli::{LayoutArg, PushArgs};
 use crate::http::HttpSettings;
 use crate::oci::pin::LockedImage;
 use crate::oci::push::{Plan, Pusher};
-use crate::oci::registry::Registry;
 use crate::oci::target::{Layout, Target};
 use crate::settings::Settings;
 use indicatif::HumanBytes;
@@ -35,12 +34,7 @@ pub fn run(settings: &Settings, args: &PushArgs) -> Result<()> {
         ca_bundle: args.ca.clone().or_else(|| settings.http.ca_bundle.clone()),
     };
     let client = crate::http::client(&http)?;
-    let registry = Registry::new(
-        client.clone(),
-        settings.printer.clone(),
-        settings.retry,
-        settings.pace,
-    );
+    let registry = crate::ops::registry(settings, client.clone());
     let pusher = Pusher {
         registry: &registry,
         client,

@@ -76,16 +76,7 @@ impl Kind for Images {
     fn pinned_paths(lock: &Lockfile) -> Vec<(String, Digest)> {
         lock.images
             .iter()
-            .flat_map(|image| {
-                std::iter::once(image.digest)
-                    .chain(image.manifests.iter().map(|manifest| manifest.digest))
-                    .chain(
-                        image
-                            .referrer_manifests
-                            .iter()
-                            .map(|referrer| referrer.digest),
-                    )
-            })
+            .flat_map(LockedImage::manifest_digests)
             .map(|digest| (blob_path(&digest), digest))
             .collect()
     }
