@@ -194,6 +194,10 @@ pub struct RenderArgs {
     /// host. Replaces the hosts the tree was rendered for.
     #[arg(long = "host", value_name = "HOST")]
     pub hosts: Vec<String>,
+    /// An `airgap serve` replica (HOST:PORT) behind the rendered nginx load balancer
+    /// (`config/nginx/balancer.conf`); repeat for each. Replaces the tree's replicas.
+    #[arg(long = "replica", value_name = "HOST:PORT")]
+    pub replicas: Vec<String>,
     /// The PEM CA certificate behind the server's TLS (for containerd's `ca`).
     #[arg(long, value_name = "FILE", conflicts_with = "no_ca")]
     pub ca: Option<PathBuf>,

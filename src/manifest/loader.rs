@@ -277,6 +277,16 @@ impl Loader {
                         ),
                     }
                 }
+                for replica in enclave.replicas.unwrap_or_default() {
+                    match crate::render::replica_address(replica.get_ref()) {
+                        Ok(address) => resolved.replicas.push(address),
+                        Err(problem) => self.diagnostics.push(
+                            context
+                                .error(replica.span(), format!("replica `{}` {problem}", replica.get_ref().escape_debug()))
+                                .with_hint("write where the load balancer reaches each `airgap serve`, e.g. \"10.0.0.11:8080\""),
+                        ),
+                    }
+                }
                 if let Some(platforms) = enclave.platforms {
                     let span = platforms.span();
                     let platforms = platforms.into_inner();

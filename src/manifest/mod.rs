@@ -26,6 +26,8 @@ pub struct Enclave {
     pub platforms: Vec<String>,
     /// Workspace path of the PEM CA certificate behind the server's TLS, if private.
     pub ca: Option<String>,
+    /// `host:port` of each `airgap serve` replica behind the rendered load balancer.
+    pub replicas: Vec<String>,
 }
 
 impl Default for Enclave {
@@ -34,6 +36,7 @@ impl Default for Enclave {
             url: None,
             platforms: vec!["linux/amd64".to_string()],
             ca: None,
+            replicas: Vec::new(),
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct RawEnclave {
     pub platforms: Option<Spanned<Vec<Spanned<String>>>>,
     /// PEM file (workspace path) of the CA that signs the server's TLS certificate.
     pub ca: Option<Spanned<String>>,
+    /// `host:port` of each `airgap serve` replica behind the rendered nginx load balancer.
+    pub replicas: Option<Vec<Spanned<String>>>,
 }
 
 /// `[kubespray]`: hosts for the rendered inventory.

@@ -556,6 +556,7 @@ fn render_inputs(
             forward: manifest.dns_forwards.clone(),
         },
         registry: None,
+        replicas: manifest.enclave.replicas.clone(),
         ca,
     })
 }

@@ -160,6 +160,21 @@ fn apply(inputs: &mut Inputs, args: &RenderArgs) -> Result<()> {
             .map(|text| parse_host(text))
             .collect::<Result<_>>()?;
     }
+    if !args.replicas.is_empty() {
+        inputs.replicas = args
+            .replicas
+            .iter()
+            .map(|text| {
+                render::replica_address(text).map_err(|problem| {
+                    Hinted::new(
+                        format!("--replica {} {problem}", text.escape_debug()),
+                        "give where the load balancer reaches each `airgap serve`, e.g. --replica 10.0.0.11:8080",
+                    )
+                    .into()
+                })
+            })
+            .collect::<Result<_>>()?;
+    }
     if args.no_registry {
         inputs.registry = None;
     }

@@ -45,6 +45,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/nginx/nginx.conf.j2"),
     ),
     (
+        "nginx/balancer.conf.j2",
+        include_str!("../../templates/nginx/balancer.conf.j2"),
+    ),
+    (
         "apt/sources.j2",
         include_str!("../../templates/apt/sources.j2"),
     ),
@@ -80,6 +84,9 @@ pub struct Inputs {
     pub registry: Option<crate::oci::target::Target>,
     #[serde(default, skip_serializing_if = "Dns::is_empty")]
     pub dns: Dns,
+    /// `host:port` of each `airgap serve` replica behind the rendered nginx load balancer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
     /// PEM of the private CA behind `url`'s TLS (kept in [`CA`], not in the inputs file).
     #[serde(skip)]
     pub ca: Option<String>,
@@ -155,6 +162,40 @@ impl Inputs {
             })
             .unwrap_or_else(|| self.url.clone())
     }
+}
+
+/// Checks a replica's `host:port` (an IP address or a DNS name, and a port) before it goes
+/// into nginx's configuration, where any other character could end or add a directive.
+pub fn replica_address(text: &str) -> Result<String, String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or("has no port (write host:port)")?;
+    if port.parse::<u16>().ok().filter(|port| *port > 0).is_none() {
+        return Err(format!("has no valid port (`{}`)", port.escape_debug()));
+    }
+    let bracketed = host
+        .strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'));
+    let valid = match bracketed {
+        Some(inner) => inner.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host.len() <= 253
+                && host.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && !label.starts_with('-')
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+        }
+    };
+    if !valid {
+        return Err(
+            "is not a host name or IP address with a port (IPv6 in brackets: [fd00::1]:8080)"
+                .to_string(),
+        );
+    }
+    Ok(text.to_string())
 }
 
 /// Why rendering failed.
@@ -298,6 +339,20 @@ pub fn render(
             },
         )?,
     );
+
+    if !inputs.replicas.is_empty() {
+        rendered.files.insert(
+            format!("{CONFIG}/nginx/balancer.conf"),
+            templates.render(
+                "nginx/balancer.conf.j2",
+                context! {
+                    root => root.to_string_lossy(),
+                    listen => port,
+                    replicas => &inputs.replicas,
+                },
+            )?,
+        );
+    }
 
     // containerd: a mirror for each upstream registry, and the pull host's own name (so that
     // Kubespray's `registry_host/...` names resolve, over plain HTTP when the URL says so).

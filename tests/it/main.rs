@@ -21,6 +21,7 @@ mod policies;
 mod push;
 mod registry;
 mod render;
+mod replicas;
 mod sbom;
 mod serve;
 mod tls;

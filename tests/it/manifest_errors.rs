@@ -165,6 +165,15 @@ fn enclave_ca_that_is_not_a_certificate() {
 }
 
 #[test]
+fn replica_that_would_break_out_of_the_nginx_config() {
+    check(
+        "[enclave]\nreplicas = [\"10.0.0.1:8080\", \"x; include /etc/passwd:80\"]\n",
+        "2:30",
+        "is not a host name or IP address",
+    );
+}
+
+#[test]
 fn bad_platform() {
     check(
         "[enclave]\nplatforms = [\"amd64\"]\n",

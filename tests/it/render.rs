@@ -41,6 +41,7 @@ fn kubespray_workspace(env: &Env, upstream: &Upstream) {
         &format!(
             r#"[enclave]
 url = "http://mirror.enclave.test:8080"
+replicas = ["10.0.0.11:8080", "[fd00::12]:8080"]
 platforms = ["linux/amd64", "linux/arm64"]
 
 [[file]]
@@ -173,6 +174,14 @@ fn ansible_reads_the_inventory_and_every_download_url_names_a_media_file() {
         "http://mirror.enclave.test:8080/files"
     );
     assert_eq!(worker["registry_host"], "mirror.enclave.test:8080");
+    // [enclave].replicas: the load balancer in front of them, listening on the URL's port.
+    let balancer = std::fs::read_to_string(env.media().join("config/nginx/balancer.conf")).unwrap();
+    assert!(
+        balancer.contains("server 10.0.0.11:8080 ")
+            && balancer.contains("server [fd00::12]:8080 ")
+            && balancer.contains("listen 8080;"),
+        "{balancer}"
+    );
     assert_eq!(worker["kube_version"], KUBE);
     assert_eq!(worker["etcd_version"], ETCD);
     assert_eq!(worker["containerd_version"], CONTAINERD);

@@ -19,9 +19,11 @@ pub struct Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .arg(self.child.id().to_string())
+                .status();
+        }
         let _ = self.child.wait();
     }
 }
@@ -64,6 +66,12 @@ pub fn serve(media: &Path, extra: &[&str]) -> Served {
 }
 
 impl Served {
+    /// Kills the server at once (SIGKILL), as a crash or a lost machine would.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The peak resident memory of the server so far (`VmHWM`), in bytes.
     pub fn peak_memory(&self) -> u64 {
         crate::support::peak_memory(self.child.id()).unwrap()
@@ -91,7 +99,7 @@ fn curl(args: &[&str]) -> Run {
 /// A tree with a file and two images named as on their real registries (built in-house into
 /// workspace layouts, so no upstream registry runs while the media is served). Returns the
 /// digests of the two images.
-fn media_with_images(env: &Env) -> (String, String) {
+pub fn media_with_images(env: &Env) -> (String, String) {
     let mut layout = Layout::new(&env.workspace().join("images"));
     let base = layout.layer(&[("etc/os-release", b"ID=served\n")]);
     let amd64 = layout.image("amd64", std::slice::from_ref(&base));
