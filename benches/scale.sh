@@ -2,7 +2,10 @@
 # Scale benchmark: how each command's time and peak RSS grow with the number of images.
 # For each N, a loopback docker-registry is filled by a generator with N images in N
 # repositories that share four 1 MiB base layers (mounted across repositories, as registries
-# store real images) and each have a small unique layer and config; then, side by side:
+# store real images) and each have a small unique layer and config. Every workspace also has an
+# [[apt]] entry over a signed loopback index of 60,000 packages (the apt test fixture's real
+# node packages plus generated ones that depend on each other, Debian main's size), so the
+# resolver's index is in every figure; its own cost is measured once, alone. Then, per N:
 #   lock (cold cache), lock --offline with nothing changed, materialize (cold), materialize
 #   (warm: nothing to fetch), verify, diff (one image added), serve start-up, push into an
 #   empty registry, apply (the tree into an empty mirror),
@@ -15,9 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(100 1000)
-for tool in docker-registry curl python3 bc; do
-    command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq docker-registry curl python3 bc >/dev/null; break; }
+for tool in docker-registry curl python3 bc gpg apt-ftparchive; do
+    command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq docker-registry curl python3 bc gpg apt-utils >/dev/null; break; }
 done
+bash scripts/apt-fixture
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 cargo build --release --locked
 airgap="$PWD/target/release/airgap"
@@ -84,7 +88,54 @@ measure() {
     printf '%s %s %.3f %s\n' "$n" "$name" "$seconds" "$rss" >> "$work/results"
 }
 
+# The apt index: the fixture's packages and 60,000 generated ones, served over loopback.
+fixture="$PWD/target/apt-fixture"
+big="$work/apt"
+mkdir -p "$big/dists/stable/main/binary-amd64"
+cp -r "$fixture/repo/pool" "$big/"
+python3 - "$fixture/repo/dists/stable/main/binary-amd64/Packages" "$big/dists/stable/main/binary-amd64/Packages" <<'PY'
+import hashlib, random, sys
+real, out = sys.argv[1], sys.argv[2]
+random.seed(7)
+with open(out, "w") as index:
+    index.write(open(real).read().rstrip("\n") + "\n\n")
+    for number in range(60000):
+        depends = ", ".join(f"bench-lib{random.randrange(60000):05d} (>= 1.{random.randrange(9)})" for _ in range(random.randrange(4)))
+        digest = hashlib.sha256(str(number).encode()).hexdigest()
+        index.write(f"Package: bench-lib{number:05d}\nVersion: 1.{number % 9}.{number}-1\nArchitecture: amd64\n"
+                    f"Maintainer: Bench <bench@example.org>\nInstalled-Size: {number % 5000 + 12}\n"
+                    + (f"Depends: {depends}\n" if depends else "")
+                    + f"Priority: optional\nSection: libs\nFilename: pool/main/b/bench-lib{number:05d}_1.{number}-1_amd64.deb\n"
+                    f"Size: {number % 90000 + 1000}\nSHA256: {digest}\n"
+                    f"Description: generated library number {number} for the scale bench\n"
+                    f" so that the index is as large as Debian main's, with a long description line.\n\n")
+PY
+gzip -6nk "$big/dists/stable/main/binary-amd64/Packages"
+xz -T0 -k "$big/dists/stable/main/binary-amd64/Packages"
+(cd "$big" && apt-ftparchive -o APT::FTPArchive::Release::Suite=stable -o APT::FTPArchive::Release::Codename=stable \
+    -o APT::FTPArchive::Release::Architectures=amd64 -o APT::FTPArchive::Release::Components=main \
+    release dists/stable > "$work/Release" && mv "$work/Release" dists/stable/Release)
+GNUPGHOME="$fixture/gnupg" gpg --batch --yes --local-user 'airgap test archive' --clearsign \
+    -o "$big/dists/stable/InRelease" "$big/dists/stable/Release"
+apt_port=$(( 20000 + RANDOM % 20000 ))
+python3 -m http.server --bind 127.0.0.1 --directory "$big" "$apt_port" >/dev/null 2>&1 &
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$apt_port/dists/stable/InRelease" >/dev/null && break; sleep 0.1; done
+apt_entry() {
+    printf '[[apt]]\nname = "bench"\nurl = "http://127.0.0.1:%s"\nsuite = "stable"\ncomponents = ["main"]\n' "$apt_port"
+    printf 'architectures = ["amd64"]\nkeyring = "keys/archive.gpg"\npackages = [%s]\n' \
+        "$(for package in $(cat "$fixture/packages"); do printf '"%s", ' "$package"; done)"
+}
+echo "apt index: $(grep -c '^Package:' "$big/dists/stable/main/binary-amd64/Packages") packages, $(( $(stat -c %s "$big/dists/stable/main/binary-amd64/Packages") / 1048576 )) MiB"
+
 : > "$work/results"
+# The index alone: what lock and materialize cost for the apt entry without any image.
+n=apt
+mkdir -p "$work/ws-apt/manifests" "$work/ws-apt/keys"
+cp "$fixture/keys/archive.gpg" "$work/ws-apt/keys/"
+apt_entry > "$work/ws-apt/manifests/apt.toml"
+measure "lock (60k apt index alone)" "$airgap" -C "$work/ws-apt" --cache "$work/cache-apt" lock
+measure "materialize (apt alone)" "$airgap" -C "$work/ws-apt" --cache "$work/cache-apt" materialize --locked --to "$work/media-apt"
+rm -rf "$work/ws-apt" "$work/cache-apt" "$work/media-apt"
 for n in "${counts[@]}"; do
     echo "== N = $n: filling the registry"
     port=$(start_registry "registry-$n")
@@ -92,10 +143,12 @@ for n in "${counts[@]}"; do
     export REQUESTS="$work/requests-$n"
     fill "$host" "$n"
     ws="$work/ws-$n"
-    mkdir -p "$ws/manifests"
+    mkdir -p "$ws/manifests" "$ws/keys"
+    cp "$fixture/keys/archive.gpg" "$ws/keys/"
     for index in $(seq 0 $((n - 1))); do
         printf '[[image]]\nref = "%s/bench/app-%s:1"\n\n' "$host" "$index"
     done > "$ws/manifests/images.toml"
+    apt_entry > "$ws/manifests/apt.toml"
     cache="$work/cache-$n"
     media="$work/media-$n"
     measure "lock (cold)" "$airgap" -C "$ws" --cache "$cache" lock
@@ -134,6 +187,11 @@ for n in "${counts[@]}"; do
 done
 
 echo
+grep '^apt ' "$work/results" | while read -r _ line; do
+    set -- $line
+    printf '%-40s %10s s / %5s MiB\n' "${*:1:$(($# - 2))}" "${@: -2:1}" "${@: -1}"
+done
+sed -i '/^apt /d' "$work/results"
 first=${counts[0]}
 last=${counts[$((${#counts[@]} - 1))]}
 printf '%-28s' "command"
