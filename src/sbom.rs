@@ -124,6 +124,18 @@ fn encode_qualifier(text: &str) -> String {
 /// Written from borrowed, typed records (no tree of JSON values: thousands of images would
 /// take tens of MiB), fields in the order they are declared.
 pub fn document(lock: &Digest, components: &[Component]) -> String {
+    let mut bytes = Vec::new();
+    // Writing into memory fails only on serialization errors, which typed records do not have.
+    let _ = write_document(&mut bytes, lock, components);
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// [`document`], streamed into `writer` (the media's copy is never held whole).
+pub fn write_document(
+    writer: &mut dyn std::io::Write,
+    lock: &Digest,
+    components: &[Component],
+) -> std::io::Result<()> {
     let hex = lock.hex();
     // A name-based UUID (version 5 bits, RFC 4122 variant) from the lock's digest.
     let serial = format!(
@@ -220,9 +232,8 @@ pub fn document(lock: &Digest, components: &[Component]) -> String {
         },
         components,
     };
-    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
-    text.push('\n');
-    text
+    serde_json::to_writer_pretty(&mut *writer, &document)?;
+    writer.write_all(b"\n")
 }
 
 #[derive(serde::Serialize)]

@@ -582,6 +582,17 @@ pub fn sbom(lock: &Lockfile) -> String {
     crate::sbom::document(&Digest::of_bytes(lock.render().as_bytes()), &components)
 }
 
+/// [`sbom`] streamed into `writer`, for the lock whose text has digest `lock_digest`.
+pub fn write_sbom(
+    writer: &mut dyn std::io::Write,
+    lock: &Lockfile,
+    lock_digest: &Digest,
+) -> std::io::Result<()> {
+    let components: Vec<crate::sbom::Component> =
+        ALL.iter().flat_map(|kind| kind.components(lock)).collect();
+    crate::sbom::write_document(writer, lock_digest, &components)
+}
+
 /// `n thing` or `n things`.
 pub fn counted(count: usize, one: &str, many: &str) -> String {
     if count == 1 {

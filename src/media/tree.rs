@@ -326,7 +326,7 @@ impl Tree {
     /// Writes a small file atomically, unless it already has these bytes.
     pub fn write_if_changed(&self, relative: &str, bytes: &[u8]) -> Result<bool, MediaError> {
         let path = self.inside(relative)?;
-        if fs::read(&path).is_ok_and(|existing| existing == bytes) {
+        if same_contents(&path, bytes) {
             return Ok(false);
         }
         store::atomic_write(&path, bytes).map_err(|source| MediaError::Write {
@@ -334,6 +334,54 @@ impl Tree {
             cause: source,
         })?;
         Ok(true)
+    }
+
+    /// Writes what `write` produces to `relative`, streamed through a temporary file and
+    /// hashed on the way (never held whole), replacing the file only when the bytes differ.
+    /// Returns the digest of the bytes.
+    pub fn write_streamed(
+        &self,
+        relative: &str,
+        write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
+    ) -> Result<Digest, MediaError> {
+        let path = self.inside(relative)?;
+        let failed = |cause: io::Error| MediaError::Write {
+            path: path.clone(),
+            cause,
+        };
+        let directory = path.parent().unwrap_or(&self.root);
+        fs::create_dir_all(directory).map_err(failed)?;
+        let temporary = tempfile::Builder::new()
+            .prefix(TEMPORARY_PREFIX)
+            .tempfile_in(directory)
+            .map_err(failed)?;
+        let (digest, length) = {
+            let mut writer = HashingWriter {
+                inner: io::BufWriter::with_capacity(1 << 16, temporary.as_file()),
+                hasher: crate::digest::Hasher::new(),
+            };
+            write(&mut writer).map_err(failed)?;
+            io::Write::flush(&mut writer.inner).map_err(failed)?;
+            writer.hasher.finish()
+        };
+        let unchanged = fs::metadata(&path).is_ok_and(|metadata| metadata.len() == length)
+            && fs::File::open(&path)
+                .and_then(|file| copy_hashing(file, io::sink()))
+                .is_ok_and(|(existing, _)| existing == digest);
+        if unchanged {
+            return Ok(digest);
+        }
+        use std::os::unix::fs::PermissionsExt;
+        temporary
+            .as_file()
+            .set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(failed)?;
+        temporary.as_file().sync_all().map_err(failed)?;
+        temporary
+            .persist(&path)
+            .map_err(|error| failed(error.error))?;
+        store::sync_directory(directory);
+        Ok(digest)
     }
 
     fn relative(&self, path: &Path) -> String {
@@ -352,6 +400,51 @@ pub use crate::store::TEMPORARY_PREFIX;
 /// Whether a file name is one of airgap's temporary names.
 pub fn is_leftover(name: &std::ffi::OsStr) -> bool {
     name.to_string_lossy().starts_with(TEMPORARY_PREFIX)
+}
+
+/// Whether the file at `path` holds exactly `bytes` (compared a block at a time).
+fn same_contents(path: &Path, bytes: &[u8]) -> bool {
+    use io::Read;
+    let Ok(mut file) = fs::File::open(path) else {
+        return false;
+    };
+    if file.metadata().map(|metadata| metadata.len()).ok() != Some(bytes.len() as u64) {
+        return false;
+    }
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut offset = 0;
+    while offset < bytes.len() {
+        match file.read(&mut buffer) {
+            Ok(0) => return false,
+            Ok(read) => {
+                if bytes.get(offset..offset + read) != Some(&buffer[..read]) {
+                    return false;
+                }
+                offset += read;
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// A writer that hashes what passes through it.
+struct HashingWriter<W: io::Write> {
+    inner: W,
+    hasher: crate::digest::Hasher,
+}
+
+impl<W: io::Write> io::Write for HashingWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.hasher.update(&bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn copy_file_hashing(source: &Path, target: &Path) -> io::Result<Digest> {

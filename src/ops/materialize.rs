@@ -127,18 +127,17 @@ pub fn run(settings: &Settings, args: &MaterializeArgs) -> Result<()> {
     entries.extend(ops::render::write_rendered(
         settings, &tree, &lock, &inputs, &signer, &templates,
     )?);
-    // One bill of materials for everything the lock pins.
-    let sbom = kinds::sbom(&lock);
-    tree.write_if_changed(crate::sbom::PATH, sbom.as_bytes())?;
-    entries.insert(
-        crate::sbom::PATH.to_string(),
-        Digest::of_bytes(sbom.as_bytes()),
-    );
+    // The lock's text, rendered once: the media's copy, the SBOM's and the README's digest.
+    let lock_text = lock.render();
+    let lock_digest = Digest::of_bytes(lock_text.as_bytes());
+    // One bill of materials for everything the lock pins, streamed to the media.
+    let sbom = tree.write_streamed(crate::sbom::PATH, |writer| {
+        kinds::write_sbom(writer, &lock, &lock_digest)
+    })?;
+    entries.insert(crate::sbom::PATH.to_string(), sbom);
     // The media carries the tool that verifies and serves it, and says how in README.txt.
     let binary = carry_binary(&tree, &context.downloader.store)?;
     entries.insert(binary.0.clone(), binary.1);
-    // The lock's text, rendered once: the media's copy and the README's digest of it.
-    let lock_text = lock.render();
     let readme = media_readme(&lock, &lock_text, &binary.0);
     tree.write_if_changed(MEDIA_README, readme.as_bytes())?;
     entries.insert(
