@@ -194,6 +194,11 @@ pub struct RenderArgs {
     /// host. Replaces the hosts the tree was rendered for.
     #[arg(long = "host", value_name = "HOST")]
     pub hosts: Vec<String>,
+    /// The runtimes to write mirror configuration for, comma-separated: containerd, crio
+    /// (also podman, buildah, skopeo), rke2, k3s. Default: all of them. Replaces the tree's
+    /// choice; `--runtime all` goes back to all.
+    #[arg(long = "runtime", value_name = "LIST")]
+    pub runtimes: Vec<String>,
     /// An `airgap serve` replica (HOST:PORT) behind the rendered nginx load balancer
     /// (`config/nginx/balancer.conf`); repeat for each. Replaces the tree's replicas.
     #[arg(long = "replica", value_name = "HOST:PORT")]

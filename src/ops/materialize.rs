@@ -556,6 +556,7 @@ fn render_inputs(
         },
         registry: None,
         replicas: manifest.enclave.replicas.clone(),
+        runtimes: Vec::new(),
         ca,
     })
 }

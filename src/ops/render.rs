@@ -160,6 +160,19 @@ fn apply(inputs: &mut Inputs, args: &RenderArgs) -> Result<()> {
             .map(|text| parse_host(text))
             .collect::<Result<_>>()?;
     }
+    if !args.runtimes.is_empty() {
+        let joined = args.runtimes.join(",");
+        inputs.runtimes = if joined.trim() == "all" {
+            Vec::new()
+        } else {
+            render::runtimes::Runtime::parse_list(&joined).map_err(|problem| {
+                Hinted::new(
+                    format!("--runtime {problem}"),
+                    "e.g. --runtime containerd,crio (or --runtime all)",
+                )
+            })?
+        };
+    }
     if !args.replicas.is_empty() {
         inputs.replicas = args
             .replicas

@@ -11,6 +11,8 @@
 //! Depends on `lock`, `manifest` (host and forward types) and `reference`; `commands` call it.
 
 pub mod kubespray;
+pub mod relocate;
+pub mod runtimes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -47,6 +49,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "nginx/balancer.conf.j2",
         include_str!("../../templates/nginx/balancer.conf.j2"),
+    ),
+    (
+        "containers/registries.conf.j2",
+        include_str!("../../templates/containers/registries.conf.j2"),
+    ),
+    (
+        "rancher/registries.yaml.j2",
+        include_str!("../../templates/rancher/registries.yaml.j2"),
     ),
     (
         "apt/sources.j2",
@@ -87,6 +97,9 @@ pub struct Inputs {
     /// `host:port` of each `airgap serve` replica behind the rendered nginx load balancer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<String>,
+    /// The runtimes whose configuration is written; all of them when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtimes: Vec<runtimes::Runtime>,
     /// PEM of the private CA behind `url`'s TLS (kept in [`CA`], not in the inputs file).
     #[serde(skip)]
     pub ca: Option<String>,
@@ -144,6 +157,11 @@ impl Inputs {
         })?;
         inputs.ca = std::fs::read_to_string(root.join(CA)).ok();
         Ok(inputs)
+    }
+
+    /// Whether `runtime`'s configuration is written.
+    pub fn renders(&self, runtime: runtimes::Runtime) -> bool {
+        self.runtimes.is_empty() || self.runtimes.contains(&runtime)
     }
 
     /// Where images are pulled from: the pushed-into registry, or `host:port` of the URL.
@@ -398,7 +416,10 @@ pub fn render(
             override_path: false,
         });
     }
-    for mirror in &servers {
+    for mirror in servers
+        .iter()
+        .filter(|_| inputs.renders(runtimes::Runtime::Containerd))
+    {
         let directory = format!(
             "{CONFIG}/containerd/certs.d/{}",
             containerd_directory(&mirror.registry)
@@ -422,6 +443,83 @@ pub fn render(
                 .files
                 .insert(format!("{directory}/ca.crt"), ca.clone());
         }
+    }
+
+    // The other runtimes: the same upstreams, each in its runtime's own terms.
+    let pull = runtimes::Pull {
+        url,
+        host: registry_host.clone(),
+        registry: inputs.registry.as_ref(),
+    };
+    let upstreams: Vec<runtimes::Upstream> = registries(lock)
+        .iter()
+        .map(|registry| pull.upstream(registry))
+        .collect();
+    let own = (!lock.images.is_empty()
+        && !upstreams
+            .iter()
+            .any(|upstream| upstream.registry == registry_host))
+    .then(|| {
+        context! {
+            location => &registry_host,
+            insecure => pull.insecure(),
+        }
+    });
+    if !upstreams.is_empty() && inputs.renders(runtimes::Runtime::Crio) {
+        rendered.files.insert(
+            format!("{CONFIG}/containers/registries.conf.d/50-airgap.conf"),
+            templates.render(
+                "containers/registries.conf.j2",
+                context! {
+                    upstreams => &upstreams,
+                    own => &own,
+                    pushed => inputs.registry.is_some(),
+                    host => &registry_host,
+                    ca => inputs.ca.is_some(),
+                },
+            )?,
+        );
+        if let Some(ca) = &inputs.ca {
+            rendered.files.insert(
+                format!("{CONFIG}/containers/certs.d/{registry_host}/ca.crt"),
+                ca.clone(),
+            );
+        }
+    }
+    for (runtime, product, directory) in [
+        (runtimes::Runtime::Rke2, "RKE2", "rke2"),
+        (runtimes::Runtime::K3s, "k3s", "k3s"),
+    ] {
+        if upstreams.is_empty() || !inputs.renders(runtime) {
+            continue;
+        }
+        let mut listed = upstreams.clone();
+        if own.is_some() {
+            listed.push(runtimes::Upstream {
+                registry: registry_host.clone(),
+                location: registry_host.clone(),
+                endpoint: format!(
+                    "{}://{registry_host}",
+                    if pull.insecure() { "http" } else { "https" }
+                ),
+                rewrite: None,
+                insecure: pull.insecure(),
+            });
+        }
+        rendered.files.insert(
+            format!("{CONFIG}/{directory}/registries.yaml"),
+            templates.render(
+                "rancher/registries.yaml.j2",
+                context! {
+                    product => product,
+                    directory => directory,
+                    upstreams => &listed,
+                    pushed => inputs.registry.is_some(),
+                    host => &registry_host,
+                    ca => inputs.ca.is_some(),
+                },
+            )?,
+        );
     }
 
     let signed_by: Vec<String> = public_key
@@ -457,6 +555,55 @@ pub fn render(
             format!("{CONFIG}/helm/repositories.yaml"),
             templates.render("helm/repositories.yaml.j2", context! { url => url })?,
         );
+    }
+    // After a push: values overrides that relocate each chart's images.
+    if let Some(target) = &inputs.registry {
+        for chart in &lock.charts {
+            let images: Vec<&crate::oci::pin::LockedImage> = lock
+                .images
+                .iter()
+                .filter(|image| image.chart.as_deref() == Some(chart.name.as_str()))
+                .collect();
+            if images.is_empty() {
+                continue;
+            }
+            let archive = root.join(crate::kinds::chart::repository::archive_path(chart));
+            match relocate::relocate(&archive, &images, target) {
+                Ok(relocation) => {
+                    let mut text = format!(
+                        "# Values for the chart {} {} that point its images at {}, where `airgap push`\n# put them; by digest where the chart has a digest field.\n#   helm install ... -f config/helm/values/{}.yaml\n",
+                        chart.name,
+                        chart.version,
+                        target.name(),
+                        chart.name
+                    );
+                    for reference in &relocation.unplaced {
+                        text.push_str(&format!(
+                            "# Not placed (named outside values.yaml, or inside a list): {reference}\n"
+                        ));
+                    }
+                    if relocation
+                        .values
+                        .as_mapping()
+                        .is_some_and(|map| !map.is_empty())
+                    {
+                        text.push_str(&yaml_serde::to_string(&relocation.values).map_err(
+                            |error| RenderError {
+                                template: format!("{CONFIG}/helm/values/{}.yaml", chart.name),
+                                message: error.to_string(),
+                            },
+                        )?);
+                    }
+                    rendered
+                        .files
+                        .insert(format!("{CONFIG}/helm/values/{}.yaml", chart.name), text);
+                }
+                Err(problem) => rendered.warnings.push(format!(
+                    "no values override for the chart {}: {problem}",
+                    chart.name
+                )),
+            }
+        }
     }
     if !inputs.dns.forward.is_empty() {
         rendered.files.insert(
@@ -550,6 +697,46 @@ pub fn render(
             }
         })
         .collect();
+    let mirrors: Vec<minijinja::Value> = if inputs.renders(runtimes::Runtime::Containerd) {
+        mirrors
+    } else {
+        Vec::new()
+    };
+    // CRI-O: Kubespray renders one registries.conf drop-in per `crio_registries` item.
+    let mut crio: Vec<minijinja::Value> = Vec::new();
+    if inputs.renders(runtimes::Runtime::Crio) {
+        for upstream in &upstreams {
+            crio.push(context! {
+                prefix => &upstream.registry,
+                location => &upstream.registry,
+                insecure => false,
+                mirrors => [context! { location => &upstream.location, insecure => upstream.insecure }],
+            });
+        }
+        if own.is_some() {
+            crio.push(context! {
+                prefix => &registry_host,
+                location => &registry_host,
+                insecure => pull.insecure(),
+                mirrors => Vec::<minijinja::Value>::new(),
+            });
+        }
+    }
+    // Kubespray's own way of forwarding zones: CoreDNS and nodelocaldns server blocks.
+    let external_zones: Vec<minijinja::Value> = inputs
+        .dns
+        .forward
+        .iter()
+        .map(|forward| {
+            context! {
+                zones => [format!("{}:53", forward.zone)],
+                nameservers => &forward.to,
+                cache => 30,
+            }
+        })
+        .collect();
+    let only_crio =
+        inputs.renders(runtimes::Runtime::Crio) && !inputs.renders(runtimes::Runtime::Containerd);
     let os_repos = os_repositories(lock, url);
     rendered.files.insert(
         format!("{KUBESPRAY}/inventory/airgap/group_vars/all/offline.yml"),
@@ -565,6 +752,10 @@ pub fn render(
                 unknown => &files.unknown,
                 os_repos => os_repos,
                 mirrors => mirrors,
+                crio => crio,
+                crio_ca_path => format!("/etc/containers/certs.d/{registry_host}/ca.crt"),
+                container_manager => only_crio.then_some("crio"),
+                external_zones => external_zones,
                 ca => inputs.ca.is_some(),
             },
         )?,

@@ -220,6 +220,17 @@ impl Registry {
             if (first.contains(['.', ':']) || first == "localhost") && known(registry, rest) {
                 return Ok((registry.to_string(), rest.to_string()));
             }
+            // `host_5000`: a registry with a port, as a path component (`:` cannot be one),
+            // which the rendered registries.conf mirrors use.
+            if let Some((host, port)) = first.rsplit_once('_')
+                && !port.is_empty()
+                && port.bytes().all(|byte| byte.is_ascii_digit())
+            {
+                let registry = format!("{host}:{port}");
+                if known(&registry, rest) {
+                    return Ok((registry, rest.to_string()));
+                }
+            }
             if registry == "docker.io"
                 && !rest.contains('/')
                 && known("docker.io", &format!("library/{rest}"))

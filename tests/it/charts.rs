@@ -242,6 +242,35 @@ fn oci_charts_lock_to_manifests_and_helm_pulls_them_from_airgap_serve() {
     );
 }
 
+/// Packages the chart directory `chart` with helm into a repository served on loopback, and
+/// writes a `[[chart]]` entry for it with `images = true`.
+fn chart_with_images(env: &Env, chart: &Path, name: &str, version: &str) -> Upstream {
+    let repo = env.temp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let directory = env.temp.path();
+    helm(
+        env,
+        &[
+            "package",
+            chart.to_str().unwrap(),
+            "-d",
+            repo.to_str().unwrap(),
+        ],
+        directory,
+    );
+    helm(env, &["repo", "index", repo.to_str().unwrap()], directory);
+    let upstream = Upstream::start();
+    crate::support::serve_directory(&upstream, &repo);
+    env.manifest(
+        "charts.toml",
+        &format!(
+            "[[chart]]\nname = \"{name}\"\nrepo = \"{}\"\nversion = \"{version}\"\nimages = true\n",
+            upstream.url("").trim_end_matches('/')
+        ),
+    );
+    upstream
+}
+
 #[test]
 fn chart_images_become_image_entries_marked_with_their_chart() {
     let env = Env::new();
@@ -291,32 +320,7 @@ fn chart_images_become_image_entries_marked_with_their_chart() {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers:\n    - name: x\n      image: {{ .Values.deploy.ref }}\n",
     )
     .unwrap();
-    let repo = env.temp.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    helm(
-        &env,
-        &[
-            "package",
-            chart.to_str().unwrap(),
-            "-d",
-            repo.to_str().unwrap(),
-        ],
-        env.temp.path(),
-    );
-    helm(
-        &env,
-        &["repo", "index", repo.to_str().unwrap()],
-        env.temp.path(),
-    );
-    let upstream = Upstream::start();
-    crate::support::serve_directory(&upstream, &repo);
-    env.manifest(
-        "charts.toml",
-        &format!(
-            "[[chart]]\nname = \"withimages\"\nrepo = \"{}\"\nversion = \"0.3.0\"\nimages = true\n",
-            upstream.url("").trim_end_matches('/')
-        ),
-    );
+    let _upstream = chart_with_images(&env, &chart, "withimages", "0.3.0");
     // With helm on the PATH, `helm template` is read too.
     let mut command = env.command(&["lock"]);
     let path = format!(
@@ -433,5 +437,132 @@ fn dependencies_a_chart_does_not_vendor_are_pinned_too() {
     assert!(
         index.contains("umbrella") && index.contains("demo"),
         "{index}"
+    );
+}
+
+#[test]
+fn relocation_values_make_helm_template_name_only_the_enclave_registry() {
+    let env = Env::new();
+    let upstream_registry =
+        crate::registry::Registry::start(&env.temp.path().join("upstream"), None);
+    let host = upstream_registry.host();
+    let mut layout = crate::registry::Layout::new(&env.temp.path().join("images"));
+    let layer = layout.layer(&[("app", b"app")]);
+    let image = layout.image("amd64", &[layer]);
+    layout.tag("one", "application/vnd.oci.image.manifest.v1+json", &image);
+    for name in ["app:1.5", "helper:2", "rendered:3", "worker:7"] {
+        crate::registry::push(&layout.dir, "one", &format!("{host}/team/{name}"), &[]);
+    }
+    // Four ways a chart names an image: a map with registry and digest fields (tag from
+    // appVersion), a map whose repository carries the registry, an `image:` string, and a
+    // string under another key that a template puts into an image field.
+    let chart = env.temp.path().join("build/relocatable");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: relocatable\nversion: 0.1.0\nappVersion: \"1.5\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("values.yaml"),
+        format!(
+            "image:\n  registry: {host}\n  repository: team/app\n  tag: \"\"\n  digest: \"\"\nworker:\n  image:\n    repository: {host}/team/worker\n    tag: \"7\"\nsidecar:\n  image: {host}/team/helper:2\ndeploy:\n  ref: {host}/team/rendered:3\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/pod.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers:\n\
+         \x20   - name: app\n      image: \"{{ .Values.image.registry }}/{{ .Values.image.repository }}{{ if .Values.image.digest }}@{{ .Values.image.digest }}{{ else }}:{{ .Values.image.tag | default .Chart.AppVersion }}{{ end }}\"\n\
+         \x20   - name: worker\n      image: \"{{ .Values.worker.image.repository }}:{{ .Values.worker.image.tag }}\"\n\
+         \x20   - name: sidecar\n      image: \"{{ .Values.sidecar.image }}\"\n\
+         \x20   - name: deploy\n      image: \"{{ .Values.deploy.ref }}\"\n",
+    )
+    .unwrap();
+    let _upstream = chart_with_images(&env, &chart, "relocatable", "0.1.0");
+    let mut command = env.command(&["materialize", "--to", env.media().to_str().unwrap()]);
+    let path = format!(
+        "{}:{}",
+        helm_binary().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    command.env("PATH", path);
+    crate::support::output(command).success();
+    let lock = env.lock_text();
+    for name in ["app:1.5", "helper:2", "rendered:3", "worker:7"] {
+        assert!(
+            lock.contains(&format!("{host}/team/{name}")),
+            "{name}: {lock}"
+        );
+    }
+
+    let enclave = crate::registry::Registry::start(&env.temp.path().join("enclave"), None);
+    let target = format!("http://{}/mirror", enclave.host());
+    env.run(&["push", env.media().to_str().unwrap(), "--registry", &target])
+        .success();
+    drop(upstream_registry);
+    let out = env.temp.path().join("rendered");
+    env.run(&[
+        "render",
+        env.media().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--registry",
+        &target,
+    ])
+    .success();
+    let values = out.join("config/helm/values/relocatable.yaml");
+    let text = std::fs::read_to_string(&values).unwrap();
+    assert!(!text.contains("Not placed"), "{text}");
+    let archive = env.media().join("charts/relocatable-0.1.0.tgz");
+    let rendered = helm(
+        &env,
+        &[
+            "template",
+            "x",
+            archive.to_str().unwrap(),
+            "-f",
+            values.to_str().unwrap(),
+        ],
+        env.temp.path(),
+    );
+    let images: Vec<String> = rendered
+        .stdout
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("image: "))
+        .map(|image| image.trim_matches('"').to_string())
+        .collect();
+    assert_eq!(images.len(), 4, "{}", rendered.stdout);
+    for image in &images {
+        assert!(
+            image.starts_with(&format!("{}/mirror/", enclave.host())),
+            "{image} is outside the enclave registry:\n{text}"
+        );
+        // skopeo takes a tag or a digest, not both (nodes take both).
+        let by = match image.split_once('@') {
+            Some((named, digest)) => {
+                let (path, last) = named.rsplit_once('/').unwrap();
+                format!("{path}/{}@{digest}", last.split(':').next().unwrap())
+            }
+            None => image.clone(),
+        };
+        let found = crate::registry::skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{by}"),
+        ]);
+        assert_eq!(
+            found.code, 0,
+            "{image} is not in the enclave registry: {}",
+            found.stderr
+        );
+    }
+    // The map with a digest field is pinned by digest.
+    assert!(
+        images
+            .iter()
+            .any(|image| image.contains("/team/app@sha256:")),
+        "{images:?}"
     );
 }

@@ -22,6 +22,7 @@ mod push;
 mod registry;
 mod render;
 mod replicas;
+mod runtimes;
 mod sbom;
 mod serve;
 mod tls;

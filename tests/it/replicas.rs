@@ -2,7 +2,7 @@
 //! `render --replica` writes: a client loop keeps pulling through it while one replica is
 //! killed, and no request fails.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::serve::{media_with_images, serve};
@@ -81,38 +81,17 @@ fn two_replicas_behind_the_rendered_nginx_balancer_survive_one_being_killed() {
     );
     assert_eq!(checked.code, 0, "nginx -t: {}", checked.stderr);
     std::fs::set_permissions(env.temp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let pid = env.temp.path().join("balancer.pid");
     let running = text
         .replace(
             &format!("listen {port};"),
             &format!("listen 127.0.0.1:{port};"),
         )
-        .replace(
-            "pid /run/airgap-nginx-balancer.pid;",
-            &format!("pid {};", pid.display()),
-        )
         .replace("worker_processes auto;", "worker_processes 2;");
-    let copy = env.temp.path().join("balancer.conf");
-    std::fs::write(&copy, running).unwrap();
-    let started = Command::new("nginx")
-        .arg("-c")
-        .arg(&copy)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(started.success(), "nginx did not start");
-    struct Stop(std::path::PathBuf);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            if let Ok(pid) = std::fs::read_to_string(&self.0) {
-                let _ = Command::new("kill").arg(pid.trim()).status();
-            }
-        }
-    }
-    let _stop = Stop(pid);
-    std::thread::sleep(Duration::from_millis(300));
+    let _nginx = crate::support::start_nginx(
+        &running,
+        "pid /run/airgap-nginx-balancer.pid;",
+        env.temp.path(),
+    );
 
     let big = sha256_hex(&bytes(70, 3_000_000));
     let manifest_hex = calico.trim_start_matches("sha256:").to_string();

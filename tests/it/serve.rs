@@ -676,26 +676,9 @@ fn the_rendered_nginx_conf_passes_nginx_t_and_serves_the_tree() {
         .local_addr()
         .unwrap()
         .port();
-    let pid = env.temp.path().join("nginx.pid");
-    let running = text
-        .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"))
-        .replace(
-            "pid /run/airgap-nginx.pid;",
-            &format!("pid {};", pid.display()),
-        );
-    let copy = env.temp.path().join("nginx.conf");
-    std::fs::write(&copy, running).unwrap();
-    // The daemon keeps stderr (error_log stderr), so it must not be a pipe we wait on.
-    let started = Command::new("nginx")
-        .arg("-c")
-        .arg(&copy)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(started.success(), "nginx did not start");
-    std::thread::sleep(Duration::from_millis(300));
+    let running = text.replace("listen 8080;", &format!("listen 127.0.0.1:{port};"));
+    let nginx =
+        crate::support::start_nginx(&running, "pid /run/airgap-nginx.pid;", env.temp.path());
     let fetched = curl(&[&format!("http://127.0.0.1:{port}/files/tools/a")]);
     let outside = curl(&[
         "-o",
@@ -704,9 +687,7 @@ fn the_rendered_nginx_conf_passes_nginx_t_and_serves_the_tree() {
         "%{http_code}",
         &format!("http://127.0.0.1:{port}/oci/index.json"),
     ]);
-    if let Ok(pid) = std::fs::read_to_string(&pid) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
-    }
+    drop(nginx);
     assert_eq!(fetched.stdout, "served by nginx");
     assert_eq!(outside.stdout, "404");
 }

@@ -391,3 +391,40 @@ impl TestCa {
         paths
     }
 }
+
+/// An nginx daemon started by [`start_nginx`], stopped when dropped.
+pub struct Nginx {
+    pid: PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.pid) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// Runs nginx with the configuration `text`, its `pid_line` (a rendered `pid ...;`) replaced
+/// by a pid file in `directory`, where the configuration is written too.
+pub fn start_nginx(text: &str, pid_line: &str, directory: &Path) -> Nginx {
+    let pid = directory.join("nginx.pid");
+    let copy = directory.join("nginx-running.conf");
+    std::fs::write(
+        &copy,
+        text.replace(pid_line, &format!("pid {};", pid.display())),
+    )
+    .unwrap();
+    // The daemon keeps stderr (error_log stderr), so it must not be a pipe we wait on.
+    let started = Command::new("nginx")
+        .arg("-c")
+        .arg(&copy)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(started.success(), "nginx did not start");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    Nginx { pid }
+}

@@ -442,46 +442,107 @@ pub fn declared_images_in(contents: &ChartArchive) -> Result<Vec<String>, Archiv
                 file: "values.yaml",
                 message: error.to_string(),
             })?;
-        let mut stack = vec![document];
-        while let Some(value) = stack.pop() {
-            if let Some(mapping) = value.as_mapping() {
-                for (key, inner) in mapping {
-                    if key.as_str() == Some("image") {
-                        if let Some(text) = inner.as_str() {
-                            add(text);
-                        } else if let Some(repository) = inner["repository"].as_str() {
-                            let mut text = match inner["registry"].as_str() {
-                                Some(registry) if !registry.is_empty() => {
-                                    format!("{registry}/{repository}")
-                                }
-                                _ => repository.to_string(),
-                            };
-                            let tag = inner["tag"]
-                                .as_str()
-                                .filter(|tag| !tag.is_empty())
-                                .map(str::to_string)
-                                .or_else(|| app_version.clone());
-                            if let Some(tag) = tag.filter(|tag| !tag.is_empty()) {
-                                text.push(':');
-                                text.push_str(&tag);
-                            }
-                            if let Some(digest) =
-                                inner["digest"].as_str().filter(|digest| !digest.is_empty())
-                            {
-                                text.push('@');
-                                text.push_str(digest);
-                            }
-                            add(&text);
-                        }
-                    }
-                    stack.push(inner.clone());
-                }
-            } else if let Some(sequence) = value.as_sequence() {
-                stack.extend(sequence.iter().cloned());
-            }
+        for site in image_sites(&document, app_version.as_deref()) {
+            found.insert(site.reference);
         }
     }
     Ok(found.into_iter().collect())
+}
+
+/// Where a chart's `values.yaml` names an image: an `image:` string or an `image:` map of
+/// `registry`/`repository`/`tag`/`digest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSite {
+    /// The keys from the top of the values to the `image` key; `None` inside a list, which a
+    /// values override can only replace whole.
+    pub path: Option<Vec<String>>,
+    /// The normalized full reference it names (tag from `appVersion` when the map has none).
+    pub reference: String,
+    pub form: SiteForm,
+}
+
+/// How an [`ImageSite`] writes its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteForm {
+    /// `image: registry/repository:tag`.
+    Text,
+    /// `image: {registry, repository, tag, digest}`; which of `registry` and `digest` it has.
+    Map { registry: bool, digest: bool },
+}
+
+/// Every [`ImageSite`] of a chart's values (template expressions skipped).
+pub fn image_sites(values: &yaml_serde::Value, app_version: Option<&str>) -> Vec<ImageSite> {
+    let mut sites = Vec::new();
+    let mut stack: Vec<(&yaml_serde::Value, Option<Vec<String>>)> =
+        vec![(values, Some(Vec::new()))];
+    let parse = |text: &str| {
+        (!text.contains("{{"))
+            .then(|| Reference::parse(text.trim()).ok())
+            .flatten()
+            .map(|reference| reference.to_string())
+    };
+    while let Some((value, path)) = stack.pop() {
+        if let Some(mapping) = value.as_mapping() {
+            for (key, inner) in mapping {
+                let inner_path = match (&path, key.as_str()) {
+                    (Some(path), Some(key)) => {
+                        let mut path = path.clone();
+                        path.push(key.to_string());
+                        Some(path)
+                    }
+                    _ => None,
+                };
+                if key.as_str() == Some("image") {
+                    if let Some(text) = inner.as_str() {
+                        if let Some(reference) = parse(text) {
+                            sites.push(ImageSite {
+                                path: inner_path.clone(),
+                                reference,
+                                form: SiteForm::Text,
+                            });
+                        }
+                    } else if let Some(repository) = inner["repository"].as_str() {
+                        let registry = inner["registry"]
+                            .as_str()
+                            .filter(|registry| !registry.is_empty());
+                        let mut text = match registry {
+                            Some(registry) => format!("{registry}/{repository}"),
+                            None => repository.to_string(),
+                        };
+                        let tag = inner["tag"]
+                            .as_str()
+                            .filter(|tag| !tag.is_empty())
+                            .or(app_version)
+                            .filter(|tag| !tag.is_empty());
+                        if let Some(tag) = tag {
+                            text.push(':');
+                            text.push_str(tag);
+                        }
+                        if let Some(digest) =
+                            inner["digest"].as_str().filter(|digest| !digest.is_empty())
+                        {
+                            text.push('@');
+                            text.push_str(digest);
+                        }
+                        if let Some(reference) = parse(&text) {
+                            sites.push(ImageSite {
+                                path: inner_path.clone(),
+                                reference,
+                                form: SiteForm::Map {
+                                    registry: inner.get("registry").is_some(),
+                                    digest: inner.get("digest").is_some(),
+                                },
+                            });
+                        }
+                    }
+                }
+                stack.push((inner, inner_path));
+            }
+        } else if let Some(sequence) = value.as_sequence() {
+            stack.extend(sequence.iter().map(|inner| (inner, None)));
+        }
+    }
+    sites
 }
 
 /// A dependency a chart names in its `Chart.yaml` but does not vendor in its `charts/`.
