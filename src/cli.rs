@@ -194,6 +194,35 @@ pub struct RenderArgs {
     /// host. Replaces the hosts the tree was rendered for.
     #[arg(long = "host", value_name = "HOST")]
     pub hosts: Vec<String>,
+    /// A client certificate (PEM) on the nodes, for a server run with --client-ca: the
+    /// rendered files name this path (the certificate never travels on the media).
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "client_key",
+        conflicts_with = "no_client_auth"
+    )]
+    pub client_cert: Option<String>,
+    /// Its private key on the nodes.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "client_cert",
+        conflicts_with = "no_client_auth"
+    )]
+    pub client_key: Option<String>,
+    /// For a server run with --htpasswd: the rendered files take the user and password from
+    /// the variables PREFIX_USERNAME and PREFIX_PASSWORD (filled in on the node, or read by
+    /// Ansible), never from the media.
+    #[arg(long, value_name = "PREFIX", conflicts_with = "no_client_auth")]
+    pub credentials_from: Option<String>,
+    /// Where the nodes keep the enclave CA (default /etc/airgap/enclave-ca.pem), for clients
+    /// that take a path (apt, dnf, helm, git).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_client_auth")]
+    pub ca_on_node: Option<String>,
+    /// Forget the client certificate, credentials and CA path the tree was rendered with.
+    #[arg(long)]
+    pub no_client_auth: bool,
     /// The runtimes to write mirror configuration for, comma-separated: containerd, crio
     /// (also podman, buildah, skopeo), rke2, k3s. Default: all of them. Replaces the tree's
     /// choice; `--runtime all` goes back to all.
@@ -303,6 +332,18 @@ pub struct ServeArgs {
     /// PEM private key for HTTPS.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: only clients presenting a certificate chained to a CA in this PEM file
+    /// get through the handshake (needs --tls-cert). SIGHUP reloads it with the certificate.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// HTTP Basic on every route but /healthz, against this htpasswd file (bcrypt entries,
+    /// `htpasswd -B`). SIGHUP reloads it.
+    #[arg(long, value_name = "FILE")]
+    pub htpasswd: Option<PathBuf>,
+    /// With --htpasswd: a TOML file whose `open = ["/files/", ...]` lists path prefixes
+    /// served without credentials.
+    #[arg(long, value_name = "FILE", requires = "htpasswd")]
+    pub access: Option<PathBuf>,
     /// Connections served at once; more are refused.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,

@@ -179,6 +179,7 @@ fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         ops::lock::LockModeError,
         ops::policy::PolicyError,
         serve::ServeError,
+        serve::access::AccessError,
         source::download::FetchError,
         source::download::Mismatch,
     );

@@ -23,7 +23,19 @@ pub fn run(settings: &Settings, args: &ServeArgs) -> Result<()> {
     let serve_settings = ServeSettings {
         root: args.dir.clone(),
         listen: args.listen.clone(),
-        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        tls: args
+            .tls_cert
+            .clone()
+            .zip(args.tls_key.clone())
+            .map(|(certificate, key)| serve::tls::TlsFiles {
+                certificate,
+                key,
+                client_ca: args.client_ca.clone(),
+            }),
+        access: match &args.htpasswd {
+            Some(path) => Some(serve::access::Access::load(path, args.access.as_deref())?),
+            None => None,
+        },
         max_connections: args.max_connections.max(1),
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         send_timeout: Duration::from_secs(args.send_timeout.max(1)),

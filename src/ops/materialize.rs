@@ -557,6 +557,7 @@ fn render_inputs(
         registry: None,
         replicas: manifest.enclave.replicas.clone(),
         runtimes: Vec::new(),
+        client: crate::render::Client::default(),
         ca,
     })
 }

@@ -160,6 +160,32 @@ fn apply(inputs: &mut Inputs, args: &RenderArgs) -> Result<()> {
             .map(|text| parse_host(text))
             .collect::<Result<_>>()?;
     }
+    if args.no_client_auth {
+        inputs.client = render::Client::default();
+    }
+    let flag = |name: &str, problem: String| -> anyhow::Error {
+        Hinted::new(
+            format!("--{name} {problem}"),
+            "give a path on the nodes, e.g. /etc/airgap/client.crt (or a variable prefix such as AIRGAP)",
+        )
+        .into()
+    };
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        inputs.client.cert =
+            Some(render::Client::node_path(cert).map_err(|problem| flag("client-cert", problem))?);
+        inputs.client.key =
+            Some(render::Client::node_path(key).map_err(|problem| flag("client-key", problem))?);
+    }
+    if let Some(prefix) = &args.credentials_from {
+        inputs.client.credentials = Some(
+            render::Client::variable_prefix(prefix)
+                .map_err(|problem| flag("credentials-from", problem))?,
+        );
+    }
+    if let Some(path) = &args.ca_on_node {
+        inputs.client.ca_path =
+            Some(render::Client::node_path(path).map_err(|problem| flag("ca-on-node", problem))?);
+    }
     if !args.runtimes.is_empty() {
         let joined = args.runtimes.join(",");
         inputs.runtimes = if joined.trim() == "all" {

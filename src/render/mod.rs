@@ -62,7 +62,19 @@ const TEMPLATES: &[(&str, &str)] = &[
         "apt/sources.j2",
         include_str!("../../templates/apt/sources.j2"),
     ),
+    (
+        "apt/client.conf.j2",
+        include_str!("../../templates/apt/client.conf.j2"),
+    ),
+    (
+        "apt/auth.conf.j2",
+        include_str!("../../templates/apt/auth.conf.j2"),
+    ),
     ("yum/repo.j2", include_str!("../../templates/yum/repo.j2")),
+    (
+        "git/gitconfig.j2",
+        include_str!("../../templates/git/gitconfig.j2"),
+    ),
     (
         "helm/repositories.yaml.j2",
         include_str!("../../templates/helm/repositories.yaml.j2"),
@@ -100,6 +112,9 @@ pub struct Inputs {
     /// The runtimes whose configuration is written; all of them when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runtimes: Vec<runtimes::Runtime>,
+    /// What the nodes present to a server that asks (`serve --client-ca`, `--htpasswd`).
+    #[serde(default, skip_serializing_if = "Client::is_empty")]
+    pub client: Client,
     /// PEM of the private CA behind `url`'s TLS (kept in [`CA`], not in the inputs file).
     #[serde(skip)]
     pub ca: Option<String>,
@@ -116,6 +131,92 @@ pub struct Kubespray {
 impl Kubespray {
     fn is_empty(&self) -> bool {
         self.host.is_empty()
+    }
+}
+
+/// What the nodes present to a server that asks for it: paths on the node, and the names of
+/// the environment variables that hold the credentials. Never a secret itself: the rendered
+/// files name the paths, or carry `${VARIABLE}` placeholders the operator fills in on the node
+/// (`envsubst`), or Ansible `lookup('env', ...)` for Kubespray.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    /// The client certificate (PEM) on the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    /// Its private key on the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `PREFIX` of the variables `PREFIX_USERNAME` and `PREFIX_PASSWORD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// Where the enclave CA is on the node, for clients that take a path (default
+    /// [`NODE_CA`] when the tree has a private CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_path: Option<String>,
+}
+
+/// Where the nodes keep the enclave CA, unless `--ca-on-node` says otherwise.
+pub const NODE_CA: &str = "/etc/airgap/enclave-ca.pem";
+
+impl Client {
+    fn is_empty(&self) -> bool {
+        *self == Client::default()
+    }
+
+    /// Checks a path on the node before it goes into configuration files of several syntaxes.
+    pub fn node_path(text: &str) -> Result<String, String> {
+        if !text.starts_with('/')
+            || text.chars().any(|character| {
+                character.is_control() || matches!(character, '"' | '\\' | '\'' | '$' | '`')
+            })
+        {
+            return Err(format!(
+                "`{}` is not an absolute path on the node without quotes or control characters",
+                text.escape_debug()
+            ));
+        }
+        Ok(text.to_string())
+    }
+
+    /// Checks the prefix of the credential variables (`AIRGAP` for `AIRGAP_USERNAME`).
+    pub fn variable_prefix(text: &str) -> Result<String, String> {
+        let valid = text
+            .chars()
+            .next()
+            .is_some_and(|first| first.is_ascii_uppercase() || first == '_')
+            && text.chars().all(|character| {
+                character.is_ascii_uppercase() || character.is_ascii_digit() || character == '_'
+            });
+        if valid {
+            Ok(text.to_string())
+        } else {
+            Err(format!(
+                "`{}` is not an environment variable prefix (A-Z, 0-9, _), e.g. AIRGAP for AIRGAP_USERNAME and AIRGAP_PASSWORD",
+                text.escape_debug()
+            ))
+        }
+    }
+
+    /// What the templates see as `client`.
+    fn context(&self, ca: bool) -> minijinja::Value {
+        let variable = |suffix: &str| {
+            self.credentials
+                .as_ref()
+                .map(|prefix| format!("{prefix}_{suffix}"))
+        };
+        context! {
+            cert => &self.cert,
+            key => &self.key,
+            credentials => self.credentials.is_some(),
+            username_variable => variable("USERNAME"),
+            password_variable => variable("PASSWORD"),
+            basic_variable => variable("BASIC_AUTH"),
+            username => variable("USERNAME").map(|name| format!("${{{name}}}")),
+            password => variable("PASSWORD").map(|name| format!("${{{name}}}")),
+            basic => variable("BASIC_AUTH").map(|name| format!("${{{name}}}")),
+            ca_path => self.ca_path.clone().or_else(|| ca.then(|| NODE_CA.to_string())),
+        }
     }
 }
 
@@ -345,6 +446,11 @@ pub fn render(
         .ok()
         .and_then(|url| url.port_or_known_default())
         .unwrap_or(8080);
+    let client = inputs.client.context(inputs.ca.is_some());
+    let host_name = url::Url::parse(url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_string))
+        .unwrap_or_default();
     rendered.files.insert(
         format!("{CONFIG}/nginx.conf"),
         templates.render(
@@ -435,6 +541,7 @@ pub fn render(
                     override_path => mirror.override_path,
                     pushed => inputs.registry.is_some(),
                     ca => inputs.ca.as_ref().map(|_| "ca.crt"),
+                    client => &client,
                 },
             )?,
         );
@@ -476,6 +583,7 @@ pub fn render(
                     pushed => inputs.registry.is_some(),
                     host => &registry_host,
                     ca => inputs.ca.is_some(),
+                    client => &client,
                 },
             )?,
         );
@@ -517,6 +625,7 @@ pub fn render(
                     pushed => inputs.registry.is_some(),
                     host => &registry_host,
                     ca => inputs.ca.is_some(),
+                    client => &client,
                 },
             )?,
         );
@@ -541,19 +650,56 @@ pub fn render(
             )?,
         );
     }
+    // What apt presents to the server: its certificate, the CA, credentials.
+    let https = url.starts_with("https://");
+    if !lock.apts.is_empty() && https && (inputs.client.cert.is_some() || inputs.ca.is_some()) {
+        rendered.files.insert(
+            format!("{CONFIG}/apt/apt.conf.d/80airgap-client.conf"),
+            templates.render(
+                "apt/client.conf.j2",
+                context! { host => &host_name, url => url, client => &client },
+            )?,
+        );
+    }
+    if !lock.apts.is_empty() && inputs.client.credentials.is_some() {
+        rendered.files.insert(
+            format!("{CONFIG}/apt/auth.conf.d/airgap.conf"),
+            templates.render(
+                "apt/auth.conf.j2",
+                // apt uses credentials over plain HTTP only when the entry names the scheme.
+                context! { machine => format!("{url}/apt/"), url => url, client => &client },
+            )?,
+        );
+    }
     for yum in &lock.yums {
         rendered.files.insert(
             format!("{CONFIG}/yum/{}.repo", yum.name),
             templates.render(
                 "yum/repo.j2",
-                context! { yum => yum_context(yum), url => url },
+                context! { yum => yum_context(yum), url => url, client => &client },
             )?,
         );
     }
     if !lock.charts.is_empty() {
         rendered.files.insert(
             format!("{CONFIG}/helm/repositories.yaml"),
-            templates.render("helm/repositories.yaml.j2", context! { url => url })?,
+            templates.render(
+                "helm/repositories.yaml.j2",
+                context! { url => url, client => &client },
+            )?,
+        );
+    }
+    if !lock.gits.is_empty()
+        && (inputs.client.cert.is_some()
+            || inputs.client.credentials.is_some()
+            || inputs.ca.is_some())
+    {
+        rendered.files.insert(
+            format!("{CONFIG}/git/gitconfig"),
+            templates.render(
+                "git/gitconfig.j2",
+                context! { url => url, client => &client },
+            )?,
         );
     }
     // After a push: values overrides that relocate each chart's images.
@@ -745,6 +891,12 @@ pub fn render(
             context! {
                 url => url,
                 files_repo => format!("{url}/files"),
+                files_repo_with_credentials => match url.split_once("://") {
+                    Some((scheme, rest)) => format!(
+                        "{scheme}://{{{{ airgap_username | urlencode }}}}:{{{{ airgap_password | urlencode }}}}@{rest}/files"
+                    ),
+                    None => format!("{url}/files"),
+                },
                 registry_host => &registry_host,
                 image_repos => image_repos,
                 downloads => &files.downloads,
@@ -757,6 +909,8 @@ pub fn render(
                 container_manager => only_crio.then_some("crio"),
                 external_zones => external_zones,
                 ca => inputs.ca.is_some(),
+                client => &client,
+                registry_auth => inputs.client.credentials.is_some().then_some(&registry_host),
             },
         )?,
     );

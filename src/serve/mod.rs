@@ -4,9 +4,11 @@
 //! Depends on `media` (the tree's layout) and leaf modules; nothing depends on it but
 //! `commands`.
 
+pub mod access;
 pub mod files;
 pub mod limits;
 pub mod registry;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,9 @@ use crate::printer::Printer;
 pub struct ServeSettings {
     pub root: PathBuf,
     pub listen: Vec<SocketAddr>,
-    pub tls: Option<(PathBuf, PathBuf)>,
+    pub tls: Option<tls::TlsFiles>,
+    /// HTTP Basic credentials and open prefixes (`--htpasswd`, `--access`).
+    pub access: Option<access::Access>,
     pub max_connections: usize,
     pub header_timeout: Duration,
     /// How long a write may wait for a client that does not read.
@@ -57,6 +61,7 @@ struct Shared {
     served: Vec<String>,
     printer: Printer,
     log_format: LogFormat,
+    access: Option<Arc<access::Access>>,
 }
 
 /// One tree and its registry index. A request holds the one it started with to its end, so
@@ -114,12 +119,8 @@ pub enum ServeError {
     Root { path: PathBuf, message: String },
     #[error(transparent)]
     Layout(#[from] registry::LayoutError),
-    #[error("cannot load the TLS certificate {certificate} and key {key}: {message}")]
-    Tls {
-        certificate: PathBuf,
-        key: PathBuf,
-        message: String,
-    },
+    #[error("cannot load the TLS configuration: {0}")]
+    Tls(#[from] tls::TlsError),
     #[error("cannot listen on {address}: {message}")]
     Listen {
         address: SocketAddr,
@@ -150,9 +151,10 @@ impl crate::hint::Hint for ServeError {
             ServeError::Root { .. } => {
                 Some("pass the directory `airgap materialize --to` wrote".to_string())
             }
-            ServeError::Tls { .. } => {
-                Some("give a PEM certificate chain and its unencrypted PEM private key".to_string())
-            }
+            ServeError::Tls(_) => Some(
+                "give a PEM certificate chain, its unencrypted PEM private key and, for --client-ca, the PEM CA certificates client certificates chain to"
+                    .to_string(),
+            ),
             _ => None,
         }
     }
@@ -188,22 +190,18 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeE
         served,
         printer: printer.clone(),
         log_format: settings.log_format,
+        access: settings.access.map(Arc::new),
     });
+    let access = shared.access.clone();
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(shared)
         .into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let tls = match &settings.tls {
-        Some((certificate, key)) => Some(
-            axum_server::tls_rustls::RustlsConfig::from_pem_file(certificate, key)
-                .await
-                .map_err(|error| ServeError::Tls {
-                    certificate: certificate.clone(),
-                    key: key.clone(),
-                    message: error.to_string(),
-                })?,
-        ),
+        Some(files) => Some(axum_server::tls_rustls::RustlsConfig::from_config(
+            Arc::new(files.server_config()?),
+        )),
         None => None,
     };
     if let Some(warning) = limits::raise_open_files(settings.max_connections) {
@@ -280,6 +278,35 @@ pub async fn run(settings: ServeSettings, printer: Printer) -> Result<(), ServeE
         wait_for_signal().await;
         shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
     });
+    // SIGHUP: the certificates and the users again, without dropping a connection; what
+    // cannot be read leaves the old in place.
+    if let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    {
+        let (files, config, access, printer) =
+            (settings.tls.clone(), tls.clone(), access, printer.clone());
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                if let (Some(files), Some(config)) = (&files, &config) {
+                    match files.server_config() {
+                        Ok(fresh) => {
+                            config.reload_from_config(Arc::new(fresh));
+                            printer.status(
+                                "Reloaded",
+                                format!("TLS certificate {}", files.certificate.display()),
+                            );
+                        }
+                        Err(error) => printer.warn(format!("kept the TLS configuration: {error}")),
+                    }
+                }
+                if let Some(access) = &access {
+                    match access.reload() {
+                        Ok(users) => printer.status("Reloaded", format!("{users} users")),
+                        Err(error) => printer.warn(format!("kept the users: {error}")),
+                    }
+                }
+            }
+        });
+    }
     for server in servers {
         match server.await {
             Ok(Ok(())) => {}
@@ -370,7 +397,7 @@ async fn handle(
             header(axum::http::header::USER_AGENT),
         )
     };
-    let response = route(&shared, request).await;
+    let response = route(&shared, peer, request).await;
     let length = response
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -440,8 +467,32 @@ impl AccessEntry {
     }
 }
 
-async fn route(shared: &Shared, request: Request<Body>) -> Response<Body> {
+async fn route(shared: &Shared, peer: SocketAddr, request: Request<Body>) -> Response<Body> {
     let path = request.uri().path().to_string();
+    if let Some(access) = &shared.access
+        && access.guards(&path)
+    {
+        let client = peer.ip().to_canonical();
+        let authorization = request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        match access.check(client, authorization).await {
+            access::Decision::Allow(_) => {}
+            refused => {
+                if authorization.is_some() {
+                    shared.printer.warn(format!(
+                        "{client}: credentials refused{} ({} failures in the last minute)",
+                        access::user_of(authorization)
+                            .map(|user| format!(" for user `{user}`"))
+                            .unwrap_or_default(),
+                        access.failures(client)
+                    ));
+                }
+                return refusal(&path, refused);
+            }
+        }
+    }
     if path == "/v2" || path.starts_with("/v2/") {
         return shared.generation().await.registry.handle(request).await;
     }
@@ -457,6 +508,48 @@ async fn route(shared: &Shared, request: Request<Body>) -> Response<Body> {
         Err(files::Refusal::BadRequest) => files::plain(StatusCode::BAD_REQUEST, "bad request\n"),
         Err(files::Refusal::NotFound) => files::plain(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// The answer to a request without acceptable credentials: 401 with a Basic challenge (as
+/// distribution answers, so container clients send their configured credentials), or 429.
+fn refusal(path: &str, decision: access::Decision) -> Response<Body> {
+    let registry = path == "/v2" || path.starts_with("/v2/");
+    let (status, code, message, retry) = match decision {
+        access::Decision::Throttled(seconds) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOOMANYREQUESTS",
+            "too many failed attempts from this address; wait and try again with the right credentials",
+            Some(seconds),
+        ),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required: this server takes HTTP Basic credentials",
+            None,
+        ),
+    };
+    let mut builder = Response::builder().status(status).header(
+        axum::http::header::WWW_AUTHENTICATE,
+        format!("Basic realm=\"{}\"", access::REALM),
+    );
+    if let Some(seconds) = retry {
+        builder = builder.header(axum::http::header::RETRY_AFTER, seconds.to_string());
+    }
+    let body = if registry {
+        builder = builder
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .header("Docker-Distribution-API-Version", "registry/2.0");
+        serde_json::json!({"errors": [{"code": code, "message": message}]}).to_string()
+    } else {
+        builder = builder.header(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        );
+        format!("{message}\n")
+    };
+    builder
+        .body(Body::from(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
 /// Whether `root` looks like a media tree, or a mirror of them (its `current` generation).

@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::support::{Env, Run, output, sha256_hex};
 use crate::upstream::Upstream;
 
-fn helm_binary() -> PathBuf {
+pub(crate) fn helm_binary() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let binary = root.join("target/tools/helm");
     crate::support::build_once("helm-tool", &binary);

@@ -3,6 +3,7 @@
 mod support;
 mod upstream;
 
+mod access;
 mod apt;
 mod apt_repos;
 mod charts;
