@@ -446,6 +446,10 @@ pub struct ImportKubesprayArgs {
     /// packages Kubespray installs on it as an [[apt]] or [[yum]] entry.
     #[arg(long, value_name = "OS")]
     pub os: Option<String>,
+    /// The admin host's Python (X.Y): add the checkout's requirements.txt (Ansible and what
+    /// Kubespray needs to run) as a [[pypi]] entry for it.
+    #[arg(long, value_name = "X.Y")]
+    pub python: Option<String>,
     /// Write the manifest here instead of stdout (atomically).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -164,6 +164,7 @@ fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         kinds::apt::AptError,
         kinds::chart::ChartError,
         kinds::git::GitError,
+        kinds::pypi::PypiError,
         kinds::yum::YumError,
         lock::LockError,
         manifest::LocationError,

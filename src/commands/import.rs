@@ -38,6 +38,7 @@ fn kubespray(settings: &Settings, args: &ImportKubesprayArgs) -> Result<()> {
         inventory: args.inventory.clone(),
         all: args.all,
         os: args.os.clone(),
+        python: args.python.clone(),
     };
     let imported = import::import(&options)?;
     // The command to run it again, with the checkout's place left to the reader: the header
@@ -61,6 +62,9 @@ fn kubespray(settings: &Settings, args: &ImportKubesprayArgs) -> Result<()> {
     }
     if let Some(os) = &args.os {
         command.push(format!("--os {os}"));
+    }
+    if let Some(python) = &args.python {
+        command.push(format!("--python {python}"));
     }
     let text = import::manifest(&imported, &command.join(" "));
     match &args.output {

@@ -38,6 +38,9 @@ pub struct Options {
     /// The nodes' operating system (`debian-12`, `rocky-9`): its OS packages become an
     /// `[[apt]]` or `[[yum]]` entry.
     pub os: Option<String>,
+    /// The admin host's Python (`3.11`): the checkout's `requirements.txt` becomes a
+    /// `[[pypi]]` entry.
+    pub python: Option<String>,
 }
 
 /// Why the import failed.
@@ -80,6 +83,8 @@ pub struct Imported {
     pub images: Vec<ImportedImage>,
     /// The OS packages Kubespray installs on `--os`'s nodes.
     pub os_packages: Option<(packages::System, Vec<String>)>,
+    /// `--python`: the Python version and the requirement lines of `requirements.txt`.
+    pub python: Option<(String, Vec<String>)>,
 }
 
 /// Where Kubespray's data is read from.
@@ -198,6 +203,30 @@ impl Tree {
             }
         }
         Ok(files)
+    }
+
+    /// A file at the top of the checkout (`requirements.txt`).
+    fn top_file(&self, name: &str) -> Result<String, ImportError> {
+        match self {
+            Tree::Embedded => Err(ImportError::Invalid(format!(
+                "the built-in Kubespray data has no {name}; give a Kubespray checkout"
+            ))),
+            Tree::Work(root) => {
+                let path = root.join(name);
+                crate::limits::read_bounded(&path, 1 << 20)
+                    .map_err(|error| error.to_string())
+                    .and_then(|bytes| {
+                        String::from_utf8(bytes).map_err(|_| "is not UTF-8".to_string())
+                    })
+                    .map_err(|message| ImportError::Source {
+                        path: path.display().to_string(),
+                        message,
+                    })
+            }
+            Tree::Bare { git_dir, revision } => {
+                git(git_dir, &["show", &format!("{revision}:{name}")])
+            }
+        }
     }
 
     fn revision(&self) -> Option<String> {
@@ -442,6 +471,24 @@ fn import_tree(tree: &Tree, options: &Options) -> Result<Imported, ImportError> 
         let names = packages::selected(&pkgs, &vars)?;
         imported.os_packages = Some((system, names));
     }
+    if let Some(python) = &options.python {
+        if crate::kinds::pypi::entry::parse_python(python).is_none() {
+            return Err(ImportError::Invalid(format!(
+                "--python {python} is not a Python version (write X.Y, e.g. 3.11)"
+            )));
+        }
+        let text = tree.top_file("requirements.txt")?;
+        let mut requirements = Vec::new();
+        for (line, requirement) in crate::kinds::pypi::entry::requirement_lines(&text) {
+            let normalized = crate::kinds::pypi::entry::normalize_requirement(&requirement)
+                .map_err(|message| ImportError::Source {
+                    path: format!("requirements.txt:{line}"),
+                    message,
+                })?;
+            requirements.push(normalized);
+        }
+        imported.python = Some((python.clone(), requirements));
+    }
     Ok(imported)
 }
 
@@ -632,6 +679,31 @@ pub fn manifest(imported: &Imported, command: &str) -> String {
                 }
             }
         }
+    }
+    if let Some((python, requirements)) = &imported.python {
+        // The admin host is usually the first architecture's; its glibc is assumed recent
+        // enough for manylinux_2_28 (Debian 11, Ubuntu 20.04, RHEL 9 and later).
+        let platform = format!(
+            "manylinux_2_28_{}",
+            machine(
+                imported
+                    .arches
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("amd64")
+            )
+        );
+        let list: Vec<String> = requirements.iter().map(|line| quote(line)).collect();
+        out.push('\n');
+        out.push_str(
+            "# Kubespray's requirements.txt: Ansible and what it needs on the admin host.\n",
+        );
+        out.push_str(&format!(
+            "[[pypi]]\nname = \"kubespray-admin\"\nindex = \"https://pypi.org/simple\"\npackages = [{}]\npython = {}\nplatforms = [{}]\n",
+            list.join(", "),
+            quote(python),
+            quote(&platform)
+        ));
     }
     let platforms: Vec<String> = imported
         .arches

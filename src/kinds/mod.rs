@@ -22,6 +22,7 @@ pub mod chart;
 pub mod file;
 pub mod git;
 pub mod image;
+pub mod pypi;
 mod tables;
 pub mod yum;
 
@@ -50,6 +51,7 @@ tables::kinds! {
     "yum" yums: yum::Yum,
     "git" gits: git::Git,
     "chart" charts: chart::Charts,
+    "pypi" pypis: pypi::Pypi,
 }
 
 /// Where a kind's entries and pins are in the manifest and the lock: written by `kinds!`.
@@ -149,6 +151,11 @@ pub trait Kind: 'static {
             removed.extend(tree.prune(root, keep)?);
         }
         Ok(removed)
+    }
+    /// Client configuration this kind renders for the nodes reaching the media at `url`
+    /// (path below the tree, text): pip's `pip.conf` for Python packages.
+    fn client_files(_lock: &Lockfile, _url: &str) -> Vec<(String, String)> {
+        Vec::new()
     }
     /// A commented example for `airgap init`: the file's name (`10-<name>.toml`) and text.
     const EXAMPLE: (&'static str, &'static str);
@@ -306,6 +313,8 @@ pub trait AnyKind: Sync {
     ) -> Box<dyn AnyPlan>;
     fn diff(&self, old: &Lockfile, new: &Lockfile) -> Vec<Change>;
     fn count(&self, lock: &Lockfile) -> String;
+    /// Whether the lock pins anything of this kind.
+    fn has_pins(&self, lock: &Lockfile) -> bool;
     fn layout_images(&self, lock: &Lockfile) -> Vec<LockedImage>;
     fn pinned_paths(&self, lock: &Lockfile) -> Vec<(String, Digest)>;
     fn components(&self, lock: &Lockfile) -> Vec<crate::sbom::Component>;
@@ -322,6 +331,7 @@ pub trait AnyKind: Sync {
         lock: &Lockfile,
         keep: &std::collections::BTreeSet<String>,
     ) -> anyhow::Result<Vec<String>>;
+    fn client_files(&self, lock: &Lockfile, url: &str) -> Vec<(String, String)>;
     /// Sorts the kind's pins (by key) into the lock's canonical order.
     fn sort(&self, lock: &mut Lockfile);
     /// Sorts the kind's pins and drops repeated keys.
@@ -522,6 +532,14 @@ impl<K: Field> AnyKind for Registered<K> {
         K::prune(tree, lock, keep)
     }
 
+    fn client_files(&self, lock: &Lockfile, url: &str) -> Vec<(String, String)> {
+        K::client_files(lock, url)
+    }
+
+    fn has_pins(&self, lock: &Lockfile) -> bool {
+        !K::pins(lock).is_empty()
+    }
+
     fn sort(&self, lock: &mut Lockfile) {
         let pins = K::pins_mut(lock);
         pins.sort_by_cached_key(|pin| pin.key());
@@ -560,12 +578,18 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> Vec<Change> {
     ALL.iter().flat_map(|kind| kind.diff(old, new)).collect()
 }
 
-/// `3 files, 2 images, ...`.
+/// `3 files, 2 images, ...`: each kind the lock pins anything of (`nothing` when empty).
 pub fn summary(lock: &Lockfile) -> String {
-    ALL.iter()
+    let counts: Vec<String> = ALL
+        .iter()
+        .filter(|kind| kind.has_pins(lock))
         .map(|kind| kind.count(lock))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    if counts.is_empty() {
+        "nothing".to_string()
+    } else {
+        counts.join(", ")
+    }
 }
 
 /// The media files every kind pins, at their paths.

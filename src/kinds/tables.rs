@@ -160,9 +160,14 @@ macro_rules! kinds {
             // platforms are already expanded into the entries. The format is fixed: a change
             // would make every existing lock stale.
             let mut canonical = String::from("{\"format\":\"airgap-inputs-1\"");
+            // The kinds of the first format are always written; a kind added since joins only
+            // when it has entries, so locks made before it existed stay fresh.
+            const FIRST_FORMAT: &[&str] = &["files", "images", "apts", "yums", "gits", "charts"];
             $(
-                canonical.push_str(concat!(",\"", stringify!($field), "\":"));
-                canonical.push_str(&serde_json::to_string(&entries.$field).unwrap_or_default());
+                if !entries.$field.is_empty() || FIRST_FORMAT.contains(&stringify!($field)) {
+                    canonical.push_str(concat!(",\"", stringify!($field), "\":"));
+                    canonical.push_str(&serde_json::to_string(&entries.$field).unwrap_or_default());
+                }
             )*
             // Policies join the inputs only when there are any, so locks made before
             // policies existed stay fresh.

@@ -751,6 +751,10 @@ pub fn render(
             }
         }
     }
+    // What each kind renders for its own clients (pip's configuration).
+    for kind in crate::kinds::ALL {
+        rendered.files.extend(kind.client_files(lock, url));
+    }
     if !inputs.dns.forward.is_empty() {
         rendered.files.insert(
             format!("{CONFIG}/coredns/forward.conf"),

@@ -92,9 +92,20 @@ pub async fn serve(
     path: PathBuf,
     request: Request<Body>,
 ) -> Response<Body> {
-    if path.is_dir() {
-        return listing(root, served, &path, request.uri().path());
-    }
+    // A directory is its `index.html` when it has one (a static PEP 503 index's project
+    // pages), as web servers do; otherwise a listing.
+    let path = if path.is_dir() {
+        let index = path.join("index.html");
+        if request.uri().path().ends_with('/')
+            && std::fs::symlink_metadata(&index).is_ok_and(|metadata| metadata.is_file())
+        {
+            index
+        } else {
+            return listing(root, served, &path, request.uri().path());
+        }
+    } else {
+        path
+    };
     if let Some(ranges) = multiple_ranges(&request) {
         return multipart(&path, &ranges).await;
     }

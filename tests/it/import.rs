@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::support::{Env, Run, output};
 
 /// Lays the test data out as a Kubespray tree at `<directory>/kubespray`.
-fn kubespray_tree(directory: &Path) -> PathBuf {
+pub(crate) fn kubespray_tree(directory: &Path) -> PathBuf {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/kubespray-v2.31.0");
     let root = directory.join("kubespray");
     for (flat, path) in [

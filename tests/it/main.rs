@@ -20,6 +20,7 @@ mod manifest_errors;
 mod messages;
 mod policies;
 mod push;
+mod pypi;
 mod registry;
 mod render;
 mod replicas;

@@ -32,6 +32,7 @@ pub enum Fault {
 /// One logged request.
 #[derive(Clone, Debug)]
 pub struct Request {
+    pub method: String,
     pub path: String,
     pub range: Option<String>,
     pub proxied: bool,
@@ -193,6 +194,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         let (body, fault, content_type, denied) = {
             let mut state = state.lock().unwrap();
             state.log.push(Request {
+                method: method.clone(),
                 path: path.clone(),
                 range: range.clone(),
                 proxied,
