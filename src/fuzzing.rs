@@ -97,6 +97,10 @@ pub const TARGETS: &[Target] = &[
         name: "signature",
         run: signature,
     },
+    Target {
+        name: "pypi_index",
+        run: pypi_index,
+    },
 ];
 
 /// The target called `name`.
@@ -372,6 +376,30 @@ pub fn signature(data: &[u8]) {
     }
     let _ = crate::policy::check::certificate_der(second);
     let _ = crate::policy::check::decode_signature(third);
+}
+
+/// A Python index's project page (PEP 503 HTML or PEP 691 JSON), a distribution's core
+/// metadata, requirement lines and wheel file names, from an index. Every link must come out
+/// absolute (resolved against the page) and without its hash fragment.
+pub fn pypi_index(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(files) = crate::kinds::pypi::index::parse("http://index.example/simple/x/", &text) {
+        for file in files {
+            assert!(
+                file.url.contains("://") && !file.url.contains('#'),
+                "{}",
+                file.url
+            );
+            let _ = crate::kinds::pypi::tags::Filename::parse(&file.filename);
+        }
+    }
+    let metadata = crate::kinds::pypi::metadata::parse(&text);
+    for requirement in metadata.requires_dist {
+        let _ = crate::kinds::pypi::entry::normalize_requirement(&requirement);
+    }
+    for (_, line) in crate::kinds::pypi::entry::requirement_lines(&text) {
+        let _ = crate::kinds::pypi::entry::normalize_requirement(&line);
+    }
 }
 
 #[cfg(test)]

@@ -226,6 +226,60 @@ pub fn requirement_lines(text: &str) -> Vec<(usize, String)> {
     lines
 }
 
+/// Whether `name` is a PEP 508 name: letters and digits, with `.`, `_`, `-` inside.
+fn is_name(name: &str) -> bool {
+    let alphanumeric =
+        |character: Option<char>| character.is_some_and(|c| c.is_ascii_alphanumeric());
+    alphanumeric(name.chars().next())
+        && alphanumeric(name.chars().last())
+        && name.chars().all(|character| {
+            character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-')
+        })
+}
+
+/// Parses one requirement (PEP 508): from a manifest, or from a distribution's metadata, which
+/// comes from outside. Names are checked first: pep508_rs 0.9 panics on a name its own
+/// grammar lets through (`name-`, `d.`), and no input may bring the lock down; a panic it
+/// still has is caught (its message printed by the default hook) and reported as a bad
+/// requirement.
+pub fn parse_requirement(text: &str) -> Result<pep508_rs::Requirement, String> {
+    let trimmed = text.trim_start();
+    let name_end = trimmed
+        .find(|character: char| {
+            !(character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-'))
+        })
+        .unwrap_or(trimmed.len());
+    if !is_name(&trimmed[..name_end]) {
+        return Err(format!(
+            "`{}` does not start with a project name",
+            text.escape_debug()
+        ));
+    }
+    let rest = trimmed[name_end..].trim_start();
+    if let Some(extras) = rest.strip_prefix('[') {
+        let extras = extras.split(']').next().unwrap_or("");
+        if !extras
+            .split(',')
+            .map(str::trim)
+            .all(|extra| extra.is_empty() || is_name(extra))
+        {
+            return Err(format!(
+                "`{}` names an extra that is not a name",
+                text.escape_debug()
+            ));
+        }
+    }
+    std::panic::catch_unwind(|| text.parse::<pep508_rs::Requirement>())
+        .map_err(|_| format!("`{}` is not a requirement", text.escape_debug()))?
+        .map_err(|error| {
+            format!(
+                "`{}` is not a requirement: {}",
+                text.escape_debug(),
+                error.message
+            )
+        })
+}
+
 /// Parses one requirement (PEP 508) and writes it in its normal form.
 pub fn normalize_requirement(text: &str) -> Result<String, String> {
     if text.trim_start().starts_with('-') {
@@ -234,14 +288,7 @@ pub fn normalize_requirement(text: &str) -> Result<String, String> {
             text.escape_debug()
         ));
     }
-    let requirement: pep508_rs::Requirement =
-        text.parse().map_err(|error: pep508_rs::Pep508Error| {
-            format!(
-                "`{}` is not a requirement: {}",
-                text.escape_debug(),
-                error.message
-            )
-        })?;
+    let requirement = parse_requirement(text)?;
     if let Some(pep508_rs::VersionOrUrl::Url(_)) = requirement.version_or_url {
         return Err(format!(
             "`{}` names a URL; airgap takes files from the index only",

@@ -475,7 +475,7 @@ pub async fn resolve(
     let roots: Vec<Requirement> = artifact
         .requirements
         .iter()
-        .filter_map(|text| Requirement::from_str(text).ok())
+        .filter_map(|text| entry::parse_requirement(text).ok())
         .collect();
     let mut chosen: BTreeMap<String, Choice> = BTreeMap::new();
     // The extras asked of each project so far (they reach it through requirements on it).
@@ -524,7 +524,7 @@ pub async fn resolve(
                 .collect();
             let by = format!("{project} {}", choice.version);
             for text in &choice.metadata.requires_dist {
-                let Ok(requirement) = Requirement::from_str(text) else {
+                let Ok(requirement) = entry::parse_requirement(text) else {
                     continue;
                 };
                 add(&requirement, &by, &extras);
