@@ -165,6 +165,10 @@ fn mutual_tls_lets_in_only_certificates_of_the_client_ca_and_every_rendered_clie
     let base = format!("https://127.0.0.1:{}", server.port);
     let file = format!("{base}/files/local/artifacts/cluster-settings.yaml");
     let ca = tls.ca.to_str().unwrap();
+    // A client CA without a server certificate is refused before anything listens.
+    env.run(&["serve", media.to_str().unwrap(), "--client-ca", ca])
+        .failure()
+        .stderr_has("--tls-cert");
 
     // curl: in with the certificate; without one, with another CA's, or an expired one, the
     // handshake fails.
