@@ -240,40 +240,10 @@ fn mutual_tls_lets_in_only_certificates_of_the_client_ca_and_every_rendered_clie
         apt.root.join("etc/apt/apt.conf.d/80airgap-client.conf"),
     )
     .unwrap();
-    let update = apt.apt_get(&["update", "-q"]);
-    assert_eq!(
-        update.code, 0,
-        "apt-get update: {}{}",
-        update.stdout, update.stderr
-    );
-    let install = apt.apt_get(&["install", "--download-only", "-y", "-q", "airgap-hello"]);
-    assert_eq!(
-        install.code, 0,
-        "apt-get install: {}{}",
-        install.stdout, install.stderr
-    );
+    apt_installs(&apt);
 
     // dnf: the .repo.
-    let root = env.temp.path().join("dnf-root");
-    let destination = env.temp.path().join("dnf-download");
-    std::fs::create_dir_all(&root).unwrap();
-    let mut command = Command::new("dnf");
-    command
-        .args(["download", "-y", "--releasever=9"])
-        .arg(format!(
-            "--setopt=reposdir={}",
-            config.join("yum").display()
-        ))
-        .arg(format!("--installroot={}", root.display()))
-        .arg(format!("--destdir={}", destination.display()))
-        .arg("site-motd");
-    let downloaded = output(command);
-    assert_eq!(
-        downloaded.code, 0,
-        "dnf download: {}{}",
-        downloaded.stdout, downloaded.stderr
-    );
-    assert!(std::fs::read_dir(&destination).unwrap().count() > 0);
+    dnf_downloads(&env, &config.join("yum"));
 
     // containerd: hosts.toml with `client`; without it, the pull is refused.
     let containerd = crate::serve::Containerd::start(&env.temp.path().join("containerd"));
@@ -378,6 +348,45 @@ fn mutual_tls_lets_in_only_certificates_of_the_client_ca_and_every_rendered_clie
     }
 }
 
+/// `apt-get update` and `install --download-only airgap-hello` in an apt root set up with the
+/// rendered files.
+fn apt_installs(apt: &crate::apt::AptRoot) {
+    let update = apt.apt_get(&["update", "-q"]);
+    assert_eq!(
+        update.code, 0,
+        "apt-get update: {}{}",
+        update.stdout, update.stderr
+    );
+    let install = apt.apt_get(&["install", "--download-only", "-y", "-q", "airgap-hello"]);
+    assert_eq!(
+        install.code, 0,
+        "apt-get install: {}{}",
+        install.stdout, install.stderr
+    );
+}
+
+/// `dnf download site-motd` into an empty install root with the `.repo` files of `repos`.
+fn dnf_downloads(env: &Env, repos: &Path) {
+    let root = env.temp.path().join("dnf-root");
+    let destination = env.temp.path().join("dnf-download");
+    let _ = std::fs::remove_dir_all(&destination);
+    std::fs::create_dir_all(&root).unwrap();
+    let mut command = Command::new("dnf");
+    command
+        .args(["download", "-y", "--releasever=9"])
+        .arg(format!("--setopt=reposdir={}", repos.display()))
+        .arg(format!("--installroot={}", root.display()))
+        .arg(format!("--destdir={}", destination.display()))
+        .arg("site-motd");
+    let downloaded = output(command);
+    assert_eq!(
+        downloaded.code, 0,
+        "dnf download: {}{}",
+        downloaded.stdout, downloaded.stderr
+    );
+    assert!(std::fs::read_dir(&destination).unwrap().count() > 0);
+}
+
 /// `htpasswd -B` (Apache's tool) writing one user into a new file.
 fn htpasswd(path: &Path, user: &str, password: &str) {
     let run = output({
@@ -470,18 +479,7 @@ fn basic_credentials_guard_every_route_but_the_open_ones_and_guessing_is_slowed(
     let auth = apt.root.join("etc/apt/auth.conf.d");
     std::fs::create_dir_all(&auth).unwrap();
     std::fs::write(auth.join("airgap.conf"), &filled.stdout).unwrap();
-    let update = apt.apt_get(&["update", "-q"]);
-    assert_eq!(
-        update.code, 0,
-        "apt-get update: {}{}",
-        update.stdout, update.stderr
-    );
-    let install = apt.apt_get(&["install", "--download-only", "-y", "-q", "airgap-hello"]);
-    assert_eq!(
-        install.code, 0,
-        "apt-get install: {}{}",
-        install.stdout, install.stderr
-    );
+    apt_installs(&apt);
 
     // dnf with the rendered .repo, filled in the same way.
     let repo = output({
@@ -495,22 +493,7 @@ fn basic_credentials_guard_every_route_but_the_open_ones_and_guessing_is_slowed(
     let repos = env.temp.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap();
     std::fs::write(repos.join("site-rpms.repo"), &repo.stdout).unwrap();
-    let root = env.temp.path().join("dnf-root");
-    let destination = env.temp.path().join("dnf-download");
-    std::fs::create_dir_all(&root).unwrap();
-    let mut command = Command::new("dnf");
-    command
-        .args(["download", "-y", "--releasever=9"])
-        .arg(format!("--setopt=reposdir={}", repos.display()))
-        .arg(format!("--installroot={}", root.display()))
-        .arg(format!("--destdir={}", destination.display()))
-        .arg("site-motd");
-    let downloaded = output(command);
-    assert_eq!(
-        downloaded.code, 0,
-        "dnf download: {}{}",
-        downloaded.stdout, downloaded.stderr
-    );
+    dnf_downloads(&env, &repos);
 
     // Kubespray: Ansible takes the credentials from the admin host's environment into
     // files_repo and containerd's registry auth; Kubespray's downloads then get the files.
