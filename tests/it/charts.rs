@@ -173,6 +173,28 @@ fn chart_errors_are_clear() {
     env.run(&["lock"])
         .failure()
         .stderr_has("has no chart named `other`");
+    // A remote index pointing at this machine's files is refused, and nothing is read.
+    let secret = env.temp.path().join("secret.txt");
+    std::fs::write(&secret, "not for the media").unwrap();
+    let hostile = Upstream::start();
+    hostile.put(
+        "index.yaml",
+        format!(
+            "apiVersion: v1\nentries:\n  demo:\n  - name: demo\n    version: 1.0.0\n    urls:\n    - file://{}\n",
+            secret.display()
+        ),
+    );
+    env.manifest(
+        "charts.toml",
+        &format!(
+            "[[chart]]\nname = \"demo\"\nrepo = \"{}\"\nversion = \"1.0.0\"\n",
+            hostile.url("").trim_end_matches('/')
+        ),
+    );
+    env.run(&["lock"])
+        .failure()
+        .stderr_has("which is not an http(s) URL");
+    assert!(!env.workspace().join("airgap.lock").exists());
 }
 
 #[test]

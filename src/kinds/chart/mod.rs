@@ -138,6 +138,19 @@ pub async fn resolve(
     } else {
         format!("{}/{}", artifact.repo, archive.trim_start_matches("./"))
     };
+    // An index fetched over HTTP(S) only points at HTTP(S): the downloader also reads
+    // file:// URLs and workspace paths, and a remote index must never make it read this
+    // machine's files (onto the media).
+    let remote = |text: &str| text.starts_with("http://") || text.starts_with("https://");
+    if remote(&artifact.repo) && !remote(&url) {
+        return Err(failed(
+            format!(
+                "the index points version {version} at `{}`, which is not an http(s) URL",
+                crate::manifest::validate::redact(&url)
+            ),
+            "a remote repository's charts are fetched over HTTP(S) only; report the index to its owner",
+        ));
+    }
     let expected = match &entry.digest {
         Some(digest) => Some(crate::digest::Digest::parse(digest).map_err(|error| {
             failed(

@@ -88,6 +88,9 @@ fn parse_json(base: &url::Url, body: &str) -> Result<Vec<IndexFile>, String> {
         let Ok(mut url) = base.join(&file.url) else {
             continue;
         };
+        if !fetchable(&url) {
+            continue;
+        }
         url.set_fragment(None);
         let metadata = match file.core_metadata.or(file.dist_info_metadata) {
             Some(serde_json::Value::Bool(true)) => Some(None),
@@ -142,6 +145,9 @@ fn parse_html(base: &url::Url, body: &str) -> Vec<IndexFile> {
         let Ok(mut url) = base.join(href) else {
             continue;
         };
+        if !fetchable(&url) {
+            continue;
+        }
         let sha256 = url
             .fragment()
             .and_then(|fragment| fragment.strip_prefix("sha256="))
@@ -174,6 +180,13 @@ fn parse_html(base: &url::Url, body: &str) -> Vec<IndexFile> {
         });
     }
     files
+}
+
+/// Whether a link may be followed: HTTP(S) only. The downloader also reads `file://` and
+/// workspace paths (for manifests), and a page from outside must never point it at this
+/// machine's files.
+fn fetchable(url: &url::Url) -> bool {
+    matches!(url.scheme(), "http" | "https") && url.host_str().is_some()
 }
 
 /// `name="value"` pairs of a tag (values decoded; names lowercase; bare names have "").
@@ -289,5 +302,17 @@ mod tests {
         assert_eq!(from_json[0].metadata, files[0].metadata);
         assert_eq!(from_json[0].size, Some(134899));
         assert_eq!(normalize("Ruamel.Yaml__Clib"), "ruamel-yaml-clib");
+        // Links that would make the downloader read this machine's files are dropped.
+        let hostile = r#"<a href="file:///etc/shadow#sha256=00">x-1.0-py3-none-any.whl</a>
+<a href="&#x1F;requires-dist:x.whl">y</a><a href="/ok-1.0-py3-none-any.whl#sha256=aa">ok</a>"#;
+        let kept = parse("http://127.0.0.1:9/simple/x/", hostile).unwrap();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept[0].url, "http://127.0.0.1:9/ok-1.0-py3-none-any.whl");
+        let json = r#"{"files":[{"filename":"x.whl","url":"file:///etc/passwd","hashes":{}}]}"#;
+        assert!(
+            parse("http://127.0.0.1:9/simple/x/", json)
+                .unwrap()
+                .is_empty()
+        );
     }
 }
