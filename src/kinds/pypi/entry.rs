@@ -238,11 +238,18 @@ fn is_name(name: &str) -> bool {
 }
 
 /// Parses one requirement (PEP 508): from a manifest, or from a distribution's metadata, which
-/// comes from outside. Names are checked first: pep508_rs 0.9 panics on a name its own
-/// grammar lets through (`name-`, `d.`), and no input may bring the lock down; a panic it
-/// still has is caught (its message printed by the default hook) and reported as a bad
-/// requirement.
+/// comes from outside. Names and the text are checked first: pep508_rs 0.9 panics on a name
+/// its own grammar lets through (`name-`, `d.`) and on some non-ASCII text, and no input may
+/// bring the lock down; a panic it still has is caught (its message printed by the default
+/// hook) and reported as a bad requirement.
 pub fn parse_requirement(text: &str) -> Result<pep508_rs::Requirement, String> {
+    // Its cursor also slices inside multi-byte characters; requirements are ASCII.
+    if !text.is_ascii() {
+        return Err(format!(
+            "`{}` holds characters outside ASCII",
+            text.escape_debug()
+        ));
+    }
     let trimmed = text.trim_start();
     let name_end = trimmed
         .find(|character: char| {
