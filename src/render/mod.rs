@@ -442,15 +442,16 @@ pub fn render(
         rendered.files.insert(CA.to_string(), ca.clone());
     }
 
-    let port = url::Url::parse(url)
-        .ok()
-        .and_then(|url| url.port_or_known_default())
+    let parsed = url::Url::parse(url).ok();
+    let port = parsed
+        .as_ref()
+        .and_then(url::Url::port_or_known_default)
         .unwrap_or(8080);
-    let client = inputs.client.context(inputs.ca.is_some());
-    let host_name = url::Url::parse(url)
-        .ok()
+    let host_name = parsed
+        .as_ref()
         .and_then(|url| url.host_str().map(str::to_string))
         .unwrap_or_default();
+    let client = inputs.client.context(inputs.ca.is_some());
     rendered.files.insert(
         format!("{CONFIG}/nginx.conf"),
         templates.render(

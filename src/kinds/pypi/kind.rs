@@ -147,11 +147,11 @@ impl Kind for Pypi {
                 .collect();
             text.push_str(&format!("extra-index-url = {}\n", extra.join("\n    ")));
         }
-        if let Some(host) = url
-            .strip_prefix("http://")
-            .map(|rest| rest.split('/').next().unwrap_or(rest))
+        // The host as pip compares it (an IPv6 address keeps its brackets).
+        if let Ok(parsed) = url::Url::parse(url)
+            && parsed.scheme() == "http"
+            && let Some(host) = parsed.host_str()
         {
-            let host = host.rsplit_once(':').map_or(host, |(host, _)| host);
             text.push_str(&format!(
                 "# Plain HTTP: pip wants the host named as trusted (the files are still checked by hash).\ntrusted-host = {host}\n"
             ));
