@@ -280,6 +280,11 @@ fn percent_decode(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Whether a decoded file name may become a media path (as `choose` checks).
+    fn airgap_name(raw: &str) -> bool {
+        crate::manifest::validate::is_name(&percent_decode(raw))
+    }
+
     #[test]
     fn html_and_json_pages_give_the_same_files() {
         let html = r#"<!DOCTYPE html><html><body><h1>Links for jinja2</h1>
@@ -305,6 +310,7 @@ mod tests {
         // Links that would make the downloader read this machine's files are dropped.
         let hostile = r#"<a href="file:///etc/shadow#sha256=00">x-1.0-py3-none-any.whl</a>
 <a href="&#x1F;requires-dist:x.whl">y</a><a href="/ok-1.0-py3-none-any.whl#sha256=aa">ok</a>"#;
+        assert!(!airgap_name("..%2F..%2Fetc%2Fx-1.0-py3-none-any.whl"));
         let kept = parse("http://127.0.0.1:9/simple/x/", hostile).unwrap();
         assert_eq!(kept.len(), 1, "{kept:?}");
         assert_eq!(kept[0].url, "http://127.0.0.1:9/ok-1.0-py3-none-any.whl");

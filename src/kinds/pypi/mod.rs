@@ -626,6 +626,10 @@ async fn choose(
     let files = source.page(project).await?.clone();
     let mut by_version: BTreeMap<Version, Vec<IndexFile>> = BTreeMap::new();
     for file in files {
+        // The file name becomes a media path: only a plain name (no `/`, no `..`).
+        if !crate::manifest::validate::is_name(&file.filename) {
+            continue;
+        }
         let version = match tags::Filename::parse(&file.filename) {
             Some(tags::Filename::Wheel {
                 project: name,
